@@ -1,0 +1,21 @@
+# Production image: gunicorn behind a TLS-terminating reverse proxy that forwards the client certificate.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MFT_DATA_DIR=/var/lib/mft \
+    MFT_STATIC_ROOT=/app/staticfiles
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY . .
+RUN useradd --system --home-dir /var/lib/mft --create-home mft \
+    && MFT_SECRET_KEY=collectstatic-only-not-a-real-secret-key-000 python manage.py collectstatic --noinput -v0
+
+USER mft
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn mft.wsgi --bind 0.0.0.0:8000 --workers ${MFT_WORKERS:-4} --access-logfile -"]

@@ -1,0 +1,666 @@
+"""Use cases: one function per thing an administrator or the sign-on engine does.
+
+Pages, management commands and sign-on all call these, so none of them holds a rule of
+its own. Each function that changes something records an audit event and returns what
+it changed, so the caller can say so.
+
+``actor`` is the User who acts, or a string naming who acts when no user does
+("command line (root)").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+
+import cachetools
+from cryptography import x509
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from users.models import AuditEvent, User
+
+from . import issuing, trust
+from .models import (
+    Certificate,
+    Credential,
+    CredentialKind,
+    OrgCA,
+    Store,
+    StoreEntry,
+    TankEntry,
+    TankKind,
+    TrustSettings,
+)
+from .x509 import (
+    display_name,
+    format_thumbprint,
+    is_ca,
+    name_key,
+    parse_thumbprint,
+    sha1_thumbprint,
+    sha256_fingerprint,
+    single_common_name,
+)
+
+
+class FlowError(Exception):
+    """An action cannot be done; the message says why, for a person."""
+
+
+def _actor_fields(actor) -> dict:
+    return {
+        "added_by": actor if isinstance(actor, User) else None,
+        "added_by_name": str(actor)[:200] if actor is not None else "",
+    }
+
+
+def _name(cert) -> str:
+    return display_name(cert.subject)
+
+
+# --- the trust configuration and verdicts -----------------------------------------------------
+
+_lock = threading.Lock()
+_config: tuple[int, trust.TrustConfig] | None = None
+_connections: cachetools.TLRUCache | None = None
+
+
+def trust_config() -> trust.TrustConfig:
+    """The current configuration, reloaded only when its generation changed."""
+    return _current_config()[1]
+
+
+def _current_config() -> tuple[int, trust.TrustConfig]:
+    global _config
+    row = TrustSettings.get()
+    cached = _config
+    if cached is not None and cached[0] == row.generation:
+        return cached
+    by_store: dict[str, list[x509.Certificate]] = {s: [] for s in Store.values}
+    for entry in StoreEntry.objects.select_related("certificate").order_by("id"):
+        by_store[entry.store].append(entry.certificate.to_x509())
+    config = trust.TrustConfig(
+        roots=tuple(by_store[Store.ROOT]),
+        intermediates=tuple(by_store[Store.INTERMEDIATE]),
+        approved=tuple(by_store[Store.APPROVED]),
+        match_cn=row.match_cn,
+    )
+    with _lock:
+        _config = (row.generation, config)
+    return _config
+
+
+def _connection_cache() -> cachetools.TLRUCache:
+    global _connections
+    if _connections is None:
+        _connections = cachetools.TLRUCache(maxsize=20_000, ttu=_connection_expiry)
+    return _connections
+
+
+def _connection_expiry(key, connection: trust.Connection, now: float) -> float:
+    """Reuse a verdict for a short while, and never past the first expiry on its path."""
+    lifetime = float(settings.MFT_VERDICT_CACHE_SECONDS)
+    if connection.ok:
+        first_expiry = min(c.not_valid_after_utc for c in connection.path)
+        lifetime = min(lifetime, (first_expiry - timezone.now()).total_seconds())
+    return now + max(lifetime, 0.0)
+
+
+def clear_caches() -> None:
+    global _config, _connections
+    with _lock:
+        _config = None
+        _connections = None
+
+
+def connection_for(cert, chain, generation: int, config: trust.TrustConfig, at: dt.datetime | None = None):
+    """Path validation, cached per certificate, chain and configuration generation.
+
+    The cache is keyed by the certificates' SHA-256 and the generation that every change to
+    the stores bumps, so a removed root is never honoured from the cache. A verdict for an
+    explicit moment ``at`` is never cached.
+    """
+    if at is not None or settings.MFT_VERDICT_CACHE_SECONDS <= 0:
+        return trust.connect(cert, chain, config, at or timezone.now())
+    key = (generation, sha256_fingerprint(cert), tuple(sha256_fingerprint(c) for c in chain))
+    cache = _connection_cache()
+    with _lock:
+        found = cache.get(key)
+    if found is not None:
+        return found
+    connection = trust.connect(cert, chain, config, timezone.now())
+    with _lock:
+        cache[key] = connection
+    return connection
+
+
+def profiles_for(cert, config: trust.TrustConfig, username: str | None = None) -> list[trust.Profile]:
+    """The users a certificate could concern, with just the profile entries that matter.
+
+    With a username, that user alone (or nobody). Without, every user who has the
+    certificate's thumbprint or CN on their profile, and, when the Match Cert CN option is
+    on, every user whose username or full name is the CN. All lookups are indexed.
+    """
+    sha1 = sha1_thumbprint(cert)
+    cn = single_common_name(cert)
+    if username is not None:
+        users = list(User.objects.filter(username_key=name_key(username)))
+    else:
+        query = Q(pk__in=Credential.objects.matching(sha1, cn).values("user_id"))
+        if config.match_cn and cn and name_key(cn):
+            query |= Q(username_key=name_key(cn)) | Q(full_name_key=name_key(cn))
+        users = list(User.objects.filter(query)[:100])
+    if not users:
+        return []
+    found: dict[int, tuple[set, set]] = {u.pk: (set(), set()) for u in users}
+    for user_id, kind, key in (
+        Credential.objects.matching(sha1, cn).filter(user_id__in=found).values_list("user_id", "kind", "key")
+    ):
+        found[user_id][0 if kind == CredentialKind.THUMBPRINT else 1].add(key)
+    return [
+        trust.Profile(
+            username=u.username,
+            full_name=u.full_name,
+            is_active=u.is_active,
+            thumbprints=frozenset(found[u.pk][0]),
+            cns=frozenset(found[u.pk][1]),
+        )
+        for u in users
+    ]
+
+
+def judge(cert, chain=(), username: str | None = None, at: dt.datetime | None = None) -> trust.Verdict:
+    """The verdict for a presented certificate, exactly as sign-on would reach it."""
+    generation, config = _current_config()
+    chain = tuple(chain)
+    connection = connection_for(cert, chain, generation, config, at)
+    profiles = profiles_for(cert, config, username)
+    return trust.evaluate(cert, chain, config, profiles, at or timezone.now(), username=username, connection=connection)
+
+
+def verdict_as_dict(verdict: trust.Verdict) -> dict:
+    """The verdict as the JSON that ``certs check --json`` prints (a public format)."""
+
+    def link(cert):
+        return {"subject": cert.subject.rfc4514_string(), "thumbprint": format_thumbprint(sha1_thumbprint(cert))}
+
+    connection, auth = verdict.connection, verdict.authentication
+    return {
+        "category": verdict.category,
+        "category_text": verdict.category_text,
+        "connect": {
+            "ok": connection.ok,
+            "reason": connection.reason,
+            "chain": [link(c) for c in connection.path],
+            "anchor": link(connection.anchor) if connection.anchor is not None else None,
+        },
+        "authenticate": {
+            "ok": auth.ok,
+            "user": auth.user,
+            "rule": auth.rule,
+            "reasons": list(auth.reasons),
+        },
+    }
+
+
+# --- the org-level stores ---------------------------------------------------------------------
+
+
+@dataclass
+class StoreChange:
+    certificate: Certificate
+    changed: bool
+    message: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _may_act_as_ca(cert: x509.Certificate) -> bool:
+    return is_ca(cert) or cert.version == x509.Version.v1
+
+
+def add_to_store(store: str, certs: list[x509.Certificate], actor, source_address=None) -> list[StoreChange]:
+    """Install certificates in the root store, or add them to the intermediate pool or the
+    approved-CA list. All or nothing: one unsuitable certificate changes nothing."""
+    phrase = Store(store).phrase
+    if not certs:
+        raise FlowError("No certificates were given.")
+    if store in (Store.INTERMEDIATE, Store.APPROVED):
+        for cert in certs:
+            if not _may_act_as_ca(cert):
+                raise FlowError(
+                    f"'{_name(cert)}' is not a CA certificate (its basic constraints do not mark "
+                    f"it as a CA), so it cannot be added to {phrase}. Nothing was "
+                    "changed."
+                )
+    changes = []
+    now = timezone.now()
+    with transaction.atomic():
+        for cert in certs:
+            row = Certificate.objects.store(cert)
+            warnings = []
+            if row.not_after <= now:
+                warnings.append(f"'{row.subject_display}' expired on {row.not_after:%Y-%m-%d}.")
+            if store == Store.ROOT and not row.is_ca:
+                warnings.append(
+                    f"'{row.subject_display}' is not a CA: installing it trusts this one "
+                    "certificate itself, nothing it might sign."
+                )
+            _, created = StoreEntry.objects.get_or_create(store=store, certificate=row, defaults=_actor_fields(actor))
+            if created:
+                message = f"Added '{row.subject_display}' ({row.thumbprint}) to {phrase}."
+                AuditEvent.objects.record(
+                    actor,
+                    f"{store}.add",
+                    message,
+                    source_address=source_address,
+                    detail={"thumbprint": row.thumbprint, "subject": row.subject},
+                )
+            else:
+                message = f"'{row.subject_display}' ({row.thumbprint}) is already in {phrase}."
+            changes.append(StoreChange(row, created, message, warnings))
+        if any(c.changed for c in changes):
+            TrustSettings.bump()
+    return changes
+
+
+def remove_from_store(store: str, thumbprint: str, actor, source_address=None) -> str:
+    phrase = Store(store).phrase
+    sha1 = parse_thumbprint(thumbprint)
+    with transaction.atomic():
+        entry = StoreEntry.objects.filter(store=store, certificate__sha1=sha1).select_related("certificate").first()
+        if entry is None:
+            raise FlowError(f"No certificate with thumbprint {format_thumbprint(sha1)} is in {phrase}.")
+        row = entry.certificate
+        entry.delete()
+        message = f"Removed '{row.subject_display}' ({row.thumbprint}) from {phrase}."
+        AuditEvent.objects.record(
+            actor,
+            f"{store}.remove",
+            message,
+            source_address=source_address,
+            detail={"thumbprint": row.thumbprint, "subject": row.subject},
+        )
+        TrustSettings.bump()
+    return message
+
+
+def set_match_cn(on: bool, actor, source_address=None) -> str:
+    with transaction.atomic():
+        row = TrustSettings.get()
+        state = "on" if on else "off"
+        if row.match_cn == on:
+            return f"Match Cert CN to Username/Full Name is already {state}."
+        TrustSettings.objects.filter(pk=row.pk).update(match_cn=on)
+        TrustSettings.bump()
+        message = f"Turned Match Cert CN to Username/Full Name {state}."
+        AuditEvent.objects.record(actor, "match_cn.set", message, source_address=source_address, detail={"on": on})
+    return message
+
+
+def export_roots() -> tuple[str, int]:
+    """The trusted root store as one PEM bundle, for the front proxy's client CA file."""
+    entries = StoreEntry.objects.in_store(Store.ROOT).order_by("id")
+    parts = []
+    for entry in entries:
+        row = entry.certificate
+        parts.append(f"# {row.subject}\n# Thumbprint {row.thumbprint}, valid until {row.not_after:%Y-%m-%d}\n{row.pem}")
+    return "".join(parts), len(parts)
+
+
+# --- user profiles ----------------------------------------------------------------------------
+
+
+def _add_credential(user, kind, value, actor, *, certificate=None, source="manual", source_address=None):
+    key = value if kind == CredentialKind.THUMBPRINT else name_key(value)
+    existing = Credential.objects.filter(user=user, kind=kind, key=key).first()
+    if existing is not None:
+        return existing, False
+    with transaction.atomic():
+        credential = Credential.objects.create(
+            user=user, kind=kind, value=value, certificate=certificate, source=source, **_actor_fields(actor)
+        )
+        # What is accepted is no longer waiting in the holding tank.
+        TankEntry.objects.filter(user=user, kind=kind, key=key).delete()
+        if kind == CredentialKind.THUMBPRINT:
+            TankEntry.objects.filter(user__isnull=True, kind=TankKind.CERTIFICATE, key=key).delete()
+        what = "thumbprint" if kind == CredentialKind.THUMBPRINT else "CN"
+        AuditEvent.objects.record(
+            actor,
+            "credential.add",
+            f"Added {what} {credential.shown_value} to {user.username}'s profile.",
+            target=user,
+            source_address=source_address,
+            detail={"kind": kind, "value": credential.shown_value, "source": source},
+        )
+    return credential, True
+
+
+def add_thumbprint(user, thumbprint: str, actor, *, certificate=None, source="manual", source_address=None):
+    """Assign a thumbprint to the user's profile. Returns (credential, added)."""
+    sha1 = parse_thumbprint(thumbprint)
+    if certificate is None:
+        certificate = Certificate.objects.filter(sha1=sha1).first()
+    return _add_credential(
+        user,
+        CredentialKind.THUMBPRINT,
+        sha1,
+        actor,
+        certificate=certificate,
+        source=source,
+        source_address=source_address,
+    )
+
+
+def clean_cn(cn: str) -> str:
+    cn = " ".join((cn or "").split())
+    if not cn:
+        raise FlowError("Enter a CN.")
+    if len(cn) > 500:
+        raise FlowError("A CN that long cannot be in a certificate.")
+    if any(ord(c) < 32 for c in cn):
+        raise FlowError("A CN cannot contain control characters.")
+    return cn
+
+
+def add_cn(user, cn: str, actor, *, source="manual", source_address=None):
+    """Assign a CN to the user's profile (authenticates only with an approved CA)."""
+    return _add_credential(user, CredentialKind.CN, clean_cn(cn), actor, source=source, source_address=source_address)
+
+
+def remove_credential(user, credential_id: int, actor, source_address=None) -> str:
+    credential = Credential.objects.filter(user=user, pk=credential_id).first()
+    if credential is None:
+        raise FlowError(f"{user.username}'s profile has no certificate entry with id {credential_id}.")
+    what = "thumbprint" if credential.kind == CredentialKind.THUMBPRINT else "CN"
+    message = f"Removed {what} {credential.shown_value} from {user.username}'s profile."
+    with transaction.atomic():
+        credential.delete()
+        AuditEvent.objects.record(
+            actor,
+            "credential.remove",
+            message,
+            target=user,
+            source_address=source_address,
+            detail={"kind": credential.kind, "value": credential.shown_value},
+        )
+    return message
+
+
+@dataclass
+class ImportedCertificate:
+    """What importing one certificate into a profile did, and what the admin should know."""
+
+    certificate: Certificate
+    thumbprint_added: bool
+    cn_added: bool
+    self_signed: bool
+    issuer_approved: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def import_to_profile(user, certs: list[x509.Certificate], actor, source_address=None):
+    """Record certificates from a file on the user's profile.
+
+    Each end-entity certificate is recorded by thumbprint, and by CN as well when its
+    issuing CA is approved. CA certificates in the same file (a chain) are not put on the
+    profile. Returns (imported, skipped_ca_names).
+    """
+    user_certs = [c for c in certs if not is_ca(c)] or certs[:1]
+    skipped = [_name(c) for c in certs if c not in user_certs]
+    config = trust_config()
+    chain = [c for c in certs if c not in user_certs]
+    results = []
+    with transaction.atomic():
+        for cert in user_certs:
+            verdict = judge(cert, chain, username=user.username)
+            row = Certificate.objects.store(cert)
+            _, thumb_added = add_thumbprint(
+                user, row.sha1, actor, certificate=row, source="import", source_address=source_address
+            )
+            notes = []
+            if not thumb_added:
+                notes.append(f"Thumbprint {row.thumbprint} was already on the profile.")
+            others = (
+                Credential.objects.filter(kind=CredentialKind.THUMBPRINT, key=row.sha1)
+                .exclude(user=user)
+                .select_related("user")
+            )
+            for other in others[:5]:
+                notes.append(f"This thumbprint is also on {other.user.username}'s profile.")
+            cn = single_common_name(cert)
+            cn_added = False
+            approval = verdict.approval
+            if row.self_signed:
+                if not any(sha1_thumbprint(r) == row.sha1 for r in config.roots):
+                    notes.append(
+                        "The certificate is self-signed: it can connect only once it is "
+                        "installed in the trusted root store itself."
+                    )
+            elif approval.approved and cn:
+                _, cn_added = add_cn(user, cn, actor, source="import", source_address=source_address)
+                if not cn_added:
+                    notes.append(f"CN '{cn}' was already on the profile.")
+            elif cn:
+                notes.append(
+                    f"Recorded by thumbprint only: {approval.reason}. Approve that CA to let "
+                    f"the CN '{cn}' authenticate as well."
+                )
+            if not verdict.connection.ok:
+                notes.append(f"It cannot connect yet: {verdict.connection.reason}")
+            results.append(ImportedCertificate(row, thumb_added, cn_added, row.self_signed, approval.approved, notes))
+    return results, skipped
+
+
+# --- the holding tank -------------------------------------------------------------------------
+
+
+def record_presentation(
+    verdict: trust.Verdict, cert, username: str | None, interface: str, source_address: str | None
+) -> list[TankEntry]:
+    """Put a presented certificate that connected but did not authenticate into a tank.
+
+    With a known username: two entries in that user's tank, one for the thumbprint and one
+    for the CN. With no username (or an unknown one): one entry in the org tank. A repeat
+    updates the entry (last seen, attempts). Certificates that cannot connect never reach
+    the tank; neither do ones that authenticate, or ones held back for another reason
+    (an inactive user, several users matching).
+    """
+    if not verdict.connection.ok or verdict.authentication.ok:
+        return []
+    decisions = verdict.authentication.decisions
+    if any(d.rule is not None for d in decisions):
+        return []
+    row = Certificate.objects.store(cert)
+    user = User.objects.find(username) if username else None
+    if user is None:
+        return [_tank(None, TankKind.CERTIFICATE, row.sha1, row, interface, source_address)]
+    entries = [_tank(user, TankKind.THUMBPRINT, row.sha1, row, interface, source_address)]
+    cn = single_common_name(cert)
+    if cn and name_key(cn):
+        entries.append(_tank(user, TankKind.CN, cn, row, interface, source_address))
+    return entries
+
+
+def _tank(user, kind, value, row, interface, source_address) -> TankEntry:
+    key = name_key(value) if kind == TankKind.CN else value
+    lookup = TankEntry.objects.filter(user=user, kind=kind, key=key)
+    changes = dict(
+        last_seen=timezone.now(),
+        attempts=F("attempts") + 1,
+        interface=interface,
+        source_address=source_address,
+        certificate=row,
+    )
+    if not lookup.update(**changes):
+        try:
+            with transaction.atomic():
+                return TankEntry.objects.create(
+                    user=user,
+                    kind=kind,
+                    value=value,
+                    certificate=row,
+                    interface=interface,
+                    source_address=source_address,
+                )
+        except IntegrityError:  # a concurrent attempt created it first
+            lookup.update(**changes)
+    return lookup.get()
+
+
+def accept_tank_entry(entry_id: int, actor, *, user=None, as_kind: str | None = None, source_address=None) -> str:
+    """Accept a holding-tank entry into a profile.
+
+    A user's entry goes to that user's profile as what it is (thumbprint or CN). An org
+    entry needs a ``user`` and is assigned by thumbprint unless ``as_kind`` is "cn".
+    """
+    entry = TankEntry.objects.select_related("user", "certificate").filter(pk=entry_id).first()
+    if entry is None:
+        raise FlowError(f"There is no holding-tank entry with id {entry_id}.")
+    if entry.user_id is not None:
+        if user is not None and user.pk != entry.user_id:
+            raise FlowError(
+                f"Entry {entry_id} is in {entry.user.username}'s holding tank; it can only be "
+                f"accepted for {entry.user.username}."
+            )
+        user, kind = entry.user, entry.kind
+    else:
+        if user is None:
+            raise FlowError(f"Entry {entry_id} is in the org holding tank: choose the user to assign it to.")
+        kind = as_kind or CredentialKind.THUMBPRINT
+    with transaction.atomic():
+        if kind == CredentialKind.CN:
+            cn = entry.value if entry.kind == TankKind.CN else single_common_name(entry.certificate.to_x509())
+            if not cn:
+                raise FlowError("This certificate has no single CN; assign it by thumbprint instead.")
+            credential, added = add_cn(user, cn, actor, source="holding tank", source_address=source_address)
+        else:
+            credential, added = add_thumbprint(
+                user,
+                entry.certificate.sha1,
+                actor,
+                certificate=entry.certificate,
+                source="holding tank",
+                source_address=source_address,
+            )
+        TankEntry.objects.filter(pk=entry.pk).delete()
+    what = "thumbprint" if credential.kind == CredentialKind.THUMBPRINT else "CN"
+    if added:
+        return f"Accepted {what} {credential.shown_value} into {user.username}'s profile."
+    return f"{what.capitalize()} {credential.shown_value} was already on {user.username}'s profile; removed the entry."
+
+
+def remove_tank_entry(entry_id: int, actor, source_address=None) -> str:
+    entry = TankEntry.objects.select_related("user").filter(pk=entry_id).first()
+    if entry is None:
+        raise FlowError(f"There is no holding-tank entry with id {entry_id}.")
+    owner = f"{entry.user.username}'s holding tank" if entry.user_id else "the org holding tank"
+    message = f"Removed {entry.get_kind_display().lower()} {entry.shown_value} from {owner}."
+    with transaction.atomic():
+        entry.delete()
+        AuditEvent.objects.record(
+            actor,
+            "tank.remove",
+            message,
+            target=entry.user,
+            source_address=source_address,
+            detail={"kind": entry.kind, "value": entry.shown_value},
+        )
+    return message
+
+
+# --- the organisational CA and certificates it issues -----------------------------------------
+
+
+def create_org_ca(cn: str, actor, *, key_type="ec-p256", days=10 * 365, rotate=False, source_address=None):
+    """Create the organisational CA, install it as a trusted root and approve it.
+
+    Returns (org_ca, messages). With an org CA in place already, ``rotate`` must be set;
+    the earlier CA stays installed and approved so that what it issued keeps working.
+    """
+    current = OrgCA.active()
+    if current is not None and not rotate:
+        raise FlowError(
+            f"There is an org CA already ('{current.certificate.subject_display}'). Rotate it to make a new one."
+        )
+    cert, key = issuing.create_ca(cn, key_type, days)
+    messages = []
+    with transaction.atomic():
+        row = Certificate.objects.store(cert)
+        if current is not None:
+            OrgCA.objects.filter(pk=current.pk).update(is_active=False)
+            messages.append(
+                f"The previous org CA '{current.certificate.subject_display}' no longer signs new "
+                "certificates; it stays trusted so that certificates it issued keep working."
+            )
+        org_ca = OrgCA.objects.create(
+            certificate=row,
+            encrypted_key=issuing.encrypt_private_key(key, settings.KEY_ENCRYPTION_KEY),
+            created_by=actor if isinstance(actor, User) else None,
+            created_by_name=str(actor)[:200],
+        )
+        message = (
+            f"Created the org CA '{row.subject_display}' ({row.thumbprint}), valid until {row.not_after:%Y-%m-%d}."
+        )
+        AuditEvent.objects.record(
+            actor,
+            "org_ca.create",
+            message,
+            source_address=source_address,
+            detail={"thumbprint": row.thumbprint, "subject": row.subject, "rotated": current is not None},
+        )
+        messages.insert(0, message)
+        for store in (Store.ROOT, Store.APPROVED):
+            messages.extend(c.message for c in add_to_store(store, [cert], actor, source_address))
+    return org_ca, messages
+
+
+@dataclass
+class IssuedCertificate:
+    pkcs12: bytes
+    credential: Credential
+    certificate: Certificate
+
+
+def issue_certificate(
+    user,
+    actor,
+    *,
+    password: str,
+    cn: str | None = None,
+    days: int = 365,
+    key_type: str = "ec-p256",
+    source_address=None,
+) -> IssuedCertificate:
+    """Create a certificate for the user, signed by the org CA, delivered as PKCS#12.
+
+    The thumbprint lands on the user's profile; the private key exists only inside the
+    returned PKCS#12, protected by ``password``, and is never stored.
+    """
+    org_ca = OrgCA.active()
+    if org_ca is None:
+        raise FlowError("There is no org CA yet: create one before issuing certificates.")
+    if not password:
+        raise FlowError("Give a password to protect the PKCS#12 file.")
+    ca_cert = org_ca.certificate.to_x509()
+    ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
+    cert, key = issuing.issue_client_certificate(ca_cert, ca_key, cn or user.username, key_type, days)
+    bundle = issuing.pkcs12_bundle(cn or user.username, key, cert, [ca_cert], password)
+    with transaction.atomic():
+        row = Certificate.objects.store(cert)
+        credential, _ = add_thumbprint(
+            user, row.sha1, actor, certificate=row, source="issued", source_address=source_address
+        )
+        AuditEvent.objects.record(
+            actor,
+            "certificate.issue",
+            f"Issued certificate '{row.subject_display}' ({row.thumbprint}) for {user.username}, "
+            f"valid until {row.not_after:%Y-%m-%d}, signed by the org CA '{org_ca.certificate.subject_display}'.",
+            target=user,
+            source_address=source_address,
+            detail={"thumbprint": row.thumbprint, "key_type": key_type, "days": days},
+        )
+    return IssuedCertificate(bundle, credential, row)

@@ -1,0 +1,185 @@
+"""Making keys and certificates for the organisational CA. Pure: no Django, no database.
+
+All cryptography is the ``cryptography`` library's; this module only chooses the
+parameters a client-certificate PKI needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+KEY_TYPES = {
+    "ec-p256": "EC P-256",
+    "rsa-2048": "RSA 2048",
+    "rsa-3072": "RSA 3072",
+    "rsa-4096": "RSA 4096",
+}
+MAX_CLIENT_DAYS = 3650
+MAX_CA_DAYS = 30 * 365
+# Issued certificates start a little in the past so that a client with a slow clock can use them.
+BACKDATE = dt.timedelta(minutes=5)
+
+
+class IssuingError(ValueError):
+    """A request to make a certificate cannot be met; the message says why."""
+
+
+def new_private_key(key_type: str):
+    if key_type == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if key_type in ("rsa-2048", "rsa-3072", "rsa-4096"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[4:]))
+    raise IssuingError(f"Unknown key type '{key_type}'; choose one of {', '.join(KEY_TYPES)}.")
+
+
+def _check_cn(cn: str) -> str:
+    cn = (cn or "").strip()
+    if not cn:
+        raise IssuingError("The CN cannot be empty.")
+    if len(cn) > 64:
+        raise IssuingError(f"The CN is {len(cn)} characters long; X.509 allows at most 64.")
+    if any(ord(c) < 32 for c in cn):
+        raise IssuingError("The CN cannot contain control characters.")
+    return cn
+
+
+def _check_days(days: int, maximum: int) -> int:
+    if not isinstance(days, int) or days < 1:
+        raise IssuingError("The validity must be at least one day.")
+    if days > maximum:
+        raise IssuingError(f"The validity can be at most {maximum} days.")
+    return days
+
+
+def create_ca(cn: str, key_type: str = "ec-p256", days: int = 10 * 365, now: dt.datetime | None = None):
+    """A self-signed CA certificate and its key: the organisational CA.
+
+    It may sign end-entity certificates only (path length 0).
+    """
+    cn = _check_cn(cn)
+    days = _check_days(days, MAX_CA_DAYS)
+    key = new_private_key(key_type)
+    now = now or dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def issue_client_certificate(
+    ca_cert: x509.Certificate,
+    ca_key,
+    cn: str,
+    key_type: str = "ec-p256",
+    days: int = 365,
+    now: dt.datetime | None = None,
+):
+    """A client certificate signed by the CA, with the clientAuth extended key usage.
+
+    Returns the certificate and its new private key; the caller hands the key to the user
+    and keeps only the certificate.
+    """
+    cn = _check_cn(cn)
+    days = _check_days(days, MAX_CLIENT_DAYS)
+    now = now or dt.datetime.now(dt.UTC)
+    not_after = now + dt.timedelta(days=days)
+    if not_after > ca_cert.not_valid_after_utc:
+        raise IssuingError(
+            f"The org CA expires on {ca_cert.not_valid_after_utc:%Y-%m-%d}; a certificate valid "
+            f"for {days} days would outlive it. Choose fewer days or rotate the org CA."
+        )
+    if now < ca_cert.not_valid_before_utc:
+        raise IssuingError("The org CA is not valid yet.")
+    key = new_private_key(key_type)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def pkcs12_bundle(friendly_name: str, key, cert: x509.Certificate, ca_chain, password: str) -> bytes:
+    """A password-protected PKCS#12 file holding the key, the certificate and its CA chain."""
+    if not password:
+        raise IssuingError("A PKCS#12 file needs a password.")
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(200_000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password.encode())
+    )
+    return pkcs12.serialize_key_and_certificates(friendly_name.encode()[:64], key, cert, list(ca_chain), encryption)
+
+
+def encrypt_private_key(key, secret: str) -> bytes:
+    """The key as encrypted PKCS#8 PEM, for storage at rest."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret.encode()),
+    )
+
+
+def decrypt_private_key(data: bytes, secret: str):
+    try:
+        return serialization.load_pem_private_key(bytes(data), secret.encode())
+    except (ValueError, TypeError):
+        raise IssuingError(
+            "The org CA's private key cannot be decrypted with the configured key-encryption "
+            "key (MFT_KEY_ENCRYPTION_KEY). Was it changed? Restore it, or create a new org CA."
+        ) from None

@@ -1,0 +1,346 @@
+import os
+import tempfile
+from pathlib import Path
+
+from certs import flows
+from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS
+from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+from certs.trust import RULE_TEXT
+from certs.x509 import format_thumbprint, sha1_thumbprint
+from mft.commandline import AdminCommand, bad_input, read_certificates, read_password_file
+from users.models import User
+
+STORE_AREAS = {"roots": Store.ROOT, "intermediates": Store.INTERMEDIATE, "cas": Store.APPROVED}
+
+
+class Command(AdminCommand):
+    help = "Manage trusted roots, intermediate and approved CAs, user certificates and the holding tank."
+
+    def add_arguments(self, parser):
+        areas = parser.add_subparsers(dest="area", required=True, metavar="AREA")
+
+        for area, store in STORE_AREAS.items():
+            phrase = Store(store).phrase
+            sub = areas.add_parser(area, help=f"{Store(store).label}.").add_subparsers(
+                dest="action", required=True, metavar="ACTION"
+            )
+            add = sub.add_parser("add", help=f"Add certificates from files to {phrase}.")
+            add.add_argument("files", nargs="+", metavar="FILE")
+            add.add_argument("--password-file", help="Password of PKCS#12 files.")
+            add.set_defaults(handler="store_add", store=store)
+            listing = sub.add_parser("list", help=f"List {phrase}.")
+            listing.add_argument("--json", action="store_true")
+            listing.set_defaults(handler="store_list", store=store)
+            remove = sub.add_parser("remove", help=f"Remove a certificate from {phrase}.")
+            remove.add_argument("thumbprint")
+            remove.set_defaults(handler="store_remove", store=store)
+
+        match = areas.add_parser("match-cn", help="Show or set Match Cert CN to Username/Full Name.")
+        match.add_argument("state", nargs="?", choices=["on", "off"])
+        match.set_defaults(handler="match_cn")
+
+        user = areas.add_parser("user", help="Certificates on one user's profile.")
+        user.add_argument("username")
+        actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+        p = actions.add_parser("add-thumbprint", help="Assign a thumbprint (any common notation).")
+        p.add_argument("thumbprint")
+        p.set_defaults(handler="user_add_thumbprint")
+        p = actions.add_parser("add-cn", help="Assign a CN (authenticates only with an approved CA).")
+        p.add_argument("cn")
+        p.set_defaults(handler="user_add_cn")
+        p = actions.add_parser("import", help="Record the certificates in a file on the profile.")
+        p.add_argument("file")
+        p.add_argument("--password-file", help="Password of a PKCS#12 file.")
+        p.set_defaults(handler="user_import")
+        p = actions.add_parser("list", help="List the profile's thumbprints and CNs.")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="user_list")
+        p = actions.add_parser("remove", help="Remove a thumbprint or CN by its id (see list).")
+        p.add_argument("id", type=int)
+        p.set_defaults(handler="user_remove")
+
+        tank = areas.add_parser("tank", help="The holding tank.").add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        p = tank.add_parser("list", help="List pending entries.")
+        p.add_argument("--json", action="store_true")
+        who = p.add_mutually_exclusive_group()
+        who.add_argument("--user", help="Only this user's tank.")
+        who.add_argument("--org", action="store_true", help="Only the org tank (certificates naming no user).")
+        p.set_defaults(handler="tank_list")
+        p = tank.add_parser("accept", help="Accept an entry into a profile.")
+        p.add_argument("id", type=int)
+        p.add_argument("--user", help="For an org-tank entry: the user to assign it to.")
+        p.add_argument(
+            "--as", dest="as_kind", choices=CredentialKind.values, help="For an org-tank entry: by thumbprint or CN."
+        )
+        p.set_defaults(handler="tank_accept")
+        p = tank.add_parser("remove", help="Remove an entry.")
+        p.add_argument("id", type=int)
+        p.set_defaults(handler="tank_remove")
+
+        org_ca = areas.add_parser("org-ca", help="The organisational CA.").add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        p = org_ca.add_parser("create", help="Create the org CA (installed and approved at once).")
+        p.add_argument("--cn", required=True)
+        p.add_argument("--key", choices=list(KEY_TYPES), default="ec-p256")
+        p.add_argument("--days", type=int, default=10 * 365)
+        p.add_argument("--rotate", action="store_true", help="Replace the current org CA.")
+        p.set_defaults(handler="org_ca_create")
+        p = org_ca.add_parser("show", help="Show the org CA.")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="org_ca_show")
+
+        p = areas.add_parser("issue", help="Create a certificate for a user, signed by the org CA.")
+        p.add_argument("username")
+        p.add_argument("--out", required=True, metavar="FILE.p12")
+        p.add_argument("--password-file", required=True)
+        p.add_argument("--cn", help="Defaults to the username.")
+        p.add_argument("--days", type=int, default=365, help=f"1 to {MAX_CLIENT_DAYS}.")
+        p.add_argument("--key", choices=list(KEY_TYPES), default="ec-p256")
+        p.set_defaults(handler="issue")
+
+        p = areas.add_parser("check", help="Explain whether a certificate connects and whom it authenticates.")
+        p.add_argument("cert_file", metavar="CERT_FILE")
+        p.add_argument("--chain", metavar="FILE", help="A file with any number of chain certificates.")
+        p.add_argument("--user", help="Judge for this user only.")
+        p.add_argument("--password-file", help="Password of PKCS#12 files.")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="check")
+
+        p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
+        p.add_argument("file")
+        p.set_defaults(handler="export_roots")
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def user(self, username) -> User:
+        user = User.objects.find(username)
+        if user is None:
+            raise bad_input(f"There is no user '{username}'.")
+        return user
+
+    @staticmethod
+    def password(path):
+        return read_password_file(path) if path else None
+
+    # --- stores ----------------------------------------------------------------------------
+
+    def do_store_add(self, store, files, password_file, **_):
+        password = self.password(password_file)
+        certs = [cert for path in files for cert in read_certificates(path, password)]
+        for change in flows.add_to_store(store, certs, self.actor):
+            self.say(change.message)
+            for warning in change.warnings:
+                self.warn(warning)
+        if store == Store.ROOT:
+            self.say("Re-export the bundle for the front proxy: manage.py certs export-roots FILE")
+
+    def do_store_list(self, store, json, **_):
+        entries = list(StoreEntry.objects.in_store(store))
+        if json:
+            self.emit_json(
+                [
+                    {
+                        **e.certificate.as_dict(),
+                        "added_by": e.added_by_name or None,
+                        "added_at": e.added_at.isoformat(),
+                    }
+                    for e in entries
+                ]
+            )
+            return
+        if not entries:
+            self.say(f"{Store(store).label} is empty.")
+        for e in entries:
+            c = e.certificate
+            state = " EXPIRED" if c.is_expired else (" expires soon" if c.expires_soon else "")
+            self.say(f"{c.thumbprint}  {c.subject_display}  (until {c.not_after:%Y-%m-%d}{state})")
+
+    def do_store_remove(self, store, thumbprint, **_):
+        self.say(flows.remove_from_store(store, thumbprint, self.actor))
+        if store == Store.ROOT:
+            self.say("Re-export the bundle for the front proxy: manage.py certs export-roots FILE")
+
+    def do_match_cn(self, state, **_):
+        if state is None:
+            on = flows.trust_config().match_cn
+            self.say(f"Match Cert CN to Username/Full Name is {'on' if on else 'off'}.")
+            return
+        self.say(flows.set_match_cn(state == "on", self.actor))
+
+    def do_export_roots(self, file, **_):
+        bundle, count = flows.export_roots()
+        if count == 0:
+            self.warn("The trusted root store is empty: no client certificate can connect.")
+        if file == "-":
+            self.stdout.write(bundle, ending="")
+            return
+        target = Path(file)
+        if target.is_dir():
+            raise bad_input(f"{file}: is a directory; give a file name.")
+        # Write beside the target and rename, so a proxy reloading never reads half a bundle.
+        try:
+            fd, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=".roots-")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(bundle)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
+        self.say(f"Wrote {count} trusted root certificate{'s' if count != 1 else ''} to {file}.")
+
+    # --- profiles --------------------------------------------------------------------------
+
+    def do_user_add_thumbprint(self, username, thumbprint, **_):
+        credential, added = flows.add_thumbprint(self.user(username), thumbprint, self.actor)
+        if added:
+            self.say(f"Added thumbprint {credential.shown_value} to {username}'s profile (id {credential.pk}).")
+        else:
+            self.say(f"Thumbprint {credential.shown_value} is already on {username}'s profile (id {credential.pk}).")
+
+    def do_user_add_cn(self, username, cn, **_):
+        user = self.user(username)
+        credential, added = flows.add_cn(user, cn, self.actor)
+        if added:
+            self.say(f"Added CN '{credential.value}' to {user.username}'s profile (id {credential.pk}).")
+        else:
+            self.say(f"CN '{credential.value}' is already on {user.username}'s profile (id {credential.pk}).")
+        if not flows.trust_config().approved:
+            self.warn("The approved CA list is empty: a CN authenticates only with a certificate from an approved CA.")
+
+    def do_user_import(self, username, file, password_file, **_):
+        user = self.user(username)
+        certs = read_certificates(file, self.password(password_file))
+        imported, skipped = flows.import_to_profile(user, certs, self.actor)
+        for item in imported:
+            c = item.certificate
+            recorded = ["thumbprint" if item.thumbprint_added else None, "CN" if item.cn_added else None]
+            recorded = " and ".join(r for r in recorded if r) or "nothing new"
+            self.say(f"'{c.subject_display}' ({c.thumbprint}): recorded {recorded} on {user.username}'s profile.")
+            for note in item.notes:
+                self.say(f"  {note}")
+        if skipped:
+            self.say(
+                "Not put on the profile (CA certificates in the file): " + ", ".join(f"'{n}'" for n in skipped) + "."
+            )
+
+    def do_user_list(self, username, json, **_):
+        user = self.user(username)
+        credentials = list(Credential.objects.filter(user=user).select_related("certificate", "user"))
+        if json:
+            self.emit_json([c.as_dict() for c in credentials])
+            return
+        if not credentials:
+            self.say(f"{user.username}'s profile has no client certificates.")
+        for c in credentials:
+            detail = ""
+            if c.certificate_id:
+                cert = c.certificate
+                detail = f"  {cert.subject_display}, issued by {cert.issuer_display}, until {cert.not_after:%Y-%m-%d}"
+            self.say(f"{c.pk:>5}  {c.get_kind_display():<17} {c.shown_value}{detail}")
+
+    def do_user_remove(self, username, id, **_):
+        self.say(flows.remove_credential(self.user(username), id, self.actor))
+
+    # --- holding tank ----------------------------------------------------------------------
+
+    def do_tank_list(self, json, user, org, **_):
+        entries = TankEntry.objects.select_related("user", "certificate")
+        if user:
+            entries = entries.filter(user=self.user(user))
+        elif org:
+            entries = entries.filter(user__isnull=True)
+        entries = list(entries)
+        if json:
+            self.emit_json([e.as_dict() for e in entries])
+            return
+        if not entries:
+            self.say("The holding tank is empty.")
+        for e in entries:
+            owner = e.user.username if e.user_id else "(org)"
+            self.say(
+                f"{e.pk:>5}  {owner:<16} {e.get_kind_display():<17} {e.shown_value}  "
+                f"seen {e.attempts}x, last {e.last_seen:%Y-%m-%d %H:%M} from {e.source_address or '?'} "
+                f"over {e.interface.upper()}"
+            )
+
+    def do_tank_accept(self, id, user, as_kind, **_):
+        target = self.user(user) if user else None
+        self.say(flows.accept_tank_entry(id, self.actor, user=target, as_kind=as_kind))
+
+    def do_tank_remove(self, id, **_):
+        self.say(flows.remove_tank_entry(id, self.actor))
+
+    # --- org CA and issuing ----------------------------------------------------------------
+
+    def do_org_ca_create(self, cn, key, days, rotate, **_):
+        _, messages = flows.create_org_ca(cn, self.actor, key_type=key, days=days, rotate=rotate)
+        for message in messages:
+            self.say(message)
+        self.say("Re-export the bundle for the front proxy: manage.py certs export-roots FILE")
+
+    def do_org_ca_show(self, json, **_):
+        org_ca = OrgCA.active()
+        if json:
+            self.emit_json(org_ca.certificate.as_dict() if org_ca else None)
+            return
+        if org_ca is None:
+            self.say("There is no org CA yet. Create one: manage.py certs org-ca create --cn NAME")
+            return
+        c = org_ca.certificate
+        self.say(f"{c.subject_display} ({c.thumbprint}), valid until {c.not_after:%Y-%m-%d}")
+
+    def do_issue(self, username, out, password_file, cn, days, key, **_):
+        user = self.user(username)
+        password = read_password_file(password_file)
+        # Claim the output file first: a file that cannot be written must not cost a certificate.
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise bad_input(f"{out} exists already; choose another file name or remove it first.") from None
+        except OSError as exc:
+            raise bad_input(f"{out}: cannot be written ({exc.strerror or exc}).") from None
+        try:
+            issued = flows.issue_certificate(user, self.actor, password=password, cn=cn, days=days, key_type=key)
+        except BaseException:
+            os.close(fd)
+            os.unlink(out)
+            raise
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(issued.pkcs12)
+        c = issued.certificate
+        self.say(
+            f"Issued '{c.subject_display}' ({c.thumbprint}) for {user.username}, valid until "
+            f"{c.not_after:%Y-%m-%d}; its thumbprint is on the profile (id {issued.credential.pk})."
+        )
+        self.say(f"Wrote the PKCS#12 file (certificate, private key and CA chain) to {out}.")
+
+    # --- check -----------------------------------------------------------------------------
+
+    def do_check(self, cert_file, chain, user, password_file, json, **_):
+        password = self.password(password_file)
+        certs = read_certificates(cert_file, password)
+        extra = read_certificates(chain, password) if chain else []
+        # The first certificate is the one judged; any others in its file act as its chain.
+        cert, chain_certs = certs[0], certs[1:] + extra
+        if user is not None and User.objects.find(user) is None:
+            raise bad_input(f"There is no user '{user}'.")
+        verdict = flows.judge(cert, chain_certs, username=user)
+        if json:
+            self.emit_json(flows.verdict_as_dict(verdict))
+            return
+        connection, auth = verdict.connection, verdict.authentication
+        self.say(f"Verdict: {verdict.category_text}")
+        self.say(f"Connect: {'yes' if connection.ok else 'no'}. {connection.reason}")
+        for position, link in enumerate(connection.path):
+            role = " (trust anchor)" if link is connection.anchor else ""
+            name = link.subject.rfc4514_string() or "(empty subject)"
+            self.say(f"  {'  ' * position}{format_thumbprint(sha1_thumbprint(link))}  {name}{role}")
+        if auth.ok:
+            self.say(f"Authenticate: yes, as '{auth.user}' ({RULE_TEXT[auth.rule]}).")
+        else:
+            self.say("Authenticate: no.")
+        for reason in auth.reasons:
+            self.say(f"  - {reason}")

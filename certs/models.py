@@ -1,0 +1,334 @@
+from datetime import timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+from users.models import Interface
+
+from .x509 import format_fingerprint, format_thumbprint, name_key, summarize
+
+EXPIRING_SOON = timedelta(days=30)
+
+
+class CertificateManager(models.Manager):
+    def store(self, cert: x509.Certificate) -> "Certificate":
+        """The row for this certificate, created on first sight. Certificates are stored once."""
+        summary = summarize(cert)
+        row, _ = self.get_or_create(
+            sha256=summary.sha256,
+            defaults=dict(
+                der=cert.public_bytes(serialization.Encoding.DER),
+                sha1=summary.sha1,
+                subject=summary.subject,
+                issuer=summary.issuer,
+                common_name=summary.common_name or "",
+                subject_display=summary.subject_display[:500],
+                issuer_display=summary.issuer_display[:500],
+                serial=summary.serial[:80],
+                not_before=summary.not_before,
+                not_after=summary.not_after,
+                is_ca=summary.is_ca,
+                self_signed=summary.self_signed,
+            ),
+        )
+        return row
+
+
+class Certificate(models.Model):
+    """A certificate the app knows: installed, approved, on a profile or seen at sign-on."""
+
+    der = models.BinaryField()
+    sha1 = models.CharField(max_length=40, db_index=True)
+    sha256 = models.CharField(max_length=64, unique=True)
+    subject = models.TextField()
+    issuer = models.TextField()
+    common_name = models.CharField(max_length=500, blank=True)
+    subject_display = models.CharField(max_length=500)
+    issuer_display = models.CharField(max_length=500)
+    serial = models.CharField(max_length=80)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    is_ca = models.BooleanField(default=False)
+    self_signed = models.BooleanField(default=False)
+    first_seen = models.DateTimeField(auto_now_add=True)
+
+    objects = CertificateManager()
+
+    def __str__(self):
+        return f"{self.subject_display} ({self.thumbprint})"
+
+    def to_x509(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(bytes(self.der))
+
+    @property
+    def pem(self) -> str:
+        return self.to_x509().public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def thumbprint(self) -> str:
+        return format_thumbprint(self.sha1)
+
+    @property
+    def fingerprint_sha256(self) -> str:
+        return format_fingerprint(self.sha256)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.not_after <= timezone.now()
+
+    @property
+    def expires_soon(self) -> bool:
+        return not self.is_expired and self.not_after <= timezone.now() + EXPIRING_SOON
+
+    def as_dict(self) -> dict:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "common_name": self.common_name or None,
+            "thumbprint": self.thumbprint,
+            "sha256": self.fingerprint_sha256,
+            "serial": self.serial,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "is_ca": self.is_ca,
+            "self_signed": self.self_signed,
+        }
+
+
+class Store(models.TextChoices):
+    ROOT = "root", "Trusted root store"
+    INTERMEDIATE = "intermediate", "Intermediate CA pool"
+    APPROVED = "approved", "Approved CA list"
+
+    @property
+    def phrase(self) -> str:
+        """The store's name inside a sentence: "the trusted root store"."""
+        return "the " + self.label[0].lower() + self.label[1:]
+
+
+class StoreEntryQuerySet(models.QuerySet):
+    def in_store(self, store: str):
+        return self.filter(store=store).select_related("certificate", "added_by")
+
+
+class StoreEntry(models.Model):
+    """A certificate in one of the org-level stores.
+
+    The trusted root store holds certificates installed as trust anchors; the intermediate
+    pool holds CA certificates used to build chains without being trusted; the approved-CA
+    list holds the CAs whose certificates may authenticate by CN.
+    """
+
+    store = models.CharField(max_length=16, choices=Store.choices)
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="store_entries")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_by_name = models.CharField(max_length=200, blank=True)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    objects = StoreEntryQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "certificate"], name="unique_store_entry")]
+        ordering = ["store", "certificate__subject_display"]
+
+    def __str__(self):
+        return f"{self.get_store_display()}: {self.certificate}"
+
+
+class TrustSettings(models.Model):
+    """Org-level switches, and a counter that changes whenever the trust configuration does.
+
+    Every instance of the app reads ``generation`` to know when its cached configuration
+    and verdicts are stale, so a change made through one instance applies at all of them.
+    """
+
+    match_cn = models.BooleanField(default=False, help_text="Match Cert CN to Username/Full Name")
+    generation = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        verbose_name_plural = "trust settings"
+
+    def __str__(self):
+        return f"Match CN {'on' if self.match_cn else 'off'}, generation {self.generation}"
+
+    @classmethod
+    def get(cls) -> "TrustSettings":
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row
+
+    @classmethod
+    def bump(cls) -> None:
+        """Mark the trust configuration changed (call inside the changing transaction)."""
+        cls.get()
+        cls.objects.filter(pk=1).update(generation=F("generation") + 1)
+
+
+class OrgCA(models.Model):
+    """The organisational CA that signs certificates the app creates.
+
+    The private key is kept encrypted with the key-encryption key from settings and is
+    never shown or exported. Rotation keeps earlier CAs, inactive, for the record.
+    """
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="+")
+    encrypted_key = models.BinaryField()
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_org_ca")
+        ]
+        verbose_name = "organisational CA"
+
+    def __str__(self):
+        return f"Org CA {self.certificate.subject_display}"
+
+    @classmethod
+    def active(cls):
+        return cls.objects.filter(is_active=True).select_related("certificate").first()
+
+
+class CredentialKind(models.TextChoices):
+    THUMBPRINT = "thumbprint", "Thumbprint"
+    CN = "cn", "Common name (CN)"
+
+
+class CredentialQuerySet(models.QuerySet):
+    def matching(self, sha1: str, cn: str | None):
+        """Credentials that could concern a certificate with this thumbprint and CN."""
+        query = models.Q(kind=CredentialKind.THUMBPRINT, key=sha1)
+        if cn is not None:
+            query |= models.Q(kind=CredentialKind.CN, key=name_key(cn))
+        return self.filter(query)
+
+
+class Credential(models.Model):
+    """A thumbprint or CN accepted on a user's profile (the specification's "Accepted Certs")."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
+    kind = models.CharField(max_length=16, choices=CredentialKind.choices)
+    # As shown: a thumbprint in 40 hex digits, a CN as it was entered.
+    value = models.CharField(max_length=500)
+    # As compared: the thumbprint, or the CN's name_key.
+    key = models.CharField(max_length=500, editable=False)
+    certificate = models.ForeignKey(
+        Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="credentials"
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_by_name = models.CharField(max_length=200, blank=True)
+    added_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=32, blank=True, help_text="manual, import, issued, holding tank")
+
+    objects = CredentialQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "key"], name="unique_credential")]
+        indexes = [models.Index(fields=["kind", "key"], name="credential_lookup")]
+        ordering = ["kind", "value"]
+
+    def __str__(self):
+        return f"{self.user}: {self.get_kind_display()} {self.shown_value}"
+
+    def save(self, *args, **kwargs):
+        self.key = self.value if self.kind == CredentialKind.THUMBPRINT else name_key(self.value)
+        super().save(*args, **kwargs)
+
+    @property
+    def shown_value(self) -> str:
+        return format_thumbprint(self.value) if self.kind == CredentialKind.THUMBPRINT else self.value
+
+    def as_dict(self) -> dict:
+        data = {
+            "id": self.pk,
+            "user": self.user.username,
+            "kind": self.kind,
+            "value": self.shown_value,
+            "added_by": self.added_by_name or None,
+            "added_at": self.added_at.isoformat(),
+            "source": self.source,
+            "certificate": self.certificate.as_dict() if self.certificate_id else None,
+        }
+        return data
+
+
+class TankKind(models.TextChoices):
+    THUMBPRINT = "thumbprint", "Thumbprint"
+    CN = "cn", "Common name (CN)"
+    CERTIFICATE = "certificate", "Certificate (no user named)"
+
+
+class TankEntry(models.Model):
+    """A certificate presented at sign-on that nobody has accepted yet.
+
+    In a user's tank there are two entries per certificate, one for its thumbprint and one
+    for its CN, each to accept or remove. In the org tank (no user) there is one entry per
+    certificate, to assign to a user by thumbprint or CN.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="tank_entries"
+    )
+    kind = models.CharField(max_length=16, choices=TankKind.choices)
+    value = models.CharField(max_length=500)
+    key = models.CharField(max_length=500, editable=False)
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="tank_entries")
+    interface = models.CharField(max_length=8, choices=Interface.choices, default=Interface.HTTPS)
+    source_address = models.GenericIPAddressField(null=True, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    attempts = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "kind", "key"],
+                condition=models.Q(user__isnull=False),
+                name="unique_user_tank_entry",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "key"], condition=models.Q(user__isnull=True), name="unique_org_tank_entry"
+            ),
+        ]
+        ordering = ["-last_seen", "id"]
+        verbose_name_plural = "tank entries"
+
+    def __str__(self):
+        owner = self.user.username if self.user_id else "org"
+        return f"{owner}: {self.get_kind_display()} {self.shown_value}"
+
+    def save(self, *args, **kwargs):
+        self.key = name_key(self.value) if self.kind == TankKind.CN else self.value
+        super().save(*args, **kwargs)
+
+    @property
+    def shown_value(self) -> str:
+        return self.value if self.kind == TankKind.CN else format_thumbprint(self.value)
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.pk,
+            "user": self.user.username if self.user_id else None,
+            "kind": self.kind,
+            "value": self.shown_value,
+            "subject": self.certificate.subject,
+            "issuer": self.certificate.issuer,
+            "thumbprint": self.certificate.thumbprint,
+            "interface": self.interface,
+            "source_address": self.source_address,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "attempts": self.attempts,
+        }

@@ -1,0 +1,576 @@
+"""The trust engine: does a certificate connect, and whom does it authenticate?
+
+Pure: no Django, no database. The rules read like the specification ("TLS (SSL) - Client
+Certs - Overview"): two CA conditions decide whether a certificate *connects*, three
+credential conditions decide whether it *authenticates* a user, and every condition that
+fails says why in a sentence.
+
+Path validation (signatures, validity, basic constraints and path length, key usage, name
+constraints, critical extensions) is OpenSSL's RFC 5280 verifier, the same one the front
+proxy runs, reached through pyOpenSSL. Only the client-authentication purpose is checked
+here, because pyOpenSSL does not expose OpenSSL's purpose setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from OpenSSL import crypto as ossl
+
+from .x509 import (
+    common_names,
+    directly_issued_by,
+    display_name,
+    format_thumbprint,
+    name_key,
+    sha1_thumbprint,
+)
+
+CANNOT_CONNECT = "cannot_connect"
+CONNECTS_ONLY = "connects_only"
+AUTHENTICATES = "authenticates"
+
+CATEGORY_TEXT = {
+    CANNOT_CONNECT: "Cannot connect",
+    CONNECTS_ONLY: "Can connect but not authenticate",
+    AUTHENTICATES: "Can connect and authenticate",
+}
+
+RULE_THUMBPRINT = "thumbprint"
+RULE_CN = "cn"
+RULE_MATCH_CN = "match_cn"
+
+RULE_TEXT = {
+    RULE_THUMBPRINT: "Thumbprint assigned to the user's profile",
+    RULE_CN: "CN assigned to the user's profile, signed by an approved CA",
+    RULE_MATCH_CN: "CN matches the username or full name, signed by an approved CA",
+}
+
+# Deeper chains than this are not built; real client PKIs stay far below it.
+MAX_PATH_LENGTH = 10
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _name(cert: x509.Certificate) -> str:
+    return display_name(cert.subject)
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """The org-level configuration the rules read.
+
+    ``roots`` are installed in the trusted root store, ``intermediates`` are known CA
+    certificates used to build chains without being trusted, ``approved`` is the approved-CA
+    list ("Trusted CAs" in the specification), ``match_cn`` the Match Cert CN to
+    Username/Full Name option.
+    """
+
+    roots: tuple[x509.Certificate, ...] = ()
+    intermediates: tuple[x509.Certificate, ...] = ()
+    approved: tuple[x509.Certificate, ...] = ()
+    match_cn: bool = False
+
+    @cached_property
+    def _root_ders(self) -> frozenset[bytes]:
+        return frozenset(_der(c) for c in self.roots)
+
+    @cached_property
+    def _openssl_roots(self) -> list[ossl.X509]:
+        return [ossl.X509.from_cryptography(c) for c in self.roots]
+
+    @cached_property
+    def _openssl_pool(self) -> list[ossl.X509]:
+        return [ossl.X509.from_cryptography(c) for c in self.intermediates + self.approved]
+
+    @cached_property
+    def _everything(self) -> tuple[x509.Certificate, ...]:
+        return self.roots + self.intermediates + self.approved
+
+
+# --- connect: the two CA conditions ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Whether a certificate connects, and why.
+
+    ``path`` runs from the certificate up to the trust anchor when it connects; when it
+    does not, it holds as much of the chain as could be followed, for display.
+    """
+
+    ok: bool
+    reason: str
+    path: tuple[x509.Certificate, ...]
+    anchor: x509.Certificate | None = None
+
+
+def installed_in_root_store(cert: x509.Certificate, config: TrustConfig) -> bool:
+    """CA condition 1: the client certificate itself is installed in the trusted root store."""
+    return _der(cert) in config._root_ders
+
+
+def connect(
+    cert: x509.Certificate,
+    chain: list[x509.Certificate] | tuple[x509.Certificate, ...],
+    config: TrustConfig,
+    at: datetime,
+) -> Connection:
+    """Decide whether ``cert`` connects at time ``at``.
+
+    Either CA condition of the specification lets it connect: the certificate is itself
+    installed in the trusted root store (condition 1), or it is signed by a CA that chains
+    up to a certificate installed there (condition 2). Both are checked cryptographically
+    by one RFC 5280 path validation, with any certificate in the store acting as an anchor;
+    ``chain`` (what the client sent), the intermediate pool and the approved-CA list are
+    offered for building the path but are never trusted by themselves.
+    """
+    try:
+        path = _validate_path(cert, chain, config, at)
+    except _PathRefused as refused:
+        return Connection(False, refused.reason, _follow_issuers(cert, chain, config))
+    problem = _client_auth_problem(path)
+    if problem:
+        return Connection(False, problem, path)
+    anchor = path[-1]
+    if len(path) == 1:
+        reason = f"'{_name(cert)}' is itself installed in the trusted root store."
+    else:
+        via = " via " + ", ".join(f"'{_name(c)}'" for c in path[1:-1]) if len(path) > 2 else ""
+        reason = f"'{_name(cert)}' chains up{via} to '{_name(anchor)}', which is installed in the trusted root store."
+    return Connection(True, reason, path, anchor)
+
+
+class _PathRefused(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _validate_path(cert, chain, config: TrustConfig, at: datetime):
+    if not config.roots:
+        raise _PathRefused("The trusted root store is empty, so no certificate can connect.")
+    store = ossl.X509Store()
+    for root in config._openssl_roots:
+        store.add_cert(root)
+    # set_time replaces the store's parameters, so it must come before set_flags.
+    store.set_time(at)
+    # Any installed certificate is an anchor, not only self-signed roots: the specification
+    # lets an intermediate CA, or the client certificate itself, be installed and trusted.
+    store.set_flags(ossl.X509StoreFlags.PARTIAL_CHAIN)
+    offered = [ossl.X509.from_cryptography(c) for c in chain] + config._openssl_pool
+    context = ossl.X509StoreContext(store, ossl.X509.from_cryptography(cert), offered)
+    try:
+        verified = context.get_verified_chain()
+    except ossl.X509StoreContextError as exc:
+        raise _PathRefused(_explain_openssl(exc, cert, chain, config)) from None
+    path = tuple(c.to_cryptography() for c in verified)
+    if len(path) > MAX_PATH_LENGTH:
+        raise _PathRefused(f"The chain has {len(path)} certificates; at most {MAX_PATH_LENGTH}.")
+    return path
+
+
+def _client_auth_problem(path) -> str | None:
+    """RFC 5280 leaves usage to the application: this one is TLS client authentication.
+
+    Every certificate on the path that lists extended key usages must list clientAuth (or
+    anyExtendedKeyUsage); a client certificate that limits its key usage must allow
+    digital signatures or key agreement. This matches OpenSSL's "SSL client" purpose,
+    which the front proxy applies.
+    """
+    for position, cert in enumerate(path):
+        try:
+            usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            pass
+        else:
+            allowed = {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+            if not allowed.intersection(usages):
+                role = "The certificate" if position == 0 else f"CA '{_name(cert)}'"
+                listed = ", ".join(_eku_name(u) for u in usages) or "nothing"
+                return f"{role} is not allowed for client authentication: its extended key usage lists only {listed}."
+    try:
+        key_usage = path[0].extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    if not (key_usage.digital_signature or key_usage.key_agreement):
+        return (
+            "The certificate's key usage allows neither digital signatures nor key agreement, "
+            "so it cannot be used to sign on."
+        )
+    return None
+
+
+def _eku_name(oid: x509.ObjectIdentifier) -> str:
+    return getattr(oid, "_name", None) or oid.dotted_string
+
+
+# OpenSSL's verify error codes (X509_V_ERR_*) that have a plainer explanation.
+def _explain_openssl(exc: ossl.X509StoreContextError, leaf, chain, config: TrustConfig) -> str:
+    code, depth, message = (exc.errors + [0, 0, ""])[:3]
+    try:
+        at_cert = exc.certificate.to_cryptography()
+    except Exception:  # pragma: no cover - pyOpenSSL always sets it; be safe anyway
+        at_cert = leaf
+    who = "The certificate" if depth == 0 else f"CA '{_name(at_cert)}'"
+    subject = f"'{_name(at_cert)}'"
+    issuer = f"'{display_name(at_cert.issuer)}'"
+    if code in (2, 20, 21):  # unable to get (local) issuer, unable to verify leaf signature
+        known = [c for c in (*chain, *config._everything) if c.subject == at_cert.issuer]
+        if known:
+            return (
+                f"{subject} is signed by {issuer}, but no certificate named {issuer} that the "
+                "app knows verifies its signature, so it does not chain up to the trusted "
+                "root store."
+            )
+        return (
+            f"{subject} is signed by {issuer}, which is neither installed in the trusted "
+            "root store nor chains up to a certificate there."
+        )
+    if code == 18:  # depth zero self-signed
+        return "The certificate is self-signed and is not installed in the trusted root store."
+    if code == 19:  # self-signed in chain
+        return f"The chain ends at the self-signed CA {subject}, which is not installed in the trusted root store."
+    if code in (4, 7):  # cannot decrypt / signature failure
+        return f"The signature on {subject} does not verify with the key of its issuer {issuer}."
+    if code == 6:
+        return f"The public key of {issuer}, the issuer of {subject}, cannot be read."
+    if code == 9:
+        return f"{who} is not valid yet: it is valid from {_when(at_cert.not_valid_before_utc)}."
+    if code == 10:
+        return f"{who} expired on {_when(at_cert.not_valid_after_utc)}."
+    if code in (13, 14, 15, 16):
+        return f"{who} has a malformed validity date."
+    if code in (24, 32, 79):  # invalid CA, key usage without keyCertSign
+        return _why_not_a_ca(at_cert)
+    if code == 25:
+        return f"The chain is longer than the path length constraint of {subject} allows."
+    if code == 34:
+        return f"{subject} has a critical extension that the validator does not understand."
+    if code in (47, 48, 49, 51, 53):
+        return f"{subject} has a name outside the name constraints of a CA above it ({message})."
+    if code == 22:
+        return f"The chain is too long (more than {MAX_PATH_LENGTH} certificates)."
+    return f"The chain could not be verified at {subject}: {message}."
+
+
+def _why_not_a_ca(cert: x509.Certificate) -> str:
+    """OpenSSL reports one code for several CA problems; name the one this certificate has."""
+    subject = f"'{_name(cert)}'"
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        state = "has no basic constraints" if constraints is None else "is marked as not a CA"
+        return f"{subject} signs other certificates but {state}, so it cannot act as a CA."
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is not None and not usage.key_cert_sign:
+        return f"{subject} signs other certificates but its key usage does not allow certificate signing."
+    return f"{subject} cannot act as a CA for this chain."
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _follow_issuers(cert, chain, config: TrustConfig) -> tuple[x509.Certificate, ...]:
+    """The chain as far as it can be followed by name and signature, for display only."""
+    pool = [*chain, *config._everything]
+    path = [cert]
+    current = cert
+    while len(path) < MAX_PATH_LENGTH and not (
+        current.subject == current.issuer and directly_issued_by(current, current)
+    ):
+        issuer = next((c for c in pool if directly_issued_by(current, c) and c not in path), None)
+        if issuer is None:
+            break
+        path.append(issuer)
+        current = issuer
+    return tuple(path)
+
+
+# --- authenticate: the three credential conditions -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the rules need to know of one user.
+
+    ``thumbprints`` are SHA-1 thumbprints (40 upper-case hex digits) and ``cns`` the
+    ``name_key`` of each CN assigned to the profile. Callers may pass only the entries that
+    could concern the certificate at hand.
+    """
+
+    username: str
+    full_name: str = ""
+    is_active: bool = True
+    thumbprints: frozenset[str] = field(default_factory=frozenset)
+    cns: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition: whether it held, and the sentence that says so."""
+
+    held: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Whether the certificate's issuing CA is on the approved-CA list."""
+
+    ca: x509.Certificate | None
+    reason: str
+
+    @property
+    def approved(self) -> bool:
+        return self.ca is not None
+
+
+def issuing_ca_approval(cert: x509.Certificate, path: tuple[x509.Certificate, ...], approved) -> Approval:
+    """The approved CA that issued ``cert``, if there is one.
+
+    A CA is the issuer only if its subject is the certificate's issuer *and its key
+    verifies the certificate's signature*: a CA that merely carries the same name is not
+    approved. When the certificate connects, the issuer found by path validation counts
+    too if an approved certificate has its subject and key (the same CA, possibly a
+    re-issued or cross-signed copy of its certificate).
+    """
+    issuer_name = display_name(cert.issuer)
+    issuer_on_path = path[1] if len(path) > 1 else None
+    for ca in approved:
+        if issuer_on_path is not None and _same_ca(ca, issuer_on_path):
+            return Approval(ca, f"issuer '{issuer_name}' is an approved CA")
+        if directly_issued_by(cert, ca):
+            return Approval(ca, f"issuer '{issuer_name}' is an approved CA")
+    if any(ca.subject == cert.issuer for ca in approved):
+        return Approval(
+            None,
+            f"issuer '{issuer_name}' is not an approved CA: an approved CA has that name, but "
+            "its key did not sign this certificate (a different CA using the same name)",
+        )
+    return Approval(None, f"issuer '{issuer_name}' is not on the approved CA list")
+
+
+def _same_ca(a: x509.Certificate, b: x509.Certificate) -> bool:
+    return _der(a) == _der(b) or (a.subject == b.subject and a.public_key() == b.public_key())
+
+
+def _cn_problem(cert: x509.Certificate) -> str | None:
+    names = common_names(cert.subject)
+    if not names:
+        return "the certificate has no CN, so CN rules do not apply"
+    if len(names) > 1:
+        shown = ", ".join(f"'{n}'" for n in names)
+        return f"the certificate has several CNs ({shown}), so CN rules do not apply"
+    if not name_key(names[0]):
+        return "the certificate's CN is blank, so CN rules do not apply"
+    return None
+
+
+def thumbprint_on_profile(cert: x509.Certificate, profile: Profile) -> Check:
+    """Credential condition 1: the certificate's thumbprint is assigned to the user's profile."""
+    shown = format_thumbprint(sha1_thumbprint(cert))
+    if sha1_thumbprint(cert) in profile.thumbprints:
+        return Check(True, f"thumbprint {shown} is on {profile.username}'s profile")
+    return Check(False, f"thumbprint {shown} is not on {profile.username}'s profile")
+
+
+def cn_on_profile_and_ca_approved(cert: x509.Certificate, profile: Profile, approval: Approval) -> Check:
+    """Credential condition 2: the CN is assigned to the profile AND the issuing CA is approved."""
+    problem = _cn_problem(cert)
+    if problem:
+        return Check(False, problem)
+    cn = common_names(cert.subject)[0]
+    if name_key(cn) not in profile.cns:
+        return Check(False, f"CN '{cn}' is not on {profile.username}'s profile")
+    if not approval.approved:
+        return Check(False, f"CN '{cn}' is on {profile.username}'s profile, but {approval.reason}")
+    return Check(True, f"CN '{cn}' is on {profile.username}'s profile and {approval.reason}")
+
+
+def cn_matches_user_and_ca_approved(
+    cert: x509.Certificate, profile: Profile, match_cn: bool, approval: Approval
+) -> Check:
+    """Credential condition 3: the CN is the username or full name, the org-level Match Cert
+    CN to Username/Full Name option is on, AND the issuing CA is approved."""
+    if not match_cn:
+        return Check(False, "the Match Cert CN to Username/Full Name option is off")
+    problem = _cn_problem(cert)
+    if problem:
+        return Check(False, problem)
+    cn = common_names(cert.subject)[0]
+    if name_key(cn) == name_key(profile.username):
+        matched = "username"
+    elif profile.full_name and name_key(cn) == name_key(profile.full_name):
+        matched = "full name"
+    else:
+        return Check(False, f"CN '{cn}' is neither the username nor the full name of {profile.username}")
+    if not approval.approved:
+        return Check(False, f"CN '{cn}' is {profile.username}'s {matched}, but {approval.reason}")
+    return Check(True, f"CN '{cn}' is {profile.username}'s {matched} and {approval.reason}")
+
+
+@dataclass(frozen=True)
+class UserDecision:
+    """The three credential conditions applied to one user."""
+
+    username: str
+    is_active: bool
+    checks: tuple[tuple[str, Check], ...]
+
+    @property
+    def rule(self) -> str | None:
+        """The first condition that held, in the specification's order."""
+        return next((rule for rule, check in self.checks if check.held), None)
+
+    @property
+    def authenticates(self) -> bool:
+        return self.is_active and self.rule is not None
+
+
+def decide(cert: x509.Certificate, profile: Profile, match_cn: bool, approval: Approval) -> UserDecision:
+    return UserDecision(
+        profile.username,
+        profile.is_active,
+        (
+            (RULE_THUMBPRINT, thumbprint_on_profile(cert, profile)),
+            (RULE_CN, cn_on_profile_and_ca_approved(cert, profile, approval)),
+            (RULE_MATCH_CN, cn_matches_user_and_ca_approved(cert, profile, match_cn, approval)),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Authentication:
+    ok: bool
+    user: str | None
+    rule: str | None
+    reasons: tuple[str, ...]
+    decisions: tuple[UserDecision, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The whole answer for one certificate: connect, authenticate, and the category."""
+
+    connection: Connection
+    approval: Approval
+    authentication: Authentication
+
+    @property
+    def category(self) -> str:
+        if not self.connection.ok:
+            return CANNOT_CONNECT
+        return AUTHENTICATES if self.authentication.ok else CONNECTS_ONLY
+
+    @property
+    def category_text(self) -> str:
+        return CATEGORY_TEXT[self.category]
+
+
+def authenticate(
+    cert: x509.Certificate,
+    connection: Connection,
+    approval: Approval,
+    profiles: list[Profile] | tuple[Profile, ...],
+    match_cn: bool,
+    username: str | None = None,
+) -> Authentication:
+    """Apply the credential conditions.
+
+    With ``username``, only that user is considered (``profiles`` should hold just that
+    user, or nothing if no such user exists). Without it, ``profiles`` are the candidate
+    users: the certificate authenticates only if exactly one of them is authenticated.
+    """
+    if username is not None:
+        profiles = [p for p in profiles if name_key(p.username) == name_key(username)]
+    decisions = tuple(decide(cert, p, match_cn, approval) for p in profiles)
+    winners = [d for d in decisions if d.authenticates]
+    reasons: list[str] = []
+    if not connection.ok:
+        reasons.append("The certificate cannot connect, so it cannot authenticate anyone. " + connection.reason)
+    if username is not None and not profiles:
+        reasons.append(f"There is no user '{username}'.")
+    elif not decisions:
+        reasons.extend(_no_candidate_reasons(cert, match_cn))
+    for decision in decisions:
+        if decision.authenticates:
+            held = dict(decision.checks)[decision.rule]
+            reasons.append(_sentence(held.reason))
+        elif decision.rule is not None and not decision.is_active:
+            reasons.append(f"User '{decision.username}' is inactive, so no certificate signs them on.")
+        else:
+            reasons.extend(_sentence(check.reason) for _, check in decision.checks)
+    if len(winners) > 1:
+        names = ", ".join(f"'{d.username}'" for d in winners)
+        reasons.insert(
+            0,
+            f"The certificate authenticates several users ({names}); a username must be given to choose one.",
+        )
+    if connection.ok and len(winners) == 1:
+        winner = winners[0]
+        return Authentication(True, winner.username, winner.rule, tuple(reasons), decisions)
+    return Authentication(False, None, None, tuple(_dedupe(reasons)), decisions)
+
+
+def _no_candidate_reasons(cert, match_cn: bool) -> list[str]:
+    shown = format_thumbprint(sha1_thumbprint(cert))
+    reasons = [f"No user has thumbprint {shown} on their profile."]
+    problem = _cn_problem(cert)
+    if problem:
+        reasons.append(_sentence(problem))
+        return reasons
+    cn = common_names(cert.subject)[0]
+    reasons.append(f"No user has CN '{cn}' on their profile.")
+    if match_cn:
+        reasons.append(f"No user has '{cn}' as username or full name.")
+    else:
+        reasons.append("The Match Cert CN to Username/Full Name option is off.")
+    return reasons
+
+
+def _sentence(text: str) -> str:
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def _dedupe(items):
+    seen, out = set(), []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def evaluate(
+    cert: x509.Certificate,
+    chain,
+    config: TrustConfig,
+    profiles,
+    at: datetime,
+    username: str | None = None,
+    connection: Connection | None = None,
+) -> Verdict:
+    """Connect, then authenticate: the verdict for one presented certificate.
+
+    ``connection`` may be passed when it was computed (or cached) already.
+    """
+    if connection is None:
+        connection = connect(cert, chain, config, at)
+    approval = issuing_ca_approval(cert, connection.path if connection.ok else (), config.approved)
+    authentication = authenticate(cert, connection, approval, profiles, config.match_cn, username)
+    return Verdict(connection, approval, authentication)

@@ -1,0 +1,104 @@
+"""Helpers shared by the ``users`` and ``certs`` management commands.
+
+Bad input ends in ``CommandError`` with exit status 2 and a sentence on stderr, never a
+traceback. Scripts depend on the commands' names, options and JSON; keep them stable.
+"""
+
+import getpass
+import json
+import os
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from certs.flows import FlowError
+from certs.issuing import IssuingError
+from certs.x509 import MAX_FILE_BYTES, CertificateLoadError, ThumbprintError, load_certificates
+
+BAD_INPUT = 2
+# Errors whose message is already a sentence for the person at the terminal.
+EXPLAINED = (FlowError, CertificateLoadError, ThumbprintError, IssuingError)
+
+
+def bad_input(message: str) -> CommandError:
+    return CommandError(message, returncode=BAD_INPUT)
+
+
+def validation_message(error: ValidationError) -> str:
+    if hasattr(error, "message_dict"):
+        return " ".join(
+            f"{message}" if field == "__all__" else f"{field.replace('_', ' ').capitalize()}: {message}"
+            for field, messages in error.message_dict.items()
+            for message in messages
+        )
+    return " ".join(error.messages)
+
+
+class AdminCommand(BaseCommand):
+    """A command whose subcommands are methods named ``do_<area>_<action>``."""
+
+    requires_system_checks = []
+
+    @property
+    def actor(self) -> str:
+        try:
+            who = getpass.getuser()
+        except Exception:  # no login name in some containers
+            who = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+        return f"command line ({who})"
+
+    def handle(self, *args, **options):
+        handler = getattr(self, "do_" + options["handler"].replace("-", "_"))
+        try:
+            return handler(**options)
+        except EXPLAINED as exc:
+            raise bad_input(str(exc)) from None
+        except ValidationError as exc:
+            raise bad_input(validation_message(exc)) from None
+
+    def say(self, message: str) -> None:
+        self.stdout.write(message)
+
+    def warn(self, message: str) -> None:
+        self.stderr.write("warning: " + message)
+
+    def emit_json(self, data) -> None:
+        self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def read_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    try:
+        file = Path(path)
+        size = file.stat().st_size
+        if size > limit:
+            raise bad_input(f"{path}: the file is {size:,} bytes; at most {limit:,} are accepted.")
+        return file.read_bytes()
+    except FileNotFoundError:
+        raise bad_input(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise bad_input(f"{path}: is a directory, not a file.") from None
+    except PermissionError:
+        raise bad_input(f"{path}: permission denied.") from None
+    except OSError as exc:
+        raise bad_input(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+
+
+def read_certificates(path: str, password: str | None = None):
+    try:
+        return load_certificates(read_file(path), password, filename=path)
+    except CertificateLoadError as exc:
+        raise bad_input(f"{path}: {exc}") from None
+
+
+def read_password_file(path: str) -> str:
+    """The first line of the file, without its line ending; it must not be empty."""
+    raw = read_file(path, limit=64 * 1024)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_input(f"{path}: the password file is not UTF-8 text.") from None
+    password = text.splitlines()[0] if text.splitlines() else ""
+    if not password:
+        raise bad_input(f"{path}: the password file is empty.")
+    return password

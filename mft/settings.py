@@ -1,0 +1,213 @@
+"""Settings, read from the environment with safe defaults.
+
+With no variable set the app runs on SQLite in the project's ``data/`` folder, with a secret
+key and a key-encryption key generated once and kept there. Every variable is read by a
+helper that fails at start-up, naming the variable, when its value cannot be used.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envstr(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a yes/no value; use 1/0, true/false or on/off.")
+
+
+def envint(name: str, default: int, minimum: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is too small; the least allowed is {minimum}.")
+    return number
+
+
+def envlist(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def envsecret(name: str, data_file: Path, length: int = 50) -> str:
+    """A secret from the environment, or one generated once and kept in the data folder."""
+    value = os.environ.get(name)
+    if value is not None:
+        if len(value.strip()) < 32:
+            raise ImproperlyConfigured(f"{name} is set but shorter than 32 characters; use a long random value.")
+        return value.strip()
+    try:
+        return data_file.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(length)
+    try:
+        fd = os.open(data_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return data_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def envdatabase(name: str, default_sqlite: Path) -> dict:
+    url = os.environ.get(name, "").strip()
+    if not url:
+        default_sqlite.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return _sqlite({"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)})
+    try:
+        config = dj_database_url.parse(url, conn_max_age=envint("MFT_DB_CONN_MAX_AGE", 60, 0))
+    except Exception as exc:  # the parser raises several types for malformed URLs
+        raise ImproperlyConfigured(
+            f"{name} is not a database URL the app can use ({exc}). Examples: "
+            "postgres://user:password@host:5432/name or sqlite:///path/to/file.sqlite3"
+        ) from None
+    engine = config.get("ENGINE", "")
+    if engine.endswith("sqlite3"):
+        if not config.get("NAME") or config["NAME"] == ":memory:":
+            raise ImproperlyConfigured(f"{name} must name a SQLite file: sqlite:///path/to/file.sqlite3")
+        return _sqlite(config)
+    if engine.endswith("postgresql"):
+        if not config.get("NAME"):
+            raise ImproperlyConfigured(f"{name} must name the database: postgres://user@host:5432/NAME")
+        config["CONN_HEALTH_CHECKS"] = True
+        return config
+    scheme = url.split(":", 1)[0]
+    raise ImproperlyConfigured(
+        f"{name} uses '{scheme}', which the app does not support; use postgres:// or sqlite:///."
+    )
+
+
+def _sqlite(config: dict) -> dict:
+    # Several gunicorn workers share the file: wait for locks, take write locks up front.
+    config["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    config["CONN_MAX_AGE"] = 0
+    return config
+
+
+DATA_DIR = Path(envstr("MFT_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+
+SECRET_KEY = envsecret("MFT_SECRET_KEY", DATA_DIR / "secret-key")
+# Encrypts the organisational CA's private key at rest. Losing it means issuing a new org CA.
+KEY_ENCRYPTION_KEY = envsecret("MFT_KEY_ENCRYPTION_KEY", DATA_DIR / "key-encryption-key")
+
+DEBUG = envbool("MFT_DEBUG", False)
+ALLOWED_HOSTS = envlist("MFT_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("MFT_CSRF_TRUSTED_ORIGINS", "")
+
+DATABASES = {"default": envdatabase("DATABASE_URL", DATA_DIR / "db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "users",
+    "certs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mft.urls"
+WSGI_APPLICATION = "mft.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "users.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("MFT_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(envstr("MFT_STATIC_ROOT", str(DATA_DIR / "static")))
+# Serve straight from the source folders when collectstatic has not been run.
+WHITENOISE_USE_FINDERS = True
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = envbool("MFT_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_AGE = envint("MFT_SESSION_SECONDS", 8 * 3600, 60)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Uploads: certificate files are small; refuse anything large before it reaches a form.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
+# How long a path-validation verdict is reused for the same certificate and configuration.
+MFT_VERDICT_CACHE_SECONDS = envint("MFT_VERDICT_CACHE_SECONDS", 60, 0)
+
+LOG_LEVEL = envstr("MFT_LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"MFT_LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

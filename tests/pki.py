@@ -1,0 +1,132 @@
+"""A small PKI for tests: roots, intermediates and client certificates made on the spot.
+
+EC P-256 keys keep it fast. Every certificate is an ``Issued`` (certificate and key), so
+a test can sign further certificates with any CA it made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Issued:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def _name(cn: str | list[str] | None, org: str | None = None) -> x509.Name:
+    attrs = []
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    for value in [cn] if isinstance(cn, str) else cn or []:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, value))
+    return x509.Name(attrs)
+
+
+def make_cert(
+    cn: str | list[str] | None,
+    issuer: Issued | None = None,
+    *,
+    ca: bool = False,
+    path_length: int | None = None,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    eku: list | None = None,
+    key_usage: dict | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    subject: x509.Name | None = None,
+    issuer_name: x509.Name | None = None,
+    org: str | None = None,
+    extensions: list | None = None,
+) -> Issued:
+    """One certificate. Without ``issuer`` it is self-signed.
+
+    ``eku`` None means the usual clientAuth for end entities and nothing for CAs; pass []
+    to leave the extension out.
+    """
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    subject = subject or _name(cn, org)
+    signer_key = issuer.key if issuer else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name or (issuer.cert.subject if issuer else subject))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or NOW - DAY)
+        .not_valid_after(not_after or NOW + 365 * DAY)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+            critical=False,
+        )
+    usage = dict(
+        digital_signature=not ca,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    usage.update(key_usage or {})
+    builder = builder.add_extension(x509.KeyUsage(**usage), critical=True)
+    if eku is None:
+        eku = [] if ca else [ExtendedKeyUsageOID.CLIENT_AUTH]
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    for extension, critical in extensions or []:
+        builder = builder.add_extension(extension, critical=critical)
+    return Issued(builder.sign(signer_key, hashes.SHA256()), key)
+
+
+def make_root(cn: str, **kwargs) -> Issued:
+    return make_cert(cn, None, ca=True, **kwargs)
+
+
+def make_intermediate(cn: str, issuer: Issued, **kwargs) -> Issued:
+    return make_cert(cn, issuer, ca=True, **kwargs)
+
+
+def make_client(cn, issuer: Issued | None = None, **kwargs) -> Issued:
+    return make_cert(cn, issuer, ca=False, **kwargs)
+
+
+def make_impostor(of: Issued) -> Issued:
+    """A CA with exactly the same name as ``of`` but a key of its own."""
+    return make_cert(None, None, ca=True, subject=of.cert.subject)
+
+
+def pem_bundle(*issued: Issued) -> bytes:
+    return b"".join(i.pem for i in issued)

@@ -1,0 +1,197 @@
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from certs.x509 import name_key
+
+
+class Interface(models.TextChoices):
+    HTTPS = "https", "HTTPS"
+    FTPS = "ftps", "FTPS"
+
+
+class SignOnMode(models.TextChoices):
+    """How a user signs on through one interface.
+
+    The specification's switches "client cert required" and "password also required with
+    client cert", plus accepting a certificate without requiring it.
+    """
+
+    PASSWORD = "password", "Password only"
+    CERT_OR_PASSWORD = "cert-or-password", "Client certificate or password"
+    CERT = "cert", "Client certificate required"
+    CERT_AND_PASSWORD = "cert-and-password", "Client certificate and password"
+
+
+class InterfaceDefault(models.Model):
+    """The sign-on mode a new user gets on one interface."""
+
+    interface = models.CharField(max_length=8, choices=Interface.choices, unique=True)
+    mode = models.CharField(max_length=20, choices=SignOnMode.choices, default=SignOnMode.PASSWORD)
+
+    def __str__(self):
+        return f"{self.get_interface_display()}: {self.get_mode_display()}"
+
+    @classmethod
+    def modes(cls) -> dict[str, str]:
+        """The default mode per interface; interfaces without a row default to password."""
+        found = dict(cls.objects.values_list("interface", "mode"))
+        return {interface: found.get(interface, SignOnMode.PASSWORD) for interface in Interface.values}
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(username_key=name_key(username))
+
+    def find(self, username: str):
+        """The user with this username, compared as CNs are, or None."""
+        return self.filter(username_key=name_key(username)).first()
+
+    def create_user(self, username, password=None, *, full_name="", email="", is_admin=False, **extra):
+        """Create a user with the org's default sign-on modes.
+
+        Raises ``ValidationError`` with a readable message for a bad or taken username.
+        """
+        defaults = InterfaceDefault.modes()
+        extra.setdefault("https_mode", defaults[Interface.HTTPS])
+        extra.setdefault("ftps_mode", defaults[Interface.FTPS])
+        user = self.model(
+            username=(username or "").strip(),
+            full_name=(full_name or "").strip(),
+            email=self.normalize_email(email or ""),
+            is_admin=is_admin,
+            **extra,
+        )
+        # clean() reports a taken username in words; the database constraint backs it up.
+        user.full_clean(exclude=["password"], validate_unique=False)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, username, password=None, **extra):
+        extra.setdefault("is_admin", True)
+        return self.create_user(username, password, **extra)
+
+
+class User(AbstractBaseUser):
+    """A person who signs on: an end user, or an administrator when ``is_admin`` is set.
+
+    Usernames are unique as ``certs.x509.name_key`` compares them (case and surrounding or
+    repeated white space ignored), the same comparison the CN rules use.
+    """
+
+    username = models.CharField(
+        max_length=150,
+        unique=True,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @ . + - _ only.",
+    )
+    username_key = models.CharField(max_length=150, unique=True, editable=False)
+    full_name = models.CharField(max_length=200, blank=True)
+    full_name_key = models.CharField(max_length=200, blank=True, editable=False, db_index=True)
+    email = models.EmailField(blank=True)
+    is_active = models.BooleanField(default=True)
+    is_admin = models.BooleanField(default=False)
+    https_mode = models.CharField(max_length=20, choices=SignOnMode.choices, default=SignOnMode.PASSWORD)
+    ftps_mode = models.CharField(max_length=20, choices=SignOnMode.choices, default=SignOnMode.PASSWORD)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        ordering = ["username_key"]
+
+    def __str__(self):
+        return self.username
+
+    def clean(self):
+        super().clean()
+        self.username_key = name_key(self.username)
+        clash = User.objects.filter(username_key=self.username_key).exclude(pk=self.pk)
+        if self.username_key and clash.exists():
+            raise ValidationError({"username": f"The username '{self.username}' is already taken."})
+
+    def save(self, *args, **kwargs):
+        self.username_key = name_key(self.username)
+        self.full_name_key = name_key(self.full_name)
+        super().save(*args, **kwargs)
+
+    # Django's admin-style permission hooks, answered from the admin flag.
+    @property
+    def is_staff(self) -> bool:
+        return self.is_admin
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_admin
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return self.is_active and self.is_admin
+
+    def has_perms(self, perms, obj=None) -> bool:
+        return self.is_active and self.is_admin
+
+    def has_module_perms(self, app_label) -> bool:
+        return self.is_active and self.is_admin
+
+    def get_full_name(self):
+        return self.full_name or self.username
+
+    def get_short_name(self):
+        return self.username
+
+    def sign_on_mode(self, interface: str) -> str:
+        return self.https_mode if interface == Interface.HTTPS else self.ftps_mode
+
+
+class AuditEventManager(models.Manager):
+    def record(self, actor, action: str, summary: str, *, target=None, detail=None, source_address=None):
+        """Write one audit event.
+
+        ``actor`` is a User, or a string naming who acted when no user did (the command
+        line, the sign-on engine).
+        """
+        actor_user = actor if isinstance(actor, User) else None
+        return self.create(
+            actor=actor_user,
+            actor_name=str(actor) if actor is not None else "",
+            action=action,
+            summary=summary,
+            target_user=target,
+            target_name=target.username if target is not None else "",
+            detail=detail or {},
+            source_address=source_address or None,
+        )
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when and from where: every administrative change is recorded."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    summary = models.TextField()
+    target_user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    target_name = models.CharField(max_length=150, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    source_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEventManager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name}: {self.summary}"
