@@ -12,7 +12,11 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 RUN useradd --system --home-dir /var/lib/mft --create-home mft \
-    && MFT_SECRET_KEY=collectstatic-only-not-a-real-secret-key-000 python manage.py collectstatic --noinput -v0
+    && MFT_SECRET_KEY=build-time-only-not-a-secret-0123456789abcdef \
+       MFT_KEY_ENCRYPTION_KEY=build-time-only-not-a-secret-0123456789abcdef \
+       MFT_DATA_DIR=/tmp/build DATABASE_URL=sqlite:////tmp/build/db.sqlite3 \
+       python manage.py collectstatic --noinput -v0 \
+    && rm -rf /tmp/build
 
 USER mft
 EXPOSE 8000

@@ -547,10 +547,19 @@ def accept_tank_entry(entry_id: int, actor, *, user=None, as_kind: str | None = 
                 source_address=source_address,
             )
         TankEntry.objects.filter(pk=entry.pk).delete()
-    what = "thumbprint" if credential.kind == CredentialKind.THUMBPRINT else "CN"
-    if added:
-        return f"Accepted {what} {credential.shown_value} into {user.username}'s profile."
-    return f"{what.capitalize()} {credential.shown_value} was already on {user.username}'s profile; removed the entry."
+        what = "thumbprint" if credential.kind == CredentialKind.THUMBPRINT else "CN"
+        if added:
+            message = f"Accepted {what} {credential.shown_value} into {user.username}'s profile."
+        else:
+            message = (
+                f"{what.capitalize()} {credential.shown_value} was already on {user.username}'s profile; "
+                "removed the entry."
+            )
+        AuditEvent.objects.record(
+            actor, "tank.accept", message, target=user, source_address=source_address,
+            detail={"kind": credential.kind, "value": credential.shown_value, "entry": entry_id},
+        )
+    return message
 
 
 def remove_tank_entry(entry_id: int, actor, source_address=None) -> str:

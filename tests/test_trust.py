@@ -53,8 +53,15 @@ def test_a_certificate_connects_when_its_issuing_ca_is_installed(pki):
 def test_a_certificate_connects_when_a_ca_higher_in_its_chain_is_installed(pki):
     result = connect(pki["frank"].cert, [pki["chug"].cert], roots=(pki["toot"].cert,))
     assert result.ok
-    assert [c.subject for c in result.path] == [pki["frank"].cert.subject, pki["chug"].cert.subject, pki["toot"].cert.subject]
-    assert result.reason == "'Frank' chains up via 'Chug and Ring' to 'Toot', which is installed in the trusted root store."
+    assert [c.subject for c in result.path] == [
+        pki["frank"].cert.subject,
+        pki["chug"].cert.subject,
+        pki["toot"].cert.subject,
+    ]
+    assert (
+        result.reason
+        == "'Frank' chains up via 'Chug and Ring' to 'Toot', which is installed in the trusted root store."
+    )
 
 
 @pytest.mark.parametrize("where", ["intermediates", "approved"])
@@ -193,9 +200,7 @@ def test_a_ca_limited_to_server_authentication_cannot_vouch_for_clients(pki):
 
 
 def test_a_key_that_may_not_sign_cannot_sign_on(pki):
-    leaf = make_client(
-        "Frank", pki["chug"], key_usage={"digital_signature": False, "key_encipherment": True}
-    )
+    leaf = make_client("Frank", pki["chug"], key_usage={"digital_signature": False, "key_encipherment": True})
     result = connect(leaf.cert, roots=(pki["chug"].cert,))
     assert not result.ok
     assert "neither digital signatures nor key agreement" in result.reason
@@ -282,9 +287,7 @@ def test_an_impostor_ca_under_the_same_root_does_not_approve(pki):
     impostor = make_cert(None, pki["toot"], ca=True, subject=pki["chug"].cert.subject)
     leaf = make_client("Frank", impostor)
     profile = rich(cns=frozenset({name_key("Frank")}))
-    result = verdict(
-        leaf.cert, [profile], [impostor.cert], roots=(pki["toot"].cert,), approved=(pki["chug"].cert,)
-    )
+    result = verdict(leaf.cert, [profile], [impostor.cert], roots=(pki["toot"].cert,), approved=(pki["chug"].cert,))
     assert result.connection.ok
     assert result.category == CONNECTS_ONLY
 

@@ -172,8 +172,10 @@ def test_it_explains_a_certificate_signing_request(chain):
 
 
 def test_it_explains_a_bare_public_key(chain):
-    pem = chain[2].key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = (
+        chain[2]
+        .key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     with pytest.raises(CertificateLoadError, match="public key"):
         cx.load_certificates(pem)
