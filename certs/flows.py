@@ -556,7 +556,11 @@ def accept_tank_entry(entry_id: int, actor, *, user=None, as_kind: str | None = 
                 "removed the entry."
             )
         AuditEvent.objects.record(
-            actor, "tank.accept", message, target=user, source_address=source_address,
+            actor,
+            "tank.accept",
+            message,
+            target=user,
+            source_address=source_address,
             detail={"kind": credential.kind, "value": credential.shown_value, "entry": entry_id},
         )
     return message

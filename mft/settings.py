@@ -75,6 +75,11 @@ def envdatabase(name: str, default_sqlite: Path) -> dict:
     if not url:
         default_sqlite.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return _sqlite({"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)})
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
+        raise ImproperlyConfigured(
+            f"{name} must start with postgres:// or sqlite:/// (got {scheme + '://' if scheme else repr(url)})."
+        )
     try:
         config = dj_database_url.parse(url, conn_max_age=envint("MFT_DB_CONN_MAX_AGE", 60, 0))
     except Exception as exc:  # the parser raises several types for malformed URLs

@@ -14,12 +14,13 @@ def create_user(
     if password:
         validate_password(password, User(username=username, full_name=full_name, email=email))
     with transaction.atomic():
-        user = User.objects.create_user(
-            username, password, full_name=full_name, email=email, is_admin=is_admin
-        )
+        user = User.objects.create_user(username, password, full_name=full_name, email=email, is_admin=is_admin)
         role = "administrator" if is_admin else "user"
         AuditEvent.objects.record(
-            actor, "user.create", f"Created {role} '{user.username}'.", target=user,
+            actor,
+            "user.create",
+            f"Created {role} '{user.username}'.",
+            target=user,
             source_address=source_address,
             detail={"https_mode": user.https_mode, "ftps_mode": user.ftps_mode, "is_admin": is_admin},
         )
@@ -41,7 +42,11 @@ def set_sign_on_mode(user: User, interface: str, mode: str, actor, source_addres
         user.save(update_fields=[field])
         message = f"Set {user.username}'s {label} sign-on mode to {mode} (was {old})."
         AuditEvent.objects.record(
-            actor, "user.policy", message, target=user, source_address=source_address,
+            actor,
+            "user.policy",
+            message,
+            target=user,
+            source_address=source_address,
             detail={"interface": interface, "mode": mode, "was": old},
         )
     return message
@@ -69,7 +74,10 @@ def set_interface_default(interface: str, mode: str, actor, source_address=None)
         InterfaceDefault.objects.update_or_create(interface=interface, defaults={"mode": mode})
         message = f"New users now get {label} sign-on mode {mode}."
         AuditEvent.objects.record(
-            actor, "defaults.set", message, source_address=source_address,
+            actor,
+            "defaults.set",
+            message,
+            source_address=source_address,
             detail={"interface": interface, "mode": mode},
         )
     return message
