@@ -396,7 +396,9 @@ def test_check_takes_a_chain_file_and_exits_zero_when_refused(spec, files):
 
 def test_check_readable_output(spec, files, toot_installed):
     out = run("certs", "check", files("frank.pem", spec.frank.pem))
-    assert out.startswith("Verdict: Can connect but not authenticate\nConnect: yes. 'Frank' chains up")
+    assert out.startswith("Certificate: CN=Frank\n  Thumbprint ")
+    assert "\nVerdict: Can connect but not authenticate\nConnect: yes. 'Frank' chains up" in out
+    assert "  SHA-256 " in out
     assert "(trust anchor)" in out and "Authenticate: no." in out
 
 

@@ -6,7 +6,7 @@ from certs import flows
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS
 from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
 from certs.trust import RULE_TEXT
-from certs.x509 import format_thumbprint, sha1_thumbprint
+from certs.x509 import format_fingerprint, format_thumbprint, sha1_thumbprint, sha256_fingerprint
 from mft.commandline import AdminCommand, bad_input, read_certificates, read_password_file
 from users.models import User
 
@@ -157,6 +157,7 @@ class Command(AdminCommand):
             c = e.certificate
             state = " EXPIRED" if c.is_expired else (" expires soon" if c.expires_soon else "")
             self.say(f"{c.thumbprint}  {c.subject_display}  (until {c.not_after:%Y-%m-%d}{state})")
+            self.say(f"    SHA-256 {c.fingerprint_sha256}")
 
     def do_store_remove(self, store, thumbprint, **_):
         self.say(flows.remove_from_store(store, thumbprint, self.actor))
@@ -240,6 +241,8 @@ class Command(AdminCommand):
                 cert = c.certificate
                 detail = f"  {cert.subject_display}, issued by {cert.issuer_display}, until {cert.not_after:%Y-%m-%d}"
             self.say(f"{c.pk:>5}  {c.get_kind_display():<17} {c.shown_value}{detail}")
+            if c.certificate_id:
+                self.say(f"       SHA-256 {c.certificate.fingerprint_sha256}")
 
     def do_user_remove(self, username, id, **_):
         self.say(flows.remove_credential(self.user(username), id, self.actor))
@@ -332,6 +335,9 @@ class Command(AdminCommand):
             self.emit_json(flows.verdict_as_dict(verdict))
             return
         connection, auth = verdict.connection, verdict.authentication
+        self.say(f"Certificate: {cert.subject.rfc4514_string() or '(empty subject)'}")
+        self.say(f"  Thumbprint {format_thumbprint(sha1_thumbprint(cert))}")
+        self.say(f"  SHA-256 {format_fingerprint(sha256_fingerprint(cert))}")
         self.say(f"Verdict: {verdict.category_text}")
         self.say(f"Connect: {'yes' if connection.ok else 'no'}. {connection.reason}")
         for position, link in enumerate(connection.path):
