@@ -36,11 +36,14 @@ from .models import (
     TrustSettings,
 )
 from .x509 import (
+    directly_issued_by,
     display_name,
     format_thumbprint,
     is_ca,
+    load_certificates,
     name_key,
     parse_thumbprint,
+    printable,
     sha1_thumbprint,
     sha256_fingerprint,
     single_common_name,
@@ -146,14 +149,15 @@ def profiles_for(cert, config: trust.TrustConfig, username: str | None = None) -
     on, every user whose username or full name is the CN. All lookups are indexed.
     """
     sha1 = sha1_thumbprint(cert)
-    cn = single_common_name(cert)
+    # A CN that no rule may match (none, several, blank, control characters) is not looked up.
+    cn = None if trust.cn_problem(cert) else single_common_name(cert)
     if username is not None:
         users = list(User.objects.filter(username_key=name_key(username)))
     else:
         query = Q(pk__in=Credential.objects.matching(sha1, cn).values("user_id"))
         if config.match_cn and cn and name_key(cn):
             query |= Q(username_key=name_key(cn)) | Q(full_name_key=name_key(cn))
-        users = list(User.objects.filter(query)[:100])
+        users = list(User.objects.filter(query))
     if not users:
         return []
     found: dict[int, tuple[set, set]] = {u.pk: (set(), set()) for u in users}
@@ -218,10 +222,6 @@ class StoreChange:
     warnings: list[str] = field(default_factory=list)
 
 
-def _may_act_as_ca(cert: x509.Certificate) -> bool:
-    return is_ca(cert) or cert.version == x509.Version.v1
-
-
 def add_to_store(store: str, certs: list[x509.Certificate], actor, source_address=None) -> list[StoreChange]:
     """Install certificates in the root store, or add them to the intermediate pool or the
     approved-CA list. All or nothing: one unsuitable certificate changes nothing."""
@@ -230,7 +230,7 @@ def add_to_store(store: str, certs: list[x509.Certificate], actor, source_addres
         raise FlowError("No certificates were given.")
     if store in (Store.INTERMEDIATE, Store.APPROVED):
         for cert in certs:
-            if not _may_act_as_ca(cert):
+            if not is_ca(cert):
                 raise FlowError(
                     f"'{_name(cert)}' is not a CA certificate (its basic constraints do not mark "
                     f"it as a CA), so it cannot be added to {phrase}. Nothing was "
@@ -246,8 +246,8 @@ def add_to_store(store: str, certs: list[x509.Certificate], actor, source_addres
                 warnings.append(f"'{row.subject_display}' expired on {row.not_after:%Y-%m-%d}.")
             if store == Store.ROOT and not row.is_ca:
                 warnings.append(
-                    f"'{row.subject_display}' is not a CA: installing it trusts this one "
-                    "certificate itself, nothing it might sign."
+                    f"'{row.subject_display}' is not a CA (no basic constraints marking it as one): "
+                    "installing it trusts this one certificate itself, nothing it might sign."
                 )
             _, created = StoreEntry.objects.get_or_create(store=store, certificate=row, defaults=_actor_fields(actor))
             if created:
@@ -302,13 +302,23 @@ def set_match_cn(on: bool, actor, source_address=None) -> str:
 
 
 def export_roots() -> tuple[str, int]:
-    """The trusted root store as one PEM bundle, for the front proxy's client CA file."""
-    entries = StoreEntry.objects.in_store(Store.ROOT).order_by("id")
-    parts = []
-    for entry in entries:
-        row = entry.certificate
-        parts.append(f"# {row.subject}\n# Thumbprint {row.thumbprint}, valid until {row.not_after:%Y-%m-%d}\n{row.pem}")
-    return "".join(parts), len(parts)
+    """The trusted root store as one PEM bundle, for the front proxy's client CA file.
+
+    Each certificate is preceded by a comment naming it. The bundle is read back before it
+    is returned: it must hold exactly the store's certificates, so that nothing in a
+    certificate's name can smuggle another certificate into the proxy's trust.
+    """
+    rows = [entry.certificate for entry in StoreEntry.objects.in_store(Store.ROOT).order_by("id")]
+    parts = [
+        f"# {printable(row.subject_display)}\n# Thumbprint {row.thumbprint}, valid until {row.not_after:%Y-%m-%d}\n"
+        f"{row.pem}"
+        for row in rows
+    ]
+    bundle = "".join(parts)
+    read_back = [sha256_fingerprint(c) for c in load_certificates(bundle.encode())] if rows else []
+    if read_back != [row.sha256 for row in rows]:
+        raise FlowError("The root store could not be exported faithfully; nothing was written.")
+    return bundle, len(rows)
 
 
 # --- user profiles ----------------------------------------------------------------------------
@@ -319,6 +329,15 @@ def _add_credential(user, kind, value, actor, *, certificate=None, source="manua
     existing = Credential.objects.filter(user=user, kind=kind, key=key).first()
     if existing is not None:
         return existing, False
+    try:
+        with transaction.atomic():
+            credential = _create_credential(user, kind, value, key, actor, certificate, source, source_address)
+    except IntegrityError:  # added at the same moment by another request
+        return Credential.objects.get(user=user, kind=kind, key=key), False
+    return credential, True
+
+
+def _create_credential(user, kind, value, key, actor, certificate, source, source_address) -> Credential:
     with transaction.atomic():
         credential = Credential.objects.create(
             user=user, kind=kind, value=value, certificate=certificate, source=source, **_actor_fields(actor)
@@ -336,7 +355,7 @@ def _add_credential(user, kind, value, actor, *, certificate=None, source="manua
             source_address=source_address,
             detail={"kind": kind, "value": credential.shown_value, "source": source},
         )
-    return credential, True
+    return credential
 
 
 def add_thumbprint(user, thumbprint: str, actor, *, certificate=None, source="manual", source_address=None):
@@ -359,16 +378,24 @@ def clean_cn(cn: str) -> str:
     cn = " ".join((cn or "").split())
     if not cn:
         raise FlowError("Enter a CN.")
-    if len(cn) > 500:
-        raise FlowError("A CN that long cannot be in a certificate.")
-    if any(ord(c) < 32 for c in cn):
+    if len(cn) > trust.MAX_CN_LENGTH:
+        raise FlowError(f"A CN has at most {trust.MAX_CN_LENGTH} characters; this one has {len(cn)}.")
+    if printable(cn) != cn:
         raise FlowError("A CN cannot contain control characters.")
     return cn
 
 
-def add_cn(user, cn: str, actor, *, source="manual", source_address=None):
+def add_cn(user, cn: str, actor, *, certificate=None, source="manual", source_address=None):
     """Assign a CN to the user's profile (authenticates only with an approved CA)."""
-    return _add_credential(user, CredentialKind.CN, clean_cn(cn), actor, source=source, source_address=source_address)
+    return _add_credential(
+        user,
+        CredentialKind.CN,
+        clean_cn(cn),
+        actor,
+        certificate=certificate,
+        source=source,
+        source_address=source_address,
+    )
 
 
 def remove_credential(user, credential_id: int, actor, source_address=None) -> str:
@@ -431,7 +458,7 @@ def import_to_profile(user, certs: list[x509.Certificate], actor, source_address
             )
             for other in others[:5]:
                 notes.append(f"This thumbprint is also on {other.user.username}'s profile.")
-            cn = single_common_name(cert)
+            cn = None if trust.cn_problem(cert) else single_common_name(cert)
             cn_added = False
             approval = verdict.approval
             if row.self_signed:
@@ -441,7 +468,7 @@ def import_to_profile(user, certs: list[x509.Certificate], actor, source_address
                         "installed in the trusted root store itself."
                     )
             elif approval.approved and cn:
-                _, cn_added = add_cn(user, cn, actor, source="import", source_address=source_address)
+                _, cn_added = add_cn(user, cn, actor, certificate=row, source="import", source_address=source_address)
                 if not cn_added:
                     notes.append(f"CN '{cn}' was already on the profile.")
             elif cn:
@@ -479,10 +506,9 @@ def record_presentation(
     if user is None:
         return [_tank(None, TankKind.CERTIFICATE, row.sha1, row, interface, source_address)]
     entries = [_tank(user, TankKind.THUMBPRINT, row.sha1, row, interface, source_address)]
-    cn = single_common_name(cert)
-    if cn and name_key(cn):
-        entries.append(_tank(user, TankKind.CN, cn, row, interface, source_address))
-    return entries
+    if not trust.cn_problem(cert):
+        entries.append(_tank(user, TankKind.CN, single_common_name(cert), row, interface, source_address))
+    return [entry for entry in entries if entry is not None]
 
 
 def _tank(user, kind, value, row, interface, source_address) -> TankEntry:
@@ -508,7 +534,7 @@ def _tank(user, kind, value, row, interface, source_address) -> TankEntry:
                 )
         except IntegrityError:  # a concurrent attempt created it first
             lookup.update(**changes)
-    return lookup.get()
+    return lookup.first()  # None if an administrator accepted it in the meantime
 
 
 def accept_tank_entry(entry_id: int, actor, *, user=None, as_kind: str | None = None, source_address=None) -> str:
@@ -533,10 +559,18 @@ def accept_tank_entry(entry_id: int, actor, *, user=None, as_kind: str | None = 
         kind = as_kind or CredentialKind.THUMBPRINT
     with transaction.atomic():
         if kind == CredentialKind.CN:
-            cn = entry.value if entry.kind == TankKind.CN else single_common_name(entry.certificate.to_x509())
-            if not cn:
-                raise FlowError("This certificate has no single CN; assign it by thumbprint instead.")
-            credential, added = add_cn(user, cn, actor, source="holding tank", source_address=source_address)
+            cert = entry.certificate.to_x509()
+            problem = trust.cn_problem(cert)
+            if problem:
+                raise FlowError(f"It cannot be assigned by CN: {problem}. Assign it by thumbprint instead.")
+            credential, added = add_cn(
+                user,
+                single_common_name(cert),
+                actor,
+                certificate=entry.certificate,
+                source="holding tank",
+                source_address=source_address,
+            )
         else:
             credential, added = add_thumbprint(
                 user,
@@ -594,16 +628,35 @@ def create_org_ca(cn: str, actor, *, key_type="ec-p256", days=10 * 365, rotate=F
     Returns (org_ca, messages). With an org CA in place already, ``rotate`` must be set;
     the earlier CA stays installed and approved so that what it issued keeps working.
     """
+    _refuse_second_org_ca(rotate)
+    cert, key = issuing.create_ca(cn, key_type, days)
+    return _install_org_ca(cert, key, actor, "Created", source_address)
+
+
+def import_org_ca(cert, key, actor, *, rotate=False, source_address=None):
+    """Make an existing CA (certificate and key, e.g. from a PKCS#12 file) the org CA."""
+    _refuse_second_org_ca(rotate)
+    if cert.not_valid_after_utc <= timezone.now():
+        raise FlowError(f"The CA certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}.")
+    return _install_org_ca(cert, key, actor, "Imported", source_address)
+
+
+def _refuse_second_org_ca(rotate: bool) -> None:
     current = OrgCA.active()
     if current is not None and not rotate:
         raise FlowError(
             f"There is an org CA already ('{current.certificate.subject_display}'). Rotate it to make a new one."
         )
-    cert, key = issuing.create_ca(cn, key_type, days)
+
+
+def _install_org_ca(cert, key, actor, verb: str, source_address):
     messages = []
     with transaction.atomic():
+        current = OrgCA.objects.select_for_update().filter(is_active=True).select_related("certificate").first()
         row = Certificate.objects.store(cert)
         if current is not None:
+            if current.certificate_id == row.pk:
+                raise FlowError("That CA is the org CA already.")
             OrgCA.objects.filter(pk=current.pk).update(is_active=False)
             messages.append(
                 f"The previous org CA '{current.certificate.subject_display}' no longer signs new "
@@ -615,12 +668,10 @@ def create_org_ca(cn: str, actor, *, key_type="ec-p256", days=10 * 365, rotate=F
             created_by=actor if isinstance(actor, User) else None,
             created_by_name=str(actor)[:200],
         )
-        message = (
-            f"Created the org CA '{row.subject_display}' ({row.thumbprint}), valid until {row.not_after:%Y-%m-%d}."
-        )
+        message = f"{verb} the org CA '{row.subject_display}' ({row.thumbprint}), valid until {row.not_after:%Y-%m-%d}."
         AuditEvent.objects.record(
             actor,
-            "org_ca.create",
+            "org_ca.create" if verb == "Created" else "org_ca.import",
             message,
             source_address=source_address,
             detail={"thumbprint": row.thumbprint, "subject": row.subject, "rotated": current is not None},
@@ -629,6 +680,34 @@ def create_org_ca(cn: str, actor, *, key_type="ec-p256", days=10 * 365, rotate=F
         for store in (Store.ROOT, Store.APPROVED):
             messages.extend(c.message for c in add_to_store(store, [cert], actor, source_address))
     return org_ca, messages
+
+
+def find_issuer(cert) -> Certificate | None:
+    """A certificate the app knows whose key signed ``cert`` (and whose subject is its issuer)."""
+    for row in Certificate.objects.filter(subject=cert.issuer.rfc4514_string(), is_ca=True)[:20]:
+        if directly_issued_by(cert, row.to_x509()):
+            return row
+    return None
+
+
+def _refuse_cn_of_another_user(user, cn: str) -> None:
+    """A certificate the org CA signs must not carry a name that can sign someone else on."""
+    key = name_key(cn)
+    others = User.objects.exclude(pk=user.pk)
+    namesake = others.filter(Q(username_key=key) | Q(full_name_key=key)).first()
+    if namesake is not None:
+        which = "username" if namesake.username_key == key else "full name"
+        raise FlowError(
+            f"The CN '{cn}' is the {which} of user '{namesake.username}': a certificate with it could sign "
+            f"{namesake.username} on. Choose another CN."
+        )
+    holder = Credential.objects.filter(kind=CredentialKind.CN, key=key).exclude(user=user).select_related("user")
+    holder = holder.first()
+    if holder is not None:
+        raise FlowError(
+            f"The CN '{cn}' is on {holder.user.username}'s profile: a certificate with it could sign "
+            f"{holder.user.username} on. Choose another CN."
+        )
 
 
 @dataclass
@@ -658,6 +737,7 @@ def issue_certificate(
         raise FlowError("There is no org CA yet: create one before issuing certificates.")
     if not password:
         raise FlowError("Give a password to protect the PKCS#12 file.")
+    _refuse_cn_of_another_user(user, cn or user.username)
     ca_cert = org_ca.certificate.to_x509()
     ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
     cert, key = issuing.issue_client_certificate(ca_cert, ca_key, cn or user.username, key_type, days)

@@ -7,6 +7,7 @@ parameters a client-certificate PKI needs.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,8 +43,11 @@ def _check_cn(cn: str) -> str:
     cn = (cn or "").strip()
     if not cn:
         raise IssuingError("The CN cannot be empty.")
-    if len(cn) > 64:
-        raise IssuingError(f"The CN is {len(cn)} characters long; X.509 allows at most 64.")
+    if len(cn) > 64 or len(cn.encode()) > 64:
+        raise IssuingError(
+            f"The CN is {len(cn)} characters ({len(cn.encode())} bytes) long; X.509 allows at most 64 "
+            "(counted in bytes of UTF-8 for accented and other non-ASCII letters)."
+        )
     if any(ord(c) < 32 for c in cn):
         raise IssuingError("The CN cannot contain control characters.")
     return cn
@@ -183,3 +187,40 @@ def decrypt_private_key(data: bytes, secret: str):
             "The org CA's private key cannot be decrypted with the configured key-encryption "
             "key (MFT_KEY_ENCRYPTION_KEY). Was it changed? Restore it, or create a new org CA."
         ) from None
+
+
+def load_ca_pkcs12(data: bytes, password: str):
+    """The CA certificate and private key from a PKCS#12 file, checked to belong together."""
+    if not data:
+        raise IssuingError("The file is empty.")
+    try:
+        loaded = pkcs12.load_pkcs12(data, password.encode() if password else None)
+    except ValueError:
+        if not password:
+            raise IssuingError("This PKCS#12 file is protected: give its password.") from None
+        raise IssuingError("The password does not open this PKCS#12 file (or it is not a PKCS#12 file).") from None
+    if loaded.key is None:
+        raise IssuingError("The PKCS#12 file holds no private key; an org CA needs its key to sign certificates.")
+    if loaded.cert is None:
+        raise IssuingError("The PKCS#12 file holds a key but no certificate.")
+    cert = loaded.cert.certificate
+    if cert.public_key() != loaded.key.public_key():
+        raise IssuingError("The private key in the file does not belong to its certificate.")
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        raise IssuingError("The certificate in the file is not a CA certificate, so it cannot sign certificates.")
+    if not isinstance(loaded.key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        raise IssuingError("Only EC and RSA CA keys are supported.")
+    return cert, loaded.key
+
+
+# Letters and digits that cannot be mistaken for one another when read aloud or copied by hand.
+_PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+
+
+def generate_password(groups: int = 4, size: int = 5) -> str:
+    """A random password for a PKCS#12 file, e.g. 'k7Qm2-XpR4t-...' (about 115 bits)."""
+    return "-".join("".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(size)) for _ in range(groups))

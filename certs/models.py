@@ -25,7 +25,7 @@ class CertificateManager(models.Manager):
                 sha1=summary.sha1,
                 subject=summary.subject,
                 issuer=summary.issuer,
-                common_name=summary.common_name or "",
+                common_name=(summary.common_name or "")[:500],
                 subject_display=summary.subject_display[:500],
                 issuer_display=summary.issuer_display[:500],
                 serial=summary.serial[:80],
@@ -220,8 +220,8 @@ class Credential(models.Model):
     kind = models.CharField(max_length=16, choices=CredentialKind.choices)
     # As shown: a thumbprint in 40 hex digits, a CN as it was entered.
     value = models.CharField(max_length=500)
-    # As compared: the thumbprint, or the CN's name_key.
-    key = models.CharField(max_length=500, editable=False)
+    # As compared: the thumbprint, or the CN's name_key (which case folding can lengthen).
+    key = models.CharField(max_length=1000, editable=False)
     certificate = models.ForeignKey(
         Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="credentials"
     )
@@ -283,7 +283,7 @@ class TankEntry(models.Model):
     )
     kind = models.CharField(max_length=16, choices=TankKind.choices)
     value = models.CharField(max_length=500)
-    key = models.CharField(max_length=500, editable=False)
+    key = models.CharField(max_length=1000, editable=False)
     certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="tank_entries")
     interface = models.CharField(max_length=8, choices=Interface.choices, default=Interface.HTTPS)
     source_address = models.GenericIPAddressField(null=True, blank=True)

@@ -27,9 +27,14 @@ from .x509 import (
     directly_issued_by,
     display_name,
     format_thumbprint,
+    is_ca,
     name_key,
+    printable,
     sha1_thumbprint,
 )
+
+# CNs longer than this (X.509 allows 64 characters) or with control characters never match.
+MAX_CN_LENGTH = 256
 
 CANNOT_CONNECT = "cannot_connect"
 CONNECTS_ONLY = "connects_only"
@@ -83,8 +88,11 @@ class TrustConfig:
         return frozenset(_der(c) for c in self.roots)
 
     @cached_property
-    def _openssl_roots(self) -> list[ossl.X509]:
-        return [ossl.X509.from_cryptography(c) for c in self.roots]
+    def _openssl_anchors(self) -> list[ossl.X509]:
+        # Only CA certificates anchor chains. Any other installed certificate (a client
+        # certificate, or a v1 certificate without basic constraints) trusts itself alone,
+        # so it is added to the store only when it is the certificate presented.
+        return [ossl.X509.from_cryptography(c) for c in self.roots if is_ca(c)]
 
     @cached_property
     def _openssl_pool(self) -> list[ossl.X509]:
@@ -148,6 +156,20 @@ def connect(
     return Connection(True, reason, path, anchor)
 
 
+def chains_to_root_store(cert: x509.Certificate, config: TrustConfig, at: datetime, chain=()) -> Connection:
+    """Whether a CA certificate is installed or chains up to the root store (usage not checked).
+
+    For showing whether an approved CA's certificates can connect at all: an approved CA
+    that is not installed and does not chain up ("Verisign" in the specification) approves
+    certificates that still cannot connect.
+    """
+    try:
+        path = _validate_path(cert, chain, config, at)
+    except _PathRefused as refused:
+        return Connection(False, refused.reason, _follow_issuers(cert, chain, config))
+    return Connection(True, "", path, path[-1])
+
+
 class _PathRefused(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -158,8 +180,10 @@ def _validate_path(cert, chain, config: TrustConfig, at: datetime):
     if not config.roots:
         raise _PathRefused("The trusted root store is empty, so no certificate can connect.")
     store = ossl.X509Store()
-    for root in config._openssl_roots:
+    for root in config._openssl_anchors:
         store.add_cert(root)
+    if installed_in_root_store(cert, config) and not is_ca(cert):
+        store.add_cert(ossl.X509.from_cryptography(cert))
     # set_time replaces the store's parameters, so it must come before set_flags.
     store.set_time(at)
     # Any installed certificate is an anchor, not only self-signed roots: the specification
@@ -368,7 +392,7 @@ def _same_ca(a: x509.Certificate, b: x509.Certificate) -> bool:
     return _der(a) == _der(b) or (a.subject == b.subject and a.public_key() == b.public_key())
 
 
-def _cn_problem(cert: x509.Certificate) -> str | None:
+def cn_problem(cert: x509.Certificate) -> str | None:
     names = common_names(cert.subject)
     if not names:
         return "the certificate has no CN, so CN rules do not apply"
@@ -377,6 +401,10 @@ def _cn_problem(cert: x509.Certificate) -> str | None:
         return f"the certificate has several CNs ({shown}), so CN rules do not apply"
     if not name_key(names[0]):
         return "the certificate's CN is blank, so CN rules do not apply"
+    if len(names[0]) > MAX_CN_LENGTH:
+        return f"the certificate's CN is longer than {MAX_CN_LENGTH} characters, so CN rules do not apply"
+    if printable(names[0]) != names[0]:
+        return f"the certificate's CN '{printable(names[0])}' holds control characters, so CN rules do not apply"
     return None
 
 
@@ -390,7 +418,7 @@ def thumbprint_on_profile(cert: x509.Certificate, profile: Profile) -> Check:
 
 def cn_on_profile_and_ca_approved(cert: x509.Certificate, profile: Profile, approval: Approval) -> Check:
     """Credential condition 2: the CN is assigned to the profile AND the issuing CA is approved."""
-    problem = _cn_problem(cert)
+    problem = cn_problem(cert)
     if problem:
         return Check(False, problem)
     cn = common_names(cert.subject)[0]
@@ -408,7 +436,7 @@ def cn_matches_user_and_ca_approved(
     CN to Username/Full Name option is on, AND the issuing CA is approved."""
     if not match_cn:
         return Check(False, "the Match Cert CN to Username/Full Name option is off")
-    problem = _cn_problem(cert)
+    problem = cn_problem(cert)
     if problem:
         return Check(False, problem)
     cn = common_names(cert.subject)[0]
@@ -529,7 +557,7 @@ def authenticate(
 def _no_candidate_reasons(cert, match_cn: bool) -> list[str]:
     shown = format_thumbprint(sha1_thumbprint(cert))
     reasons = [f"No user has thumbprint {shown} on their profile."]
-    problem = _cn_problem(cert)
+    problem = cn_problem(cert)
     if problem:
         reasons.append(_sentence(problem))
         return reasons

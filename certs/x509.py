@@ -37,12 +37,14 @@ __all__ = [
     "common_names",
     "single_common_name",
     "display_name",
+    "printable",
     "name_key",
     "directly_issued_by",
     "is_self_signed",
     "is_ca",
     "Summary",
     "summarize",
+    "describe_extensions",
 ]
 
 
@@ -68,6 +70,10 @@ _KEY_LABELS = {
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 _PKCS7_LABELS = {b"PKCS7", b"CMS", b"PKCS #7 SIGNED DATA"}
 _BASE64_ONLY = re.compile(rb"^[A-Za-z0-9+/=\s]+$")
+
+_PKCS7_OTHER = "This PKCS#7 file is not a certificate bundle (it holds encrypted or signed data of another kind)."
+# The object identifier of PKCS#7 SignedData, as it appears near the start of such a file.
+_PKCS7_SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
 
 _KEY_MESSAGE = (
     "This file holds a private key, not a certificate. Upload the certificate (the public "
@@ -135,7 +141,9 @@ def _load_pem(data: bytes) -> list[x509.Certificate]:
         labels.append(label)
         if not body.rstrip().endswith(b"-----"):
             raise CertificateLoadError(f"The file is truncated: the {label.decode()} block has no END line.")
-        if label in _CERT_LABELS:
+        if label == b"TRUSTED CERTIFICATE":
+            certs.append(_load_trusted_certificate(match.group(2)))
+        elif label in _CERT_LABELS:
             if label != b"CERTIFICATE":
                 body = body.replace(label, b"CERTIFICATE")
             try:
@@ -147,6 +155,8 @@ def _load_pem(data: bytes) -> list[x509.Certificate]:
         elif label in _PKCS7_LABELS:
             try:
                 certs.extend(pkcs7.load_pem_pkcs7_certificates(body.replace(label, b"PKCS7")))
+            except UnsupportedAlgorithm:
+                raise CertificateLoadError(_PKCS7_OTHER) from None
             except ValueError as exc:
                 raise CertificateLoadError(f"The PKCS#7 block in the file is damaged ({_short(exc)}).") from None
     if certs:
@@ -168,6 +178,20 @@ def _load_pem(data: bytes) -> list[x509.Certificate]:
     raise CertificateLoadError("The file holds no certificate.")
 
 
+def _load_trusted_certificate(body: bytes) -> x509.Certificate:
+    """OpenSSL's TRUSTED CERTIFICATE: a DER certificate followed by its trust settings."""
+    try:
+        der = base64.b64decode(b"".join(body.split()), validate=True)
+        length = _der_length(der)
+        if length is None or length > len(der):
+            raise ValueError("truncated")
+        return x509.load_der_x509_certificate(der[:length])
+    except (ValueError, binascii.Error) as exc:
+        raise CertificateLoadError(
+            f"A TRUSTED CERTIFICATE block in the file is damaged or truncated ({_short(exc)})."
+        ) from None
+
+
 def _load_der(data: bytes, password, filename: str) -> list[x509.Certificate]:
     if data[:1] != b"\x30":
         raise CertificateLoadError(
@@ -180,8 +204,12 @@ def _load_der(data: bytes, password, filename: str) -> list[x509.Certificate]:
         return [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
         cert_error = exc
+    if _is_empty_pkcs7(data):
+        raise CertificateLoadError("The PKCS#7 file holds no certificates.")
     try:
         certs = pkcs7.load_der_pkcs7_certificates(data)
+    except UnsupportedAlgorithm:
+        raise CertificateLoadError(_PKCS7_OTHER) from None
     except ValueError:
         pass
     else:
@@ -241,8 +269,15 @@ def _der_length(data: bytes) -> int | None:
 
 def _looks_like_pkcs12(data: bytes) -> bool:
     # PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, macData ... }
+    if len(data) < 2:
+        return False
     header = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
     return data[header : header + 3] == b"\x02\x01\x03"
+
+
+def _is_empty_pkcs7(data: bytes) -> bool:
+    """A SignedData PKCS#7 too small to hold any certificate."""
+    return _PKCS7_SIGNED_DATA_OID in data[:24] and len(data) < 100
 
 
 def _is_private_key(data: bytes) -> bool:
@@ -263,7 +298,7 @@ def _check_parses(cert: x509.Certificate) -> None:
         cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
         cert.serial_number  # noqa: B018
         list(cert.extensions)
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except Exception as exc:  # the library raises several types for malformed fields
         raise CertificateLoadError(
             f"A certificate in the file is malformed and cannot be used ({_short(exc)})."
         ) from None
@@ -342,13 +377,17 @@ def single_common_name(cert: x509.Certificate) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
+def printable(text: str) -> str:
+    """Text safe to show on a page, in a terminal or in a file: control characters escaped."""
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in text)
+
+
 def display_name(name: x509.Name) -> str:
     """A short name for a person: the CN when there is exactly one, else the whole DN."""
     names = common_names(name)
     if len(names) == 1 and names[0].strip():
-        return names[0]
-    text = name.rfc4514_string()
-    return text or "(empty name)"
+        return printable(names[0])
+    return printable(name.rfc4514_string()) or "(empty name)"
 
 
 _SPACES = re.compile(r"\s+")
@@ -357,11 +396,12 @@ _SPACES = re.compile(r"\s+")
 def name_key(text: str) -> str:
     """The form in which CNs, usernames and full names are compared.
 
-    Unicode NFC, case folded, surrounding white space removed and inner runs of white space
-    reduced to one space: "  Chug   AND ring " and "chug and Ring" are the same name. The
-    same key enforces username uniqueness, so a CN matches exactly one username at most.
+    Unicode NFKC (as Django normalises usernames), case folded, surrounding white space
+    removed and inner runs of white space reduced to one space: "  Chug   AND ring " and
+    "chug and Ring" are the same name, and so are "Straße" and "STRASSE". The same key
+    enforces username uniqueness, so a CN is the username of one user at most.
     """
-    text = unicodedata.normalize("NFC", text or "")
+    text = unicodedata.normalize("NFKC", text or "")
     return _SPACES.sub(" ", text).strip().casefold()
 
 
@@ -390,6 +430,51 @@ def is_ca(cert: x509.Certificate) -> bool:
 
 # --- description -----------------------------------------------------------------------------
 
+_KEY_USAGE_FLAGS = [
+    ("digital_signature", "Digital signature"),
+    ("content_commitment", "Non-repudiation"),
+    ("key_encipherment", "Key encipherment"),
+    ("data_encipherment", "Data encipherment"),
+    ("key_agreement", "Key agreement"),
+    ("key_cert_sign", "Certificate signing"),
+    ("crl_sign", "CRL signing"),
+]
+
+
+def describe_extensions(cert: x509.Certificate) -> list[tuple[str, bool, str]]:
+    """Each extension as (name, critical, value in words), for an inspection page."""
+    described = []
+    for extension in cert.extensions:
+        value = extension.value
+        name = getattr(extension.oid, "_name", None) or extension.oid.dotted_string
+        if isinstance(value, x509.BasicConstraints):
+            text = "CA" if value.ca else "Not a CA"
+            if value.ca and value.path_length is not None:
+                text += f", path length at most {value.path_length}"
+        elif isinstance(value, x509.KeyUsage):
+            text = ", ".join(label for attr, label in _KEY_USAGE_FLAGS if getattr(value, attr)) or "none"
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            text = ", ".join(getattr(oid, "_name", None) or oid.dotted_string for oid in value)
+        elif isinstance(value, x509.SubjectAlternativeName):
+            text = ", ".join(str(getattr(general, "value", general)) for general in value)
+        elif isinstance(value, x509.SubjectKeyIdentifier):
+            text = value.digest.hex(":").upper()
+        elif isinstance(value, x509.AuthorityKeyIdentifier):
+            text = value.key_identifier.hex(":").upper() if value.key_identifier else "(issuer and serial)"
+        elif isinstance(value, x509.NameConstraints):
+            parts = []
+            for label, trees in (("permitted", value.permitted_subtrees), ("excluded", value.excluded_subtrees)):
+                if trees:
+                    parts.append(f"{label}: " + ", ".join(str(getattr(t, "value", t)) for t in trees))
+            text = "; ".join(parts)
+        elif isinstance(value, x509.UnrecognizedExtension):
+            text = f"{len(value.value)} bytes the app does not interpret"
+        else:
+            text = str(value)
+            text = text if len(text) <= 300 else text[:297] + "..."
+        described.append((name, extension.critical, text))
+    return described
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -410,10 +495,11 @@ class Summary:
 
 
 def summarize(cert: x509.Certificate) -> Summary:
+    common_name = single_common_name(cert)
     return Summary(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        common_name=single_common_name(cert),
+        subject=printable(cert.subject.rfc4514_string()),
+        issuer=printable(cert.issuer.rfc4514_string()),
+        common_name=printable(common_name) if common_name is not None else None,
         subject_display=display_name(cert.subject),
         issuer_display=display_name(cert.issuer),
         serial=format(cert.serial_number, "X"),

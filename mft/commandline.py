@@ -6,8 +6,8 @@ traceback. Scripts depend on the commands' names, options and JSON; keep them st
 
 import getpass
 import json
+import logging
 import os
-from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -15,6 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 from certs.flows import FlowError
 from certs.issuing import IssuingError
 from certs.x509 import MAX_FILE_BYTES, CertificateLoadError, ThumbprintError, load_certificates
+
+logger = logging.getLogger(__name__)
 
 BAD_INPUT = 2
 # Errors whose message is already a sentence for the person at the terminal.
@@ -56,6 +58,15 @@ class AdminCommand(BaseCommand):
             raise bad_input(str(exc)) from None
         except ValidationError as exc:
             raise bad_input(validation_message(exc)) from None
+        except (CommandError, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # A last resort, so that even a case nobody foresaw ends in a sentence, not a traceback.
+            logger.exception("manage.py %s failed", self.__module__.rsplit(".", 1)[-1])
+            raise CommandError(
+                f"The command failed unexpectedly ({type(exc).__name__}: {exc}). Details are in the log.",
+                returncode=1,
+            ) from None
 
     def say(self, message: str) -> None:
         self.stdout.write(message)
@@ -69,11 +80,12 @@ class AdminCommand(BaseCommand):
 
 def read_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
-        file = Path(path)
-        size = file.stat().st_size
-        if size > limit:
-            raise bad_input(f"{path}: the file is {size:,} bytes; at most {limit:,} are accepted.")
-        return file.read_bytes()
+        with open(path, "rb") as handle:
+            # Read one byte past the limit: a device or pipe reports no size of its own.
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise bad_input(f"{path}: the file is larger than {limit:,} bytes, which is the most accepted.")
+        return data
     except FileNotFoundError:
         raise bad_input(f"{path}: no such file.") from None
     except IsADirectoryError:

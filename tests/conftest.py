@@ -84,3 +84,9 @@ def toot_installed(db, spec):
     """The usual configuration: Toot installed, Chug and Ring known as an intermediate."""
     install(Store.ROOT, spec.toot)
     install(Store.INTERMEDIATE, spec.chug)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Real hashing is slow on purpose; tests that do not measure it use a fast one."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -64,6 +64,7 @@ def make_cert(
     issuer_name: x509.Name | None = None,
     org: str | None = None,
     extensions: list | None = None,
+    basic_constraints: bool = True,
 ) -> Issued:
     """One certificate. Without ``issuer`` it is self-signed.
 
@@ -81,9 +82,10 @@ def make_cert(
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or NOW - DAY)
         .not_valid_after(not_after or NOW + 365 * DAY)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    if basic_constraints:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
     if issuer is not None:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),

@@ -374,3 +374,36 @@ def test_the_verdict_uses_the_moment_it_is_given(pki, setup):
     assert not result.connection.ok
     assert "expired" in result.connection.reason
     assert isinstance(later, dt.datetime)
+
+
+def test_an_installed_certificate_that_is_not_a_ca_vouches_for_nothing_it_signs():
+    # No basic constraints, but a key that may sign certificates: OpenSSL alone would treat it as a CA.
+    not_ca = make_cert(
+        "Installed client",
+        None,
+        basic_constraints=False,
+        key_usage={"digital_signature": True, "key_cert_sign": True},
+    )
+    child = make_client("Child", not_ca)
+    assert connect(not_ca.cert, roots=(not_ca.cert,)).ok  # it connects itself...
+    result = connect(child.cert, roots=(not_ca.cert,))
+    assert not result.ok  # ...but what it signs does not
+    assert "'Installed client'" in result.reason
+
+
+@pytest.mark.filterwarnings("ignore:Attribute's length")
+@pytest.mark.parametrize(
+    ("cn", "reason"),
+    [
+        ("Fr\x00ank", "holds control characters, so CN rules do not apply"),
+        ("F" * 300, "is longer than 256 characters, so CN rules do not apply"),
+    ],
+)
+def test_unusable_cns_never_match(pki, setup, cn, reason):
+    # Over-long CNs break X.509's limit, so the builder has to be told not to check.
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn, _validate=False)])
+    leaf = make_client(None, pki["chug"], subject=subject)
+    profile = Profile(cn, cns=frozenset({name_key(cn)}))
+    result = verdict(leaf.cert, [profile], approved=(pki["chug"].cert,), match_cn=True, **setup)
+    assert not result.authentication.ok
+    assert any(reason in r for r in result.authentication.reasons)

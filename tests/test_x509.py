@@ -1,6 +1,7 @@
 """Reading certificate files and writing thumbprints: every format, every kind of bad input."""
 
 import base64
+import re
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -295,3 +296,45 @@ def test_the_summary_shows_what_pages_need(chain):
     assert not summary.is_ca and not summary.self_signed
     assert cx.summarize(root.cert).self_signed and cx.summarize(root.cert).is_ca
     assert cx.summarize(ca.cert).is_ca and not cx.summarize(ca.cert).self_signed
+
+
+# --- odd files found in review -----------------------------------------------------------------
+
+ODD = __import__("pathlib").Path(__file__).parent / "data" / "odd"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("dupext.der", "malformed and cannot be used (Duplicate"),
+        ("enveloped.p7b", "not a certificate bundle"),
+        ("enveloped-pem.p7b", "not a certificate bundle"),
+        ("empty-der.p7b", "The PKCS#7 file holds no certificates."),
+    ],
+)
+def test_odd_files_get_a_sentence_not_a_traceback(name, message):
+    with pytest.raises(CertificateLoadError, match=re.escape(message)):
+        cx.load_certificates((ODD / name).read_bytes(), filename=name)
+
+
+def test_one_byte_of_base64_is_not_a_certificate():
+    with pytest.raises(CertificateLoadError):
+        cx.load_certificates(b"MA==")
+
+
+def test_openssl_trusted_certificate_blocks_are_read(chain):
+    # OpenSSL's TRUSTED CERTIFICATE: the DER certificate followed by trust settings (here a bare SEQUENCE).
+    body = base64.encodebytes(chain[2].der + b"\x30\x00")
+    pem = b"-----BEGIN TRUSTED CERTIFICATE-----\n" + body + b"-----END TRUSTED CERTIFICATE-----\n"
+    assert cx.load_certificates(pem) == [chain[2].cert]
+
+
+def test_control_characters_in_names_are_shown_escaped():
+    cert = make_client("evil\x00name\nwith lines").cert
+    summary = cx.summarize(cert)
+    assert summary.common_name == "evil\\x00name\\x0awith lines"
+    assert "\n" not in summary.subject and "\x00" not in summary.subject
+
+
+def test_full_width_letters_compare_like_their_plain_form():
+    assert cx.name_key("\uff26\uff52\uff41\uff4e\uff4b") == cx.name_key("frank")

@@ -45,10 +45,14 @@ class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def get_by_natural_key(self, username):
+        if "\x00" in (username or ""):
+            raise self.model.DoesNotExist("No such user.")
         return self.get(username_key=name_key(username))
 
     def find(self, username: str):
         """The user with this username, compared as CNs are, or None."""
+        if not username or "\x00" in username:  # no username holds NUL, and PostgreSQL refuses it
+            return None
         return self.filter(username_key=name_key(username)).first()
 
     def create_user(self, username, password=None, *, full_name="", email="", is_admin=False, **extra):
@@ -93,9 +97,10 @@ class User(AbstractBaseUser):
         validators=[UnicodeUsernameValidator()],
         help_text="Letters, digits and @ . + - _ only.",
     )
-    username_key = models.CharField(max_length=150, unique=True, editable=False)
+    # Keys are longer than what they key: case folding can lengthen a name (ß becomes ss).
+    username_key = models.CharField(max_length=450, unique=True, editable=False)
     full_name = models.CharField(max_length=200, blank=True)
-    full_name_key = models.CharField(max_length=200, blank=True, editable=False, db_index=True)
+    full_name_key = models.CharField(max_length=600, blank=True, editable=False, db_index=True)
     email = models.EmailField(blank=True)
     is_active = models.BooleanField(default=True)
     is_admin = models.BooleanField(default=False)
@@ -118,9 +123,22 @@ class User(AbstractBaseUser):
     def clean(self):
         super().clean()
         self.username_key = name_key(self.username)
-        clash = User.objects.filter(username_key=self.username_key).exclude(pk=self.pk)
-        if self.username_key and clash.exists():
-            raise ValidationError({"username": f"The username '{self.username}' is already taken."})
+        self.full_name_key = name_key(self.full_name)
+        others = User.objects.exclude(pk=self.pk)
+        errors = {}
+        if self.username_key and others.filter(username_key=self.username_key).exists():
+            errors["username"] = f"The username '{self.username}' is already taken."
+        elif self.username_key:
+            # A certificate whose CN is this name would match two users under Match Cert CN.
+            namesake = others.filter(full_name_key=self.username_key).first()
+            if namesake is not None:
+                errors["username"] = f"'{self.username}' is the full name of user '{namesake.username}'."
+        if self.full_name_key and self.full_name_key != self.username_key:
+            namesake = others.filter(username_key=self.full_name_key).first()
+            if namesake is not None:
+                errors["full_name"] = f"'{self.full_name}' is the username of another user."
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         self.username_key = name_key(self.username)

@@ -178,12 +178,15 @@ class Command(AdminCommand):
         if file == "-":
             self.stdout.write(bundle, ending="")
             return
-        target = Path(file)
+        # Follow a symlink to the file it names, and never replace anything but a regular file.
+        target = Path(file).resolve()
         if target.is_dir():
             raise bad_input(f"{file}: is a directory; give a file name.")
+        if target.exists() and not target.is_file():
+            raise bad_input(f"{file}: is not a regular file; give a file name.")
         # Write beside the target and rename, so a proxy reloading never reads half a bundle.
         try:
-            fd, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=".roots-")
+            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".roots-")
             with os.fdopen(fd, "w") as handle:
                 handle.write(bundle)
             os.chmod(temporary, 0o644)

@@ -1,0 +1,166 @@
+"""Forms own validation and normalisation: they hand views clean values or a sentence per field."""
+
+from django import forms
+
+from users.models import User
+
+from . import issuing
+from .models import CredentialKind, Store, StoreEntry
+from .x509 import MAX_FILE_BYTES, CertificateLoadError, ThumbprintError, load_certificates, parse_thumbprint
+
+
+class CertificateFileField(forms.FileField):
+    """An uploaded certificate file, size-checked before it is read."""
+
+    default_error_messages = {
+        "required": "Choose a certificate file.",
+        "empty": "The file is empty.",
+    }
+
+    def clean(self, data, initial=None):
+        upload = super().clean(data, initial)
+        if upload and upload.size > MAX_FILE_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size:,} bytes; certificate files larger than {MAX_FILE_BYTES:,} bytes "
+                "are not accepted."
+            )
+        return upload
+
+
+class CertificateUploadForm(forms.Form):
+    """A certificate file in any format the app reads, with a password for PKCS#12."""
+
+    file = CertificateFileField(
+        label="Certificate file", help_text="PEM, DER (.cer/.crt/.der), PKCS#7 (.p7b/.p7c) or PKCS#12 (.pfx/.p12)."
+    )
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput, strip=False, help_text="Only for PKCS#12 files."
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if upload is None:
+            return cleaned
+        try:
+            cleaned["certificates"] = load_certificates(
+                upload.read(), cleaned.get("password") or None, filename=upload.name or ""
+            )
+        except CertificateLoadError as exc:
+            self.add_error("file", str(exc))
+        return cleaned
+
+
+class AddCredentialForm(forms.Form):
+    """Add (manually): a thumbprint in any common notation, or a CN."""
+
+    kind = forms.ChoiceField(
+        choices=CredentialKind.choices, widget=forms.RadioSelect, initial=CredentialKind.THUMBPRINT
+    )
+    value = forms.CharField(
+        max_length=500,
+        strip=True,
+        label="Thumbprint or CN",
+        help_text="A thumbprint as 40 hex digits in any notation (3D17 CFF3 ..., 3d:17:cf:...), or a CN.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, value = cleaned.get("kind"), cleaned.get("value")
+        if not kind or value is None:
+            return cleaned
+        if kind == CredentialKind.THUMBPRINT:
+            try:
+                cleaned["value"] = parse_thumbprint(value)
+            except ThumbprintError as exc:
+                self.add_error("value", str(exc))
+        else:
+            cn = " ".join(value.split())
+            if not cn:
+                self.add_error("value", "Enter a CN.")
+            elif any(ord(c) < 32 for c in cn):
+                self.add_error("value", "A CN cannot contain control characters.")
+            cleaned["value"] = cn
+        return cleaned
+
+
+class CreateCertificateForm(forms.Form):
+    """Create New: a certificate for the user, signed by the org CA."""
+
+    cn = forms.CharField(label="CN", max_length=64, help_text="The name in the certificate; defaults to the username.")
+    key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
+    days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=issuing.MAX_CLIENT_DAYS, initial=365)
+
+    def clean_cn(self):
+        cn = " ".join(self.cleaned_data["cn"].split())
+        if not cn:
+            raise forms.ValidationError("Enter a CN.")
+        if any(ord(c) < 32 for c in cn):
+            raise forms.ValidationError("A CN cannot contain control characters.")
+        return cn
+
+
+class OrgCACreateForm(forms.Form):
+    cn = forms.CharField(label="CN", max_length=64, initial="MFT Organisational CA")
+    key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
+    days = forms.IntegerField(label="Valid for (days)", min_value=30, max_value=issuing.MAX_CA_DAYS, initial=3650)
+
+
+class OrgCAImportForm(forms.Form):
+    """An existing CA's certificate and private key, as a PKCS#12 file."""
+
+    file = CertificateFileField(label="PKCS#12 file", help_text="The CA certificate with its private key (.pfx/.p12).")
+    password = forms.CharField(required=False, widget=forms.PasswordInput, strip=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if upload is None:
+            return cleaned
+        try:
+            cleaned["ca"] = issuing.load_ca_pkcs12(upload.read(), cleaned.get("password") or "")
+        except issuing.IssuingError as exc:
+            self.add_error("file", str(exc))
+        return cleaned
+
+
+class ApproveFromRootForm(forms.Form):
+    entry = forms.ModelChoiceField(
+        queryset=StoreEntry.objects.none(),
+        label="CA in the trusted root store",
+        empty_label=None,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        approved = StoreEntry.objects.filter(store=Store.APPROVED).values("certificate_id")
+        self.fields["entry"].queryset = (
+            StoreEntry.objects.in_store(Store.ROOT).filter(certificate__is_ca=True).exclude(certificate_id__in=approved)
+        )
+        self.fields["entry"].label_from_instance = lambda e: (
+            f"{e.certificate.subject_display} ({e.certificate.thumbprint})"
+        )
+
+
+class MatchCNForm(forms.Form):
+    match_cn = forms.BooleanField(
+        required=False,
+        label="Match Cert CN to Username/Full Name",
+        help_text="A certificate whose CN is a user's username or full name, signed by an approved CA, "
+        "authenticates that user.",
+    )
+
+
+class AssignTankEntryForm(forms.Form):
+    """Assign an org holding-tank entry to a user."""
+
+    username = forms.CharField(max_length=150)
+    as_kind = forms.ChoiceField(
+        label="Assign by", choices=CredentialKind.choices, widget=forms.RadioSelect, initial=CredentialKind.THUMBPRINT
+    )
+
+    def clean_username(self):
+        user = User.objects.find(self.cleaned_data["username"])
+        if user is None:
+            raise forms.ValidationError(f"There is no user '{self.cleaned_data['username']}'.")
+        return user

@@ -1,0 +1,269 @@
+"""The Edit SSL Client Certificates page of each user, and the org holding tank."""
+
+import base64
+import secrets
+import time
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from users.access import admin_required, client_address
+from users.models import User
+
+from . import flows, issuing
+from .forms import AddCredentialForm, AssignTankEntryForm, CertificateUploadForm, CreateCertificateForm
+from .models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+
+# A PKCS#12 made by "Create New" waits in the session for one download, this long at most.
+DOWNLOAD_SECONDS = 15 * 60
+
+
+def _user(username: str) -> User:
+    user = User.objects.find(username)
+    if user is None:
+        raise Http404(f"There is no user '{username}'.")
+    return user
+
+
+def _page_url(user: User) -> str:
+    return reverse("certs:edit-client-certs", args=[user.username])
+
+
+def _render_page(request, user, status=200, **forms):
+    forms.setdefault("add_form", AddCredentialForm())
+    forms.setdefault("import_form", CertificateUploadForm())
+    forms.setdefault("create_form", CreateCertificateForm(initial={"cn": user.username}))
+    context = {
+        "user_obj": user,
+        "credentials": Credential.objects.filter(user=user).select_related("certificate").order_by("kind", "value"),
+        "tank": TankEntry.objects.filter(user=user).select_related("certificate").order_by("-last_seen"),
+        "org_ca": OrgCA.active(),
+        "approved_count": StoreEntry.objects.filter(store=Store.APPROVED).count(),
+        **forms,
+    }
+    return render(request, "certs/edit_client_certs.html", context, status=status)
+
+
+@admin_required
+def edit_client_certs(request, username):
+    return _render_page(request, _user(username))
+
+
+@admin_required
+@require_POST
+def add_credential(request, username):
+    user = _user(username)
+    form = AddCredentialForm(request.POST)
+    if not form.is_valid():
+        return _render_page(request, user, status=400, add_form=form)
+    kind, value = form.cleaned_data["kind"], form.cleaned_data["value"]
+    source = client_address(request)
+    if kind == CredentialKind.THUMBPRINT:
+        credential, added = flows.add_thumbprint(user, value, request.user, source_address=source)
+    else:
+        credential, added = flows.add_cn(user, value, request.user, source_address=source)
+    what = credential.get_kind_display().lower() if kind == CredentialKind.CN else "thumbprint"
+    if added:
+        messages.success(request, f"Added {what} {credential.shown_value} to {user.username}'s profile.")
+        if kind == CredentialKind.CN and not StoreEntry.objects.filter(store=Store.APPROVED).exists():
+            messages.warning(
+                request,
+                "The approved CA list is empty: a CN authenticates only with a certificate from an approved CA.",
+            )
+    else:
+        messages.info(request, f"The {what} {credential.shown_value} is already on {user.username}'s profile.")
+    return redirect(_page_url(user))
+
+
+@admin_required
+@require_POST
+def import_certificates(request, username):
+    user = _user(username)
+    form = CertificateUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _render_page(request, user, status=400, import_form=form)
+    imported, skipped = flows.import_to_profile(
+        user, form.cleaned_data["certificates"], request.user, source_address=client_address(request)
+    )
+    roots = set(StoreEntry.objects.filter(store=Store.ROOT).values_list("certificate__sha256", flat=True))
+    approved = set(StoreEntry.objects.filter(store=Store.APPROVED).values_list("certificate__sha256", flat=True))
+    results = []
+    for item in imported:
+        cert = item.certificate.to_x509()
+        issuer = None if item.self_signed or item.issuer_approved else flows.find_issuer(cert)
+        results.append(
+            {
+                "item": item,
+                "offer_install": item.self_signed and item.certificate.sha256 not in roots,
+                "issuer": issuer,
+                "issuer_approved": issuer is not None and issuer.sha256 in approved,
+            }
+        )
+    messages.success(request, f"Imported {len(imported)} certificate{'s' if len(imported) != 1 else ''}.")
+    return render(request, "certs/import_result.html", {"user_obj": user, "results": results, "skipped": skipped})
+
+
+@never_cache
+@admin_required
+@require_POST
+def create_certificate(request, username):
+    user = _user(username)
+    if OrgCA.active() is None:
+        messages.error(request, "There is no org CA yet: create one on the Trusted CAs page first.")
+        return redirect(_page_url(user))
+    form = CreateCertificateForm(request.POST)
+    if not form.is_valid():
+        return _render_page(request, user, status=400, create_form=form)
+    password = issuing.generate_password()
+    try:
+        issued = flows.issue_certificate(
+            user,
+            request.user,
+            password=password,
+            cn=form.cleaned_data["cn"],
+            days=form.cleaned_data["days"],
+            key_type=form.cleaned_data["key_type"],
+            source_address=client_address(request),
+        )
+    except (flows.FlowError, issuing.IssuingError) as exc:
+        form.add_error(None, str(exc))
+        return _render_page(request, user, status=400, create_form=form)
+    token = secrets.token_urlsafe(18)
+    filename = f"{issued.certificate.common_name or user.username}.p12".replace(" ", "_").replace("/", "_")
+    # Only the password-protected file waits here, never the password; the first download removes it.
+    request.session[f"issued:{token}"] = {
+        "p12": base64.b64encode(issued.pkcs12).decode(),
+        "filename": filename,
+        "user": user.pk,
+        "until": time.time() + DOWNLOAD_SECONDS,
+    }
+    return render(
+        request,
+        "certs/issued.html",
+        {
+            "user_obj": user,
+            "issued": issued,
+            "password": password,
+            "download_url": reverse("certs:download-issued", args=[user.username, token]),
+            "minutes": DOWNLOAD_SECONDS // 60,
+        },
+    )
+
+
+@never_cache
+@admin_required
+def download_issued(request, username, token):
+    user = _user(username)
+    waiting = request.session.pop(f"issued:{token}", None)
+    if not waiting or waiting.get("user") != user.pk or waiting.get("until", 0) < time.time():
+        messages.error(
+            request,
+            "That download is no longer available: each new certificate can be downloaded once, within "
+            f"{DOWNLOAD_SECONDS // 60} minutes. Create a new one if it was lost.",
+        )
+        return redirect(_page_url(user))
+    response = HttpResponse(base64.b64decode(waiting["p12"]), content_type="application/x-pkcs12")
+    response["Content-Disposition"] = f'attachment; filename="{waiting["filename"]}"'
+    return response
+
+
+@admin_required
+def remove_credential(request, username, pk):
+    user = _user(username)
+    credential = get_object_or_404(Credential, pk=pk, user=user)
+    if request.method == "POST":
+        message = flows.remove_credential(user, credential.pk, request.user, source_address=client_address(request))
+        messages.success(request, message)
+        return redirect(_page_url(user))
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": "Remove a client certificate",
+            "question": f"Remove {credential.get_kind_display().lower()} {credential.shown_value} "
+            f"from {user.username}'s profile?",
+            "consequence": "A certificate that signed on through this entry will no longer authenticate "
+            f"{user.username} by it.",
+            "button": "Remove",
+            "cancel_url": _page_url(user),
+        },
+    )
+
+
+@admin_required
+@require_POST
+def accept_tank_entry(request, username, pk):
+    user = _user(username)
+    entry = get_object_or_404(TankEntry, pk=pk, user=user)
+    messages.success(
+        request, flows.accept_tank_entry(entry.pk, request.user, user=user, source_address=client_address(request))
+    )
+    return redirect(_page_url(user))
+
+
+@admin_required
+def remove_tank_entry(request, username, pk):
+    user = _user(username)
+    entry = get_object_or_404(TankEntry, pk=pk, user=user)
+    return _confirm_tank_removal(request, entry, _page_url(user))
+
+
+def _confirm_tank_removal(request, entry, back_url):
+    if request.method == "POST":
+        messages.success(request, flows.remove_tank_entry(entry.pk, request.user, client_address(request)))
+        return redirect(back_url)
+    owner = f"{entry.user.username}'s holding tank" if entry.user_id else "the org holding tank"
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": "Remove a holding-tank entry",
+            "question": f"Remove {entry.get_kind_display().lower()} {entry.shown_value} from {owner}?",
+            "consequence": "If the certificate is presented again it comes back to the tank.",
+            "button": "Remove",
+            "cancel_url": back_url,
+        },
+    )
+
+
+# --- the org holding tank ---------------------------------------------------------------------
+
+
+@admin_required
+def org_tank(request):
+    return _render_org_tank(request)
+
+
+def _render_org_tank(request, status=200, failed=None, form=None):
+    entries = TankEntry.objects.filter(user__isnull=True).select_related("certificate").order_by("-last_seen")
+    rows = [{"entry": e, "form": form if failed == e.pk else AssignTankEntryForm(prefix=f"e{e.pk}")} for e in entries]
+    return render(request, "certs/org_tank.html", {"rows": rows}, status=status)
+
+
+@admin_required
+@require_POST
+def assign_tank_entry(request, pk):
+    entry = get_object_or_404(TankEntry, pk=pk, user__isnull=True)
+    form = AssignTankEntryForm(request.POST, prefix=f"e{entry.pk}")
+    if not form.is_valid():
+        return _render_org_tank(request, status=400, failed=entry.pk, form=form)
+    user, as_kind = form.cleaned_data["username"], form.cleaned_data["as_kind"]
+    try:
+        message = flows.accept_tank_entry(
+            entry.pk, request.user, user=user, as_kind=as_kind, source_address=client_address(request)
+        )
+    except flows.FlowError as exc:
+        form.add_error(None, str(exc))
+        return _render_org_tank(request, status=400, failed=entry.pk, form=form)
+    messages.success(request, message)
+    return redirect("certs:org-tank")
+
+
+@admin_required
+def remove_org_tank_entry(request, pk):
+    entry = get_object_or_404(TankEntry, pk=pk, user__isnull=True)
+    return _confirm_tank_removal(request, entry, reverse("certs:org-tank"))

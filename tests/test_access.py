@@ -1,0 +1,99 @@
+"""The access matrix: every admin URL, as an anonymous visitor, an end user and an admin.
+
+The URLs are found by walking the URL configuration, so a page added later is covered
+without anyone remembering to list it here.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from certs import flows
+from certs.models import Store
+from certs.x509 import sha256_fingerprint
+from tests.conftest import ACTOR, install
+
+pytestmark = pytest.mark.django_db
+
+# Pages anyone may reach.
+PUBLIC = {"home", "healthz", "login", "logout"}
+
+
+def admin_url_names():
+    names = []
+
+    def walk(patterns, namespace=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                name = f"{namespace}{pattern.name}"
+                if name not in PUBLIC:
+                    names.append((name, list(pattern.pattern.converters)))
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+@pytest.fixture
+def addresses(rich, spec):
+    install(Store.ROOT, spec.toot)
+    credential, _ = flows.add_cn(rich, "Dick", ACTOR)
+    verdict = flows.judge(spec.frank.cert, [spec.chug.cert], username="rich")
+    entry = flows.record_presentation(verdict, spec.frank.cert, "rich", "https", None)[0]
+    values = {
+        "username": "rich",
+        "interface": "https",
+        "pk": credential.pk,
+        "token": "missing",
+        "sha256": sha256_fingerprint(spec.toot.cert),
+    }
+    urls = []
+    for name, params in admin_url_names():
+        kwargs = {param: values[param] for param in params}
+        if name.endswith("tank-entry"):
+            kwargs["pk"] = entry.pk
+        urls.append(reverse(name, kwargs=kwargs))
+    return urls
+
+
+def test_the_matrix_covers_every_admin_page(addresses):
+    assert len(addresses) >= 35
+    assert "/user/rich/certificates/" in addresses
+    assert "/trust/cas/" in addresses
+    assert "/users/" in addresses
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, addresses):
+    for address in addresses:
+        for method in (client.get, client.post):
+            response = method(address)
+            if response.status_code == 405:  # a method the page does not take: refused before anything
+                assert response.content == b"", address
+                continue
+            assert response.status_code == 302, address
+            assert response.url.startswith("/accounts/login/?next="), address
+
+
+def test_end_users_get_403_and_no_data(client, rich, addresses, spec):
+    client.force_login(rich)
+    for address in addresses:
+        for method in (client.get, client.post):
+            response = method(address)
+            assert response.status_code in (403, 405), address
+            assert b"Toot" not in response.content
+            assert b"Dick" not in response.content
+
+
+def test_an_inactive_admin_is_refused(client, alice, addresses):
+    alice.is_active = False
+    alice.save()
+    client.force_login(alice)
+    assert client.get("/trust/cas/").status_code in (302, 403)
+
+
+def test_admins_get_through(client, alice, addresses):
+    client.force_login(alice)
+    for address in addresses:
+        response = client.get(address)
+        assert response.status_code not in (403, 500), address
+        assert not (response.status_code == 302 and response.url.startswith("/accounts/login/")), address

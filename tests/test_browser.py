@@ -1,0 +1,170 @@
+"""An administrator's day in a real Chromium, against the app under gunicorn.
+
+Sign in; create a user; set the HTTPS mode to certificate-only; create the org CA; create a
+new certificate for the user and open the downloaded PKCS#12 with the shown password;
+import a certificate file; remove a certificate; accept a holding-tank entry.
+"""
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from certs.x509 import directly_issued_by, format_thumbprint, load_certificates, sha1_thumbprint
+from tests.e2e import AppServer, chromium_path
+from tests.pki import make_client, make_root
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = "a long admin passphrase"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, browser):
+    data = tmp_path_factory.mktemp("browser-app")
+    server = AppServer(data).start()
+    password_file = data / "admin.pw"
+    password_file.write_text(ADMIN_PASSWORD)
+    server.manage("users", "add", "admin", "--admin", "--password-file", str(password_file))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, app):
+    context = browser.new_context(base_url=app.url, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def sign_in(page):
+    page.goto("/")
+    page.get_by_role("link", name="Sign in").click()
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Overview").wait_for()
+
+
+def profile_entries(app, username):
+    return json.loads(app.manage("certs", "user", username, "list", "--json").stdout)
+
+
+def test_an_administrators_day(page, app, tmp_path):
+    sign_in(page)
+
+    # Create a user.
+    page.get_by_role("link", name="Users", exact=True).click()
+    page.get_by_role("link", name="Create user").click()
+    page.fill("#id_username", "rich")
+    page.fill("#id_full_name", "Rich")
+    page.fill("#id_email", "rich@example.com")
+    page.get_by_role("button", name="Create user").click()
+    page.get_by_role("heading", name="User Profile: rich").wait_for()
+
+    # Set the HTTPS mode to certificate-only.
+    page.get_by_role("link", name="HTTP Policy").click()
+    page.get_by_role("heading", name="Edit HTTP Policy").wait_for()
+    page.check("input[name=mode][value=cert]")
+    page.get_by_role("button", name="Save").click()
+    users = json.loads(app.manage("users", "list", "--json").stdout)
+    assert next(u for u in users if u["username"] == "rich")["https_mode"] == "cert"
+
+    # Create the org CA.
+    page.get_by_role("link", name="Trusted CAs").first.click()
+    page.fill("#org-ca-create-form #id_cn", "Browser Org CA")
+    page.locator("#org-ca-create-form").get_by_role("button", name="Create").click()
+    page.get_by_text("Created the org CA 'Browser Org CA'").wait_for()
+    org_ca_pem = page.request.get("/trust/org-ca/certificate.pem").body()
+    (org_ca,) = load_certificates(org_ca_pem)
+
+    # Create a new certificate for the user; the PKCS#12 opens with the shown password.
+    page.goto("/user/rich/")
+    page.get_by_role("link", name="HTTP Policy").click()
+    page.get_by_role("link", name="Edit SSL Client Certificates").click()
+    page.get_by_role("heading", name="Edit SSL Client Certificates: rich").wait_for()
+    assert page.input_value("#create-form #id_cn") == "rich"
+    page.fill("#create-form #id_days", "30")
+    page.locator("#create-form").get_by_role("button", name="Create").click()
+    password = page.inner_text("#p12-password").strip()
+    with page.expect_download() as download:
+        page.click("#download-p12")
+    bundle = pkcs12.load_pkcs12(download.value.path().read_bytes(), password.encode())
+    issued = bundle.cert.certificate
+    assert directly_issued_by(issued, org_ca)
+    assert bundle.key is not None
+    assert {e["value"] for e in profile_entries(app, "rich")} == {format_thumbprint(sha1_thumbprint(issued))}
+
+    # Import a certificate file.
+    laptop = make_client("Rich laptop", make_root("Laptop CA"))
+    pem_file = tmp_path / "laptop.pem"
+    pem_file.write_bytes(laptop.pem)
+    page.get_by_role("link", name="Back to Edit SSL Client Certificates").click()
+    page.set_input_files("#import-form #id_file", str(pem_file))
+    page.locator("#import-form").get_by_role("button", name="Import").click()
+    page.get_by_text("Thumbprint: recorded.").wait_for()
+    laptop_thumbprint = format_thumbprint(sha1_thumbprint(laptop.cert))
+    assert laptop_thumbprint in {e["value"] for e in profile_entries(app, "rich")}
+
+    # Remove a certificate: the X asks first.
+    page.get_by_role("link", name="Back to Edit SSL Client Certificates").click()
+    page.get_by_role("link", name=f"Remove {laptop_thumbprint}").click()
+    page.get_by_role("button", name="Remove").click()
+    page.get_by_text(f"Removed thumbprint {laptop_thumbprint} from rich's profile.").wait_for()
+    assert laptop_thumbprint not in {e["value"] for e in profile_entries(app, "rich")}
+
+    # Accept a holding-tank entry: a certificate that connected with the username but did not authenticate.
+    root = make_root("Corp Root")
+    presented = make_client("Rich desktop", root)
+    root_file, presented_file = tmp_path / "root.pem", tmp_path / "desktop.pem"
+    root_file.write_bytes(root.pem)
+    presented_file.write_bytes(presented.pem)
+    app.manage("certs", "roots", "add", str(root_file))
+    app.python(
+        "from certs import flows; from certs.x509 import load_certificates; "
+        f"cert = load_certificates(open({str(presented_file)!r}, 'rb').read())[0]; "
+        "flows.record_presentation(flows.judge(cert, username='rich'), cert, 'rich', 'https', '192.0.2.44')"
+    )
+    page.reload()
+    tank_row = page.locator("#tank tbody tr", has_text="Thumbprint")
+    assert "192.0.2.44" in tank_row.inner_text()
+    tank_row.get_by_role("button", name="Accept").click()
+    desktop_thumbprint = format_thumbprint(sha1_thumbprint(presented.cert))
+    page.get_by_text(f"Accepted thumbprint {desktop_thumbprint} into rich's profile.").wait_for()
+    check = json.loads(app.manage("certs", "check", str(presented_file), "--json").stdout)
+    assert (check["category"], check["authenticate"]["user"]) == ("authenticates", "rich")
+
+
+def test_an_end_user_cannot_reach_admin_pages(page, app, tmp_path):
+    password_file = tmp_path / "pw"
+    password_file.write_text("an end user's passphrase")
+    app.manage("users", "add", "enduser", "--password-file", str(password_file))
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "enduser")
+    page.fill("#id_password", "an end user's passphrase")
+    page.get_by_role("button", name="Sign in").click()
+    response = page.goto("/trust/cas/")
+    assert response.status == 403
+    assert "Not allowed" in page.content()

@@ -1,0 +1,130 @@
+"""Input meant to break things: names that smuggle text, names that collide, files that never end."""
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from certs import flows
+from certs.flows import FlowError
+from certs.models import Credential, Store
+from certs.x509 import load_certificates, sha256_fingerprint
+from tests.conftest import ACTOR, install
+from tests.pki import DAY, NOW, make_cert, make_client, make_root
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def self_signed_with_subject(*attributes):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(oid, value, _validate=False) for oid, value in attributes])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + DAY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def test_a_name_cannot_smuggle_another_root_into_the_proxy_bundle():
+    hidden = make_root("Hidden Root").pem.decode()
+    partner = self_signed_with_subject(
+        (NameOID.COMMON_NAME, "Partner Root"), (NameOID.ORGANIZATION_NAME, "x\n" + hidden)
+    )
+    flows.add_to_store(Store.ROOT, [partner], ACTOR)
+    bundle, count = flows.export_roots()
+    assert count == 1
+    assert [sha256_fingerprint(c) for c in load_certificates(bundle.encode())] == [sha256_fingerprint(partner)]
+    assert "\n-----BEGIN CERTIFICATE-----" not in bundle.split("\n#", 1)[0] or bundle.count("BEGIN CERTIFICATE") == 1
+
+
+@pytest.mark.filterwarnings("ignore:Attribute's length")
+@pytest.mark.parametrize("cn", ["nul\x00inside", "L" * 600, "\u00df" * 300])
+def test_hostile_cns_are_stored_and_imported_without_a_database_error(rich, spec, cn):
+    root = self_signed_with_subject((NameOID.COMMON_NAME, cn))
+    flows.add_to_store(Store.ROOT, [root], ACTOR)
+    imported, _ = flows.import_to_profile(rich, [root], ACTOR)
+    assert imported[0].thumbprint_added
+    assert not imported[0].cn_added
+
+
+def test_case_folding_that_lengthens_a_name_still_fits():
+    user = User.objects.create_user("\u00df" * 150, full_name="\ufb03" * 200)
+    assert len(user.username_key) == 300
+    flows.add_cn(user, "\u00df" * 256, ACTOR)
+    assert Credential.objects.get().key == "ss" * 256
+
+
+def test_a_full_name_cannot_be_another_users_username(rich):
+    with pytest.raises(ValidationError, match="is the username of another user"):
+        User.objects.create_user("mallory", full_name="RICH")
+
+
+def test_a_username_cannot_be_another_users_full_name(rich):
+    User.objects.create_user("fjones", full_name="Frank")
+    with pytest.raises(ValidationError, match="is the full name of user 'fjones'"):
+        User.objects.create_user("frank")
+
+
+def test_a_user_may_have_their_own_username_as_full_name():
+    assert User.objects.create_user("rich2", full_name="Rich2").full_name == "Rich2"
+
+
+@pytest.fixture
+def org_ca(db):
+    return flows.create_org_ca("Org CA", ACTOR)[0]
+
+
+def test_the_org_ca_will_not_sign_a_cn_that_names_another_user(org_ca, rich, charlie):
+    with pytest.raises(FlowError, match="The CN 'Charlie' is the username of user 'charlie'"):
+        flows.issue_certificate(rich, ACTOR, password="pw", cn="Charlie")
+    with pytest.raises(FlowError, match="is the full name of user 'charlie'"):
+        flows.issue_certificate(rich, ACTOR, password="pw", cn="charlie outsider")
+    flows.add_cn(charlie, "Chaz", ACTOR)
+    with pytest.raises(FlowError, match="is on charlie's profile"):
+        flows.issue_certificate(rich, ACTOR, password="pw", cn="chaz")
+    assert not Credential.objects.filter(user=rich).exists()
+
+
+def test_a_certificate_for_the_user_under_their_own_name_is_fine(org_ca, rich):
+    assert flows.issue_certificate(rich, ACTOR, password="pw", cn="Rich").certificate.common_name == "Rich"
+
+
+def test_a_file_that_never_ends_is_refused(tmp_path):
+    with pytest.raises(CommandError, match="larger than"):
+        call_command("certs", "check", "/dev/zero")
+
+
+def test_export_roots_will_not_replace_a_device(tmp_path, spec):
+    install(Store.ROOT, spec.toot)
+    with pytest.raises(CommandError, match="is not a regular file"):
+        call_command("certs", "export-roots", "/dev/null")
+
+
+def test_export_roots_writes_through_a_symlink(tmp_path, spec):
+    install(Store.ROOT, spec.toot)
+    real = tmp_path / "real.pem"
+    real.write_text("old")
+    link = tmp_path / "link.pem"
+    link.symlink_to(real)
+    call_command("certs", "export-roots", str(link))
+    assert link.is_symlink()
+    assert load_certificates(real.read_bytes()) == [spec.toot.cert]
+
+
+def test_a_non_ca_in_the_root_store_does_not_make_its_children_connect(spec):
+    not_ca = make_cert(
+        "Installed client", None, basic_constraints=False, key_usage={"digital_signature": True, "key_cert_sign": True}
+    )
+    flows.add_to_store(Store.ROOT, [not_ca.cert], ACTOR)
+    assert flows.judge(not_ca.cert).connection.ok
+    assert not flows.judge(make_client("Child", not_ca).cert).connection.ok

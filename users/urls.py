@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "users"
+
+urlpatterns = [
+    path("users/", views.user_list, name="list"),
+    path("users/new/", views.user_create, name="create"),
+    path("user/<str:username>/", views.user_detail, name="detail"),
+    path("user/<str:username>/edit/", views.user_edit, name="edit"),
+    path("user/<str:username>/password/", views.user_password, name="password"),
+    path("user/<str:username>/policy/<str:interface>/", views.user_policy, name="policy"),
+    path("settings/defaults/", views.interface_defaults, name="defaults"),
+    path("settings/defaults/apply/", views.interface_defaults_apply, name="defaults-apply"),
+    path("audit/", views.audit_log, name="audit"),
+]
