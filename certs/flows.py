@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from users.models import AuditEvent, User
+from users.models import AuditEvent, Interface, SignOnMode, User
 
 from . import issuing, trust
 from .models import (
@@ -757,3 +757,164 @@ def issue_certificate(
             detail={"thumbprint": row.thumbprint, "key_type": key_type, "days": days},
         )
     return IssuedCertificate(bundle, credential, row)
+
+
+# --- signing on -------------------------------------------------------------------------------
+
+METHOD_PASSWORD = "password"
+METHOD_CERTIFICATE = "certificate"
+METHOD_BOTH = "certificate+password"
+
+# Which ways of signing on each mode allows.
+ALLOWED_METHODS = {
+    SignOnMode.PASSWORD: {METHOD_PASSWORD},
+    SignOnMode.CERT_OR_PASSWORD: {METHOD_PASSWORD, METHOD_CERTIFICATE, METHOD_BOTH},
+    SignOnMode.CERT: {METHOD_CERTIFICATE, METHOD_BOTH},
+    SignOnMode.CERT_AND_PASSWORD: {METHOD_BOTH},
+}
+
+
+@dataclass
+class SignOn:
+    """The decision on one sign-on attempt, with every reason (for the audit log, never the user)."""
+
+    user: User | None = None
+    method: str | None = None
+    rule: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    verdict: trust.Verdict | None = None
+    # The certificate authenticated this user, whose mode also wants a password.
+    password_needed_for: User | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+def sign_on(
+    presented,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    interface: str = Interface.HTTPS,
+    source_address: str | None = None,
+) -> SignOn:
+    """Decide a sign-on attempt by the user's mode for the interface, and record it.
+
+    ``presented`` is what arrived over TLS (a ``proxy.Presented``). Without a username the
+    certificate alone must identify the user (the sign-on a browser does by itself). The
+    decision is audited with its full reasons; a certificate that connects but does not
+    authenticate goes to the holding tank.
+    """
+    decision = _decide(presented, username, password, interface)
+    if decision.verdict is not None and not decision.ok and decision.password_needed_for is None:
+        record_presentation(decision.verdict, presented.cert, username, interface, source_address)
+    _audit_sign_on(decision, presented, username, interface, source_address)
+    return decision
+
+
+def _decide(presented, username, password, interface) -> SignOn:
+    decision = SignOn()
+    if presented.cert is not None:
+        if presented.proxy_failure:
+            # The proxy's failure is final; its success never is: the app judges for itself.
+            failed = trust.Connection(False, f"The front proxy refused the certificate: {presented.proxy_failure}.", ())
+            decision.verdict = judge(presented.cert, presented.chain, username=username)
+            decision.verdict = trust.Verdict(failed, decision.verdict.approval, decision.verdict.authentication)
+        else:
+            decision.verdict = judge(presented.cert, presented.chain, username=username)
+        decision.reasons.append(f"Certificate: {decision.verdict.category_text}.")
+        decision.reasons.extend(
+            [decision.verdict.connection.reason] + list(decision.verdict.authentication.reasons)
+        )
+    by_certificate = None
+    if decision.verdict is not None and decision.verdict.category == trust.AUTHENTICATES:
+        by_certificate = User.objects.find(decision.verdict.authentication.user)
+    user = User.objects.find(username) if username else by_certificate
+    if user is None:
+        decision.reasons.append(f"There is no user '{username}'." if username else "No user was identified.")
+        return decision
+    mode = user.sign_on_mode(interface)
+    allowed = ALLOWED_METHODS[mode]
+    cert_ok = by_certificate is not None and by_certificate.pk == user.pk
+    password_ok = bool(password) and user.check_password(password)
+    if password and not password_ok:
+        decision.reasons.append("The password is wrong.")
+        return decision
+    if not user.is_active:
+        decision.reasons.append(f"User '{user.username}' is inactive.")
+        return decision
+    if cert_ok and password_ok and METHOD_BOTH in allowed:
+        method = METHOD_BOTH
+    elif cert_ok and METHOD_CERTIFICATE in allowed:
+        method = METHOD_CERTIFICATE
+    elif password_ok and METHOD_PASSWORD in allowed:
+        method = METHOD_PASSWORD
+    else:
+        label = Interface(interface).label
+        if cert_ok and mode == SignOnMode.CERT_AND_PASSWORD:
+            decision.password_needed_for = user
+            decision.reasons.append(f"{user.username}'s {label} mode also requires the password.")
+        elif cert_ok and mode == SignOnMode.PASSWORD:
+            decision.reasons.append(f"{user.username}'s {label} mode is password only; certificates play no part.")
+        elif password_ok:
+            decision.reasons.append(f"{user.username}'s {label} mode ({mode}) requires a client certificate.")
+        elif not password and not cert_ok:
+            decision.reasons.append("Neither a certificate that authenticates the user nor a password was given.")
+        return decision
+    decision.user, decision.method = user, method
+    decision.rule = decision.verdict.authentication.rule if method != METHOD_PASSWORD else None
+    return decision
+
+
+def still_signed_on(user, method: str, cert, chain, interface: str = Interface.HTTPS) -> str | None:
+    """Why a session may no longer continue, or None if it may.
+
+    A session signed on by certificate lasts only while the same certificate keeps
+    authenticating the same user; any session ends when the user's mode stops allowing the
+    way it was signed on.
+    """
+    if not user.is_active:
+        return f"user '{user.username}' is inactive"
+    if method not in ALLOWED_METHODS[user.sign_on_mode(interface)]:
+        return f"{user.username}'s sign-on mode no longer allows signing on by {method}"
+    if method == METHOD_PASSWORD:
+        return None
+    if cert is None:
+        return "the certificate is no longer presented"
+    verdict = judge(cert, chain, username=user.username)
+    if verdict.category != trust.AUTHENTICATES:
+        return "the certificate no longer authenticates the user: " + " ".join(verdict.authentication.reasons)
+    return None
+
+
+def _audit_sign_on(decision: SignOn, presented, username, interface, source_address) -> None:
+    cert = presented.cert
+    detail = {
+        "interface": interface,
+        "username_presented": username,
+        "method": decision.method,
+        "rule": decision.rule,
+        "category": decision.verdict.category if decision.verdict else None,
+        "thumbprint": format_thumbprint(sha1_thumbprint(cert)) if cert is not None else None,
+        "sha256": sha256_fingerprint(cert) if cert is not None else None,
+        "subject": printable(cert.subject.rfc4514_string()) if cert is not None else None,
+        "reasons": decision.reasons,
+    }
+    label = Interface(interface).label
+    if decision.ok:
+        how = decision.method + (f" ({decision.rule})" if decision.rule else "")
+        summary = f"{decision.user.username} signed on over {label} by {how}."
+        action = "signon.success"
+    else:
+        who = f"'{username}'" if username else "an unnamed user"
+        summary = f"Sign-on over {label} refused for {who}: " + (decision.reasons[-1] if decision.reasons else "")
+        action = "signon.refused"
+    AuditEvent.objects.record(
+        "sign-on",
+        action,
+        summary[:1000],
+        target=decision.user or decision.password_needed_for or (User.objects.find(username) if username else None),
+        detail=detail,
+        source_address=source_address,
+    )

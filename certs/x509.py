@@ -29,6 +29,7 @@ __all__ = [
     "ThumbprintError",
     "load_certificates",
     "load_one_certificate",
+    "load_der",
     "sha1_thumbprint",
     "sha256_fingerprint",
     "format_thumbprint",
@@ -113,6 +114,18 @@ def load_certificates(data: bytes, password: str | bytes | None = None, filename
     for cert in certs:
         _check_parses(cert)
     return certs
+
+
+def load_der(der: bytes) -> x509.Certificate:
+    """One DER certificate (as a proxy or a TLS socket hands it over)."""
+    if not der:
+        raise CertificateLoadError("The certificate is empty.")
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise CertificateLoadError(f"It is not a DER certificate ({_short(exc)}).") from None
+    _check_parses(cert)
+    return cert
 
 
 def load_one_certificate(data: bytes, password: str | bytes | None = None, filename: str = ""):

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from certs import proxy
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -201,6 +203,21 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Uploads: certificate files are small; refuse anything large before it reaches a form.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
+# Client-certificate sign-on: how the front proxy forwards the certificate, and from where.
+MFT_PROXY_FORMAT = envstr("MFT_PROXY_FORMAT", "nginx").strip().lower()
+if MFT_PROXY_FORMAT not in proxy.FORMATS:
+    raise ImproperlyConfigured(f"MFT_PROXY_FORMAT={MFT_PROXY_FORMAT!r} is not one of {', '.join(proxy.FORMATS)}.")
+_default_headers = proxy.DEFAULT_HEADERS.get(MFT_PROXY_FORMAT, proxy.HeaderNames(""))
+MFT_PROXY_HEADERS = proxy.HeaderNames(
+    cert=envstr("MFT_PROXY_CERT_HEADER", _default_headers.cert).strip(),
+    chain=envstr("MFT_PROXY_CHAIN_HEADER", _default_headers.chain or "").strip() or None,
+    verify=envstr("MFT_PROXY_VERIFY_HEADER", _default_headers.verify or "").strip() or None,
+)
+try:
+    MFT_TRUSTED_PROXIES = proxy.parse_networks(envstr("MFT_TRUSTED_PROXIES", "127.0.0.0/8,::1"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"MFT_TRUSTED_PROXIES: {exc}; give addresses or networks, comma-separated.") from None
 
 # How long a path-validation verdict is reused for the same certificate and configuration.
 MFT_VERDICT_CACHE_SECONDS = envint("MFT_VERDICT_CACHE_SECONDS", 60, 0)

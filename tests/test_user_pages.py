@@ -229,6 +229,13 @@ def test_the_first_page_has_no_previous_link_and_the_last_no_next(admin, rich):
     assert link(response, "prev") is None and link(response, "next") is None
 
 
+def test_pagination_works_with_the_longest_usernames(admin):
+    # Case folding makes the key longer than the username: 'ß' is keyed as 'ss'.
+    make_users(60, prefix="ß" * 146)
+    pages, _ = walk(admin, reverse("users:list"))
+    assert [len(p) for p in pages] == [50, 11]
+
+
 def test_a_page_deep_in_the_list_costs_no_offset_and_no_more_queries(admin):
     make_users(300)
     url = reverse("users:list")
@@ -327,6 +334,7 @@ def test_a_unicode_username_reaches_its_profile(admin):
         ({"password1": "newbie1234", "password2": "newbie1234"}, "The password is too similar to the username."),
         ({"email": "not an address"}, "Enter an email address such as name@example.com."),
         ({"full_name": "y" * 201}, "Ensure this value has at most 200 characters (it has 201)."),
+        ({"full_name": "RICH"}, "'RICH' is the username of another user."),
     ],
 )
 def test_creating_a_user_refuses_bad_input_in_plain_words(admin, rich, fields, error):
@@ -412,6 +420,14 @@ def test_editing_a_user_saves_and_audits_what_changed(admin, alice, rich):
     assert (event.actor, event.target_user, event.source_address) == (alice, rich, "127.0.0.1")
     assert event.detail["email"] == {"from": "rich@example.com", "to": "r@example.org"}
     assert event.summary in messages_on(admin.get("/user/rich/"))
+
+
+def test_a_full_name_that_is_another_users_username_is_refused(admin, rich, charlie):
+    before = snapshot()
+    response = edit(admin, full_name="Charlie")
+    assert response.status_code == 200
+    assert "'Charlie' is the username of another user." in text(response)
+    assert snapshot() == before
 
 
 def test_an_admin_may_promote_and_deactivate_another_user(admin, rich):

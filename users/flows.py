@@ -1,6 +1,7 @@
 """Use cases for users: create, edit, set a password, set sign-on modes, and the listings of
 users and of the audit log. Pages and commands call these."""
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import reduce
@@ -8,7 +9,7 @@ from operator import or_
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -25,6 +26,14 @@ def create_user(
     """Create a user with the org's default sign-on modes; raises ValidationError in words."""
     if password:
         validate_password(password, User(username=username, full_name=full_name, email=email))
+    try:
+        with transaction.atomic():
+            return _create_user(username, actor, password, full_name, email, is_admin, source_address)
+    except IntegrityError:  # the same username created at the same moment by someone else
+        raise ValidationError({"username": f"The username '{username}' is already taken."}) from None
+
+
+def _create_user(username, actor, password, full_name, email, is_admin, source_address) -> User:
     with transaction.atomic():
         user = User.objects.create_user(username, password, full_name=full_name, email=email, is_admin=is_admin)
         role = "administrator" if is_admin else "user"
@@ -145,6 +154,7 @@ def update_user(user: User, actor, *, source_address=None, **changes) -> str:
     changed = {name: (getattr(user, name), value) for name, value in changes.items() if getattr(user, name) != value}
     if not changed:
         return f"Nothing changed for {user.username}."
+    _check_record_rules(user, changed)
     with transaction.atomic():
         for name, (_old, new) in changed.items():
             setattr(user, name, new)
@@ -160,6 +170,20 @@ def update_user(user: User, actor, *, source_address=None, **changes) -> str:
             detail={name: {"from": old, "to": new} for name, (old, new) in changed.items()},
         )
     return message
+
+
+def _check_record_rules(user: User, changed: dict) -> None:
+    """The model's own rules (a full name may not be another user's username...) on the user as
+    it would become; only complaints about the fields being changed count."""
+    candidate = copy.copy(user)
+    for name, (_old, new) in changed.items():
+        setattr(candidate, name, new)
+    try:
+        candidate.clean()
+    except ValidationError as error:
+        relevant = {name: messages for name, messages in error.message_dict.items() if name in changed}
+        if relevant:
+            raise ValidationError(relevant) from None
 
 
 def _describe_changes(username: str, changed: dict) -> str:

@@ -34,10 +34,13 @@ class FlowErrorsMixin:
             self.add_error(None, error)
 
 
+_KEY_LENGTH = User._meta.get_field("username_key").max_length
+
+
 class UserSearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
-    after = forms.CharField(required=False, max_length=150)
-    before = forms.CharField(required=False, max_length=150)
+    after = forms.CharField(required=False, max_length=_KEY_LENGTH, strip=False)
+    before = forms.CharField(required=False, max_length=_KEY_LENGTH, strip=False)
 
     def clean(self):
         data = super().clean()

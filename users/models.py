@@ -210,6 +210,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["-at", "-id"], name="audit_newest_first"),
+            models.Index(fields=["actor_name"], name="audit_actor"),
+            models.Index(fields=["target_name"], name="audit_target"),
+        ]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name}: {self.summary}"
