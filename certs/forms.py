@@ -1,6 +1,8 @@
 """Forms own validation and normalisation: they hand views clean values or a sentence per field."""
 
 from django import forms
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
 
 from users.models import User
 
@@ -164,3 +166,31 @@ class AssignTankEntryForm(forms.Form):
         if user is None:
             raise forms.ValidationError(f"There is no user '{self.cleaned_data['username']}'.")
         return user
+
+
+class SignOnForm(AuthenticationForm):
+    """Username and password, where the password is needed only by some sign-on modes.
+
+    A refusal is one generic message, as the specification's product gives: it does not
+    say which condition failed. The audit log has the reasons.
+    """
+
+    error_messages = {
+        "invalid_login": "Sign-on failed. Check your username, your password and your client certificate.",
+        "inactive": "Sign-on failed. Check your username, your password and your client certificate.",
+    }
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.fields["password"].required = False
+        self.fields["password"].help_text = "Not needed when your client certificate alone signs you on."
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username:
+            self.user_cache = authenticate(self.request, username=username, password=password or None)
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data

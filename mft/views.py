@@ -3,7 +3,9 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from certs.middleware import SESSION_KEY
 from certs.models import OrgCA, Store, StoreEntry, TankEntry, TrustSettings
+from certs.trust import RULE_TEXT
 from users.models import User
 
 
@@ -24,8 +26,27 @@ def home(request):
             "org_ca": OrgCA.active(),
             "match_cn": TrustSettings.get().match_cn,
         }
-        return render(request, "dashboard.html", context)
-    return render(request, "home.html")
+        return render(request, "dashboard.html", {**context, **_signed_on(request)})
+    return render(request, "home.html", _signed_on(request))
+
+
+METHOD_TEXT = {
+    "password": "your password",
+    "certificate": "your client certificate",
+    "certificate+password": "your client certificate and your password",
+}
+
+
+def _signed_on(request) -> dict:
+    """How the current session was signed on, in words."""
+    if not request.user.is_authenticated:
+        return {}
+    info = request.session.get(SESSION_KEY) or {"method": "password"}
+    method = info.get("method") or "password"
+    return {
+        "signed_on_by": METHOD_TEXT.get(method, method),
+        "signed_on_rule": RULE_TEXT.get(info.get("rule")) if info.get("rule") else None,
+    }
 
 
 @require_GET

@@ -70,7 +70,10 @@ def charlie(db):
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
+    from django.core.cache import cache
+
     flows.clear_caches()
+    cache.clear()
     yield
     flows.clear_caches()
 

@@ -15,7 +15,7 @@ from tests.conftest import ACTOR, install
 pytestmark = pytest.mark.django_db
 
 # Pages anyone may reach.
-PUBLIC = {"home", "healthz", "login", "logout"}
+PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami"}
 
 
 def admin_url_names():

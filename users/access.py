@@ -2,8 +2,11 @@
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+
+from certs.proxy import client_address as _client_address
 
 
 def admin_required(view):
@@ -22,5 +25,7 @@ def admin_required(view):
 
 
 def client_address(request) -> str | None:
-    """The address the request came from, for the audit log."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: behind a configured proxy, the one the proxy reports."""
+    return _client_address(
+        request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"), settings.MFT_TRUSTED_PROXIES
+    )

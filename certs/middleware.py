@@ -1,0 +1,181 @@
+"""Sign-on by client certificate: the middleware half of Django's RemoteUser pair.
+
+The middleware only reads what arrived (the certificate the front proxy forwarded, or the
+one the built-in HTTPS server received) and manages the session. Whom a certificate signs
+on, and by which rule, is for ``SignOnBackend`` and ``flows.sign_on`` to say.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.signals import user_logged_in
+from django.core.cache import cache
+from django.dispatch import receiver
+from django.shortcuts import render
+
+from users.access import client_address
+from users.models import AuditEvent
+
+from . import flows, proxy
+from .x509 import CertificateLoadError, load_der, sha256_fingerprint
+
+logger = logging.getLogger(__name__)
+
+# The session remembers how it was signed on: {"method": ..., "rule": ..., "cert": sha256 or None}.
+SESSION_KEY = "mft_signon"
+# A certificate the user signed out from: not used again by itself in this session.
+SIGNED_OUT_KEY = "mft_signed_out_certificate"
+# A certificate refused a moment ago in this session: {"cert": sha256, "until": time}.
+REFUSED_KEY = "mft_refused_certificate"
+# A certificate that authenticated a user whose mode also wants the password: {"cert", "username"}.
+PASSWORD_NEEDED_KEY = "mft_password_needed"
+REFUSAL_MEMORY_SECONDS = 60
+# The built-in HTTPS server puts the client's certificate (DER) here; clients cannot set it.
+TLS_ENVIRON_KEY = "mft.tls_client_cert"
+
+
+def meta_name(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+class ClientCertificateMiddleware:
+    """Turn a presented client certificate into a Django session, and end it when it goes.
+
+    Sets ``request.client_certificate`` (a ``proxy.Presented``) on every request. A session
+    signed on by certificate ends when a request arrives with no certificate or another
+    one, or when the certificate stops authenticating the user; any session ends when the
+    user's sign-on mode stops allowing the way it was signed on.
+    """
+
+    exempt_prefixes = ("/healthz", "/static/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.proxy_format = settings.MFT_PROXY_FORMAT
+        self.header_names = settings.MFT_PROXY_HEADERS
+        self.trusted_proxies = settings.MFT_TRUSTED_PROXIES
+
+    def __call__(self, request):
+        response = self.process_request(request)
+        return response if response is not None else self.get_response(request)
+
+    def process_request(self, request):
+        request.client_certificate = proxy.NOTHING
+        if request.path.startswith(self.exempt_prefixes):
+            return None
+        try:
+            presented = self.get_presented_certificate(request)
+        except proxy.ForwardedCertError as exc:
+            logger.warning("Refused a request from %s: %s", client_address(request), exc)
+            return render(request, "bad_certificate.html", {"reason": str(exc)}, status=400)
+        request.client_certificate = presented
+        if request.user.is_authenticated:
+            problem = self.session_problem(request, presented)
+            if problem is None:
+                return None
+            self.end_session(request, problem)
+        if presented.cert is not None and self.may_try(request, presented):
+            self.try_certificate(request, presented)
+        return None
+
+    # --- reading what arrived -----------------------------------------------------------------
+
+    def get_presented_certificate(self, request) -> proxy.Presented:
+        """By default, the certificate the built-in server received, or the proxy's headers."""
+        if self.proxy_format == "builtin":
+            der = request.META.get(TLS_ENVIRON_KEY)
+            if not der:
+                return proxy.NOTHING
+            try:
+                return proxy.Presented(load_der(der))
+            except CertificateLoadError as exc:
+                raise proxy.ForwardedCertError(f"The client certificate cannot be read: {exc}") from None
+        if not self.from_trusted_proxy(request):
+            if request.META.get(meta_name(self.header_names.cert)):
+                self.note_untrusted_header(request)
+            return proxy.NOTHING
+        return proxy.read_forwarded(
+            self.proxy_format, lambda name: request.META.get(meta_name(name)), self.header_names
+        )
+
+    def from_trusted_proxy(self, request) -> bool:
+        return proxy.address_in(request.META.get("REMOTE_ADDR"), self.trusted_proxies)
+
+    def note_untrusted_header(self, request):
+        address = request.META.get("REMOTE_ADDR")
+        logger.warning("Ignored a client certificate header from %s, which is not a configured proxy.", address)
+        if cache.add(f"mft:untrusted-header:{address}", 1, 60):  # at most one audit entry a minute per address
+            AuditEvent.objects.record(
+                "sign-on",
+                "signon.untrusted_header",
+                f"Ignored a client certificate header sent by {address}, which is not a configured proxy "
+                "(MFT_TRUSTED_PROXIES).",
+                source_address=address,
+            )
+
+    # --- the session ----------------------------------------------------------------------------
+
+    def session_problem(self, request, presented) -> str | None:
+        info = request.session.get(SESSION_KEY) or {"method": flows.METHOD_PASSWORD}
+        method = info.get("method", flows.METHOD_PASSWORD)
+        if method != flows.METHOD_PASSWORD:
+            if presented.cert is None:
+                return "the certificate is no longer presented"
+            if sha256_fingerprint(presented.cert) != info.get("cert"):
+                return "another certificate is presented"
+        return flows.still_signed_on(request.user, method, presented.cert, presented.chain)
+
+    def end_session(self, request, reason: str):
+        user = request.user
+        AuditEvent.objects.record(
+            "sign-on",
+            "signon.ended",
+            f"Ended {user.username}'s session: {reason}.",
+            target=user,
+            source_address=client_address(request),
+        )
+        auth.logout(request)
+        request.user = AnonymousUser()
+
+    # --- signing on by certificate alone --------------------------------------------------------
+
+    def may_try(self, request, presented) -> bool:
+        fingerprint = sha256_fingerprint(presented.cert)
+        if request.session.get(SIGNED_OUT_KEY) == fingerprint:
+            return False
+        refused = request.session.get(REFUSED_KEY) or {}
+        return not (refused.get("cert") == fingerprint and refused.get("until", 0) > time.time())
+
+    def try_certificate(self, request, presented):
+        user = auth.authenticate(request, client_certificate=presented)
+        if user is not None:
+            request.user = user
+            auth.login(request, user)
+            return
+        fingerprint = sha256_fingerprint(presented.cert)
+        decision = getattr(request, "sign_on", None)
+        if decision is not None and decision.password_needed_for is not None:
+            request.session[PASSWORD_NEEDED_KEY] = {
+                "cert": fingerprint,
+                "username": decision.password_needed_for.username,
+            }
+        request.session[REFUSED_KEY] = {"cert": fingerprint, "until": time.time() + REFUSAL_MEMORY_SECONDS}
+
+
+@receiver(user_logged_in)
+def remember_how_the_session_was_signed_on(sender, request, user, **kwargs):
+    decision = getattr(request, "sign_on", None) if request is not None else None
+    if decision is None or decision.user is None or decision.user.pk != user.pk:
+        return
+    presented = getattr(request, "client_certificate", proxy.NOTHING)
+    uses_certificate = decision.method != flows.METHOD_PASSWORD and presented.cert is not None
+    request.session[SESSION_KEY] = {
+        "method": decision.method,
+        "rule": decision.rule,
+        "cert": sha256_fingerprint(presented.cert) if uses_certificate else None,
+    }
+    for key in (SIGNED_OUT_KEY, REFUSED_KEY, PASSWORD_NEEDED_KEY):
+        request.session.pop(key, None)
