@@ -34,7 +34,7 @@ REFUSED_KEY = "mft_refused_certificate"
 PASSWORD_NEEDED_KEY = "mft_password_needed"
 REFUSAL_MEMORY_SECONDS = 60
 # The built-in HTTPS server puts the client's certificate (DER) here; clients cannot set it.
-TLS_ENVIRON_KEY = "mft.tls_client_cert"
+TLS_ENVIRON_KEY = "mft.tls_client_cert"  # set by certs.tls.ClientCertWorker
 
 
 def meta_name(header: str) -> str:

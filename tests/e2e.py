@@ -76,12 +76,22 @@ class Database:
 class AppServer:
     """The app under gunicorn, on loopback, with a data folder and database of its own."""
 
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1", workers: int = 2, extra_env: dict | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        workers: int = 2,
+        extra_env: dict | None = None,
+        database: Database | None = None,
+        builtin_tls: bool = False,
+    ):
         self.data_dir = data_dir
         self.host = host
         self.port = free_port(host)
         self.workers = workers
-        self.database = Database(data_dir)
+        # Instances given the same database share it (and only its creator drops it).
+        self.owns_database = database is None
+        self.database = database or Database(data_dir)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MFT_", "DJANGO_", "DATABASE_URL"))}
         self.env.update(
             {
@@ -91,13 +101,23 @@ class AppServer:
                 "MFT_LOG_LEVEL": "WARNING",
             }
         )
+        self.builtin_tls = builtin_tls
+        if builtin_tls:  # the built-in HTTPS server, as bin/run starts it
+            self.env.update({"MFT_BIND": f"{host}:{self.port}", "MFT_WORKERS": str(workers)})
         self.env.update(extra_env or {})
         self.process = None
         self.log = data_dir / "gunicorn.log"
 
     @property
     def url(self) -> str:
+        if self.builtin_tls:
+            return f"https://localhost:{self.port}"
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def server_certificate(self) -> Path:
+        """The built-in server's own certificate, for clients to verify it."""
+        return self.data_dir / "tls" / "server-cert.pem"
 
     def manage(self, *args, check=True, input_text=None) -> subprocess.CompletedProcess:
         result = subprocess.run(
@@ -115,14 +135,19 @@ class AppServer:
 
     def python(self, code: str) -> str:
         """Run code inside the app's Django (for setting up what only sign-on would create)."""
-        return self.manage("shell", "-c", code).stdout
+        return self.manage("shell", "-v", "0", "-c", code).stdout
 
     def start(self):
-        self.manage("migrate", "--noinput", "-v0")
+        if self.owns_database:
+            self.manage("migrate", "--noinput", "-v0")
         gunicorn = Path(sys.executable).with_name("gunicorn")
+        if self.builtin_tls:
+            command = [str(gunicorn), "-c", "mft/gunicorn_builtin.py", "mft.wsgi"]
+        else:
+            command = [str(gunicorn), "mft.wsgi", "--bind", f"{self.host}:{self.port}", "--workers", str(self.workers)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [str(gunicorn), "mft.wsgi", "--bind", f"{self.host}:{self.port}", "--workers", str(self.workers)],
+                command,
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -133,12 +158,23 @@ class AppServer:
             if self.process.poll() is not None:
                 raise AssertionError(f"gunicorn exited:\n{self.log.read_text()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return self
+                if self._healthy():
+                    return self
             except OSError:
                 time.sleep(0.2)
         raise AssertionError(f"gunicorn did not answer within 30 s:\n{self.log.read_text()}")
+
+    def _healthy(self) -> bool:
+        if not self.builtin_tls:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                return response.status == 200
+        import ssl
+
+        if not self.server_certificate.exists():
+            raise OSError("no server certificate yet")
+        context = ssl.create_default_context(cafile=str(self.server_certificate))
+        with urllib.request.urlopen(f"{self.url}/healthz", timeout=2, context=context) as response:
+            return response.status == 200
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
@@ -147,4 +183,161 @@ class AppServer:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        self.database.drop()
+        if self.owns_database:
+            self.database.drop()
+
+
+class Nginx:
+    """A real nginx in front of the app, configured from the site file the project ships.
+
+    It listens on 127.0.0.1 with TLS and connects to gunicorn from 127.0.0.2, so the app can
+    tell the proxy from anyone else on loopback.
+    """
+
+    PROXY_ADDRESS = "127.0.0.2"
+
+    def __init__(self, directory: Path, app: AppServer, site: str = "mft.conf"):
+        self.binary = require("nginx", shutil.which("nginx") or _sbin("nginx"), "apt-get install nginx")
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.app = app
+        self.site = site
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    def export_roots(self):
+        self.app.manage("certs", "export-roots", str(self.directory / "client-roots.pem"))
+
+    def config(self) -> str:
+        site = (ROOT / "deploy" / "nginx" / self.site).read_text()
+        site = site.replace("server 127.0.0.1:8000;", f"server {self.app.host}:{self.app.port};")
+        site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{self.port} ssl;")
+        site = site.replace("/etc/ssl/mft/", f"{self.directory}/")
+        site = site.replace(
+            "proxy_pass http://mft_app;", f"proxy_pass http://mft_app;\n        proxy_bind {self.PROXY_ADDRESS};"
+        )
+        temp = self.directory / "temp"
+        return f"""
+daemon off;
+worker_processes 1;
+pid {self.directory}/nginx.pid;
+error_log {self.directory}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log {self.directory}/access.log;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    {site}
+}}
+"""
+
+    def start(self, server_cert: Path, server_key: Path):
+        shutil.copy(server_cert, self.directory / "server-cert.pem")
+        shutil.copy(server_key, self.directory / "server-key.pem")
+        (self.directory / "temp").mkdir(exist_ok=True)
+        self.export_roots()
+        conf = self.directory / "nginx.conf"
+        conf.write_text(self.config())
+        test = subprocess.run(
+            [self.binary, "-t", "-c", str(conf), "-p", str(self.directory)], capture_output=True, text=True
+        )
+        if test.returncode != 0:
+            raise AssertionError(f"nginx rejected its configuration:\n{test.stderr}")
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(conf), "-p", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"nginx exited:\n{(self.directory / 'error.log').read_text()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.1)
+        raise AssertionError("nginx did not start listening within 15 s")
+
+    def reload(self):
+        """Re-export the trusted root store and have nginx read it again."""
+        self.export_roots()
+        conf = self.directory / "nginx.conf"
+        subprocess.run([self.binary, "-s", "reload", "-c", str(conf), "-p", str(self.directory)], check=True)
+        time.sleep(1.0)  # new workers take over
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _sbin(name: str) -> str | None:
+    for folder in ("/usr/sbin", "/usr/local/sbin", "/sbin"):
+        if os.access(f"{folder}/{name}", os.X_OK):
+            return f"{folder}/{name}"
+    return None
+
+
+class HttpsClient:
+    """A small HTTP(S) client with a cookie jar and, optionally, a client certificate."""
+
+    def __init__(self, base_url: str, cafile: Path | None = None, cert: Path | None = None, key: Path | None = None):
+        import http.cookiejar
+        import ssl
+        import urllib.request
+
+        self.base_url = base_url
+        if base_url.startswith("https:") and cafile is None:
+            raise ValueError("an HTTPS client verifies the server: give the server's certificate")
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+        if cert is not None:
+            context.load_cert_chain(str(cert), str(key) if key else None)
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context),
+            urllib.request.HTTPHandler(),
+            urllib.request.HTTPCookieProcessor(self.jar),
+        )
+
+    def request(self, path: str, data: dict | None = None, headers: dict | None = None):
+        """(status, body text); HTTP errors are answers too, not exceptions."""
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(self.base_url + path, data=body, headers=headers or {})
+        try:
+            with self.opener.open(request, timeout=20) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def whoami(self) -> dict:
+        import json
+
+        status, body = self.request("/api/whoami")
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def post_form(self, path: str, data: dict):
+        """POST a form as a browser does: CSRF cookie and token from a GET first, Referer set."""
+        import re
+
+        status, page = self.request(path)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert token, (status, page[:500])
+        return self.request(path, {**data, "csrfmiddlewaretoken": token.group(1)}, {"Referer": self.base_url + path})

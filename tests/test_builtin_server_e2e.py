@@ -1,0 +1,104 @@
+"""End to end: the built-in HTTPS server that the README's run command starts.
+
+gunicorn terminates TLS itself, asks for a client certificate and trusts the current root
+store. A user signs on with a certificate made by the app's own org CA, with Python's TLS
+client and with curl; a change to the root store takes effect without a restart.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from tests.e2e import AppServer, HttpsClient, require
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("builtin")
+    app = AppServer(data, builtin_tls=True).start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def issued(server, tmp_path_factory):
+    """A certificate for rich (HTTPS mode: certificate only) from the app's own "create new"."""
+    folder = tmp_path_factory.mktemp("issued")
+    password_file = folder / "pw"
+    password_file.write_text("p12 password")
+    server.manage("users", "add", "rich", "--full-name", "Rich")
+    server.manage("users", "policy", "rich", "--interface", "https", "--mode", "cert")
+    server.manage("certs", "org-ca", "create", "--cn", "Built-in Test CA")
+    server.manage("certs", "issue", "rich", "--out", str(folder / "rich.p12"), "--password-file", str(password_file))
+    bundle = pkcs12.load_pkcs12((folder / "rich.p12").read_bytes(), b"p12 password")
+    cert, key = folder / "rich.pem", folder / "rich.key"
+    cert.write_bytes(bundle.cert.certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        bundle.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert, key, folder / "rich.p12"
+
+
+def test_without_a_certificate_nobody_is_signed_on(server):
+    client = HttpsClient(server.url, cafile=server.server_certificate)
+    assert client.whoami() == {"authenticated": False, "username": None, "method": None, "rule": None}
+
+
+def test_a_certificate_from_create_new_signs_on(server, issued):
+    cert, key, _ = issued
+    client = HttpsClient(server.url, cafile=server.server_certificate, cert=cert, key=key)
+    assert client.whoami() == {"authenticated": True, "username": "rich", "method": "certificate", "rule": "thumbprint"}
+    status, page = client.request("/")
+    assert "You are signed on as <strong>rich</strong> (Rich)." in page
+
+
+def test_curl_signs_on_with_the_pkcs12_file(server, issued):
+    curl = require("curl", shutil.which("curl"), "apt-get install curl")
+    _, _, p12 = issued
+    result = subprocess.run(
+        [
+            curl,
+            "--silent",
+            "--show-error",
+            "--cacert",
+            str(server.server_certificate),
+            "--cert-type",
+            "P12",
+            "--cert",
+            f"{p12}:p12 password",
+            f"{server.url}/api/whoami",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["username"] == "rich"
+
+
+def test_a_root_store_change_takes_effect_without_a_restart(server, issued):
+    cert, key, _ = issued
+    org_ca = json.loads(server.manage("certs", "org-ca", "show", "--json").stdout)
+    server.manage("certs", "roots", "remove", org_ca["thumbprint"])
+    try:
+        time.sleep(1.5)  # each worker looks at the trust configuration at most once a second
+        client = HttpsClient(server.url, cafile=server.server_certificate, cert=cert, key=key)
+        with pytest.raises(OSError):  # the TLS handshake itself refuses the certificate now
+            client.whoami()
+    finally:
+        server.python(
+            "from certs import flows; from certs.models import OrgCA, Store; "
+            "flows.add_to_store(Store.ROOT, [OrgCA.active().certificate.to_x509()], 'test suite')"
+        )
+    time.sleep(1.5)
+    client = HttpsClient(server.url, cafile=server.server_certificate, cert=cert, key=key)
+    assert client.whoami()["username"] == "rich"

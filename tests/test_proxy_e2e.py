@@ -1,0 +1,277 @@
+"""End to end: a real nginx terminating TLS in front of a real gunicorn, real client certificates.
+
+nginx runs the site file the project ships (deploy/nginx/), connects to gunicorn from
+127.0.0.2, and the app trusts only that address (MFT_TRUSTED_PROXIES=127.0.0.2). The tests
+administer the app through manage.py and sign on over HTTPS like any client.
+"""
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from certs.tls import ensure_server_certificate
+from tests.e2e import AppServer, HttpsClient, Nginx
+from tests.pki import DAY, NOW, make_client, make_intermediate, make_root
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "a long user passphrase"
+
+
+class World:
+    """Certificates, files and the running processes shared by the tests of this module."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.toot = make_root("Toot")
+        self.chug = make_intermediate("Chug and Ring", self.toot)
+        self.frank = make_client("Frank", self.chug)
+        self.stranger = make_client("Frank", make_root("Elsewhere Root"))
+        self.expired = make_client("Frank", self.chug, not_before=NOW - 10 * DAY, not_after=NOW - DAY)
+        self.server_cert, self.server_key, _ = ensure_server_certificate(directory / "server")
+        self.password_file = directory / "password"
+        self.password_file.write_text(PASSWORD)
+
+    def pem_file(self, name, *issued) -> str:
+        path = self.dir / f"{name}.pem"
+        path.write_bytes(b"".join(i.pem for i in issued))
+        return str(path)
+
+    def client_files(self, name, issued, *chain):
+        """A certificate file (the client's certificate, then its chain) and its key file."""
+        key = self.dir / f"{name}.key"
+        key.write_bytes(issued.key_pem)
+        return self.pem_file(f"{name}-chain", issued, *chain), str(key)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    world = World(tmp_path_factory.mktemp("proxy-e2e"))
+    world.app = AppServer(
+        world.dir / "app", extra_env={"MFT_PROXY_FORMAT": "nginx", "MFT_TRUSTED_PROXIES": Nginx.PROXY_ADDRESS}
+    )
+    (world.dir / "app").mkdir()
+    world.nginx = Nginx(world.dir / "nginx", world.app)
+    world.app.start()
+    try:
+        world.app.manage("certs", "roots", "add", world.pem_file("toot", world.toot))
+        # A second root, so that removing Toot leaves a bundle nginx can load (it refuses an empty one).
+        world.app.manage("certs", "roots", "add", world.pem_file("spare", make_root("Spare Root")))
+        world.app.manage("certs", "intermediates", "add", world.pem_file("chug", world.chug))
+        world.nginx.start(world.server_cert, world.server_key)
+        yield world
+    finally:
+        world.nginx.stop()
+        world.app.stop()
+
+
+@pytest.fixture
+def app(world):
+    """A clean slate of users and settings for each test (the trusted roots stay)."""
+    world.app.python(
+        "from users.models import User, AuditEvent; from certs.models import StoreEntry, TankEntry, TrustSettings; "
+        "User.objects.all().delete(); AuditEvent.objects.all().delete(); TankEntry.objects.all().delete(); "
+        "StoreEntry.objects.filter(store='approved').delete(); TrustSettings.objects.update(match_cn=False); "
+        "TrustSettings.bump()"
+    )
+    return world.app
+
+
+def user(app, world, username, mode, full_name=""):
+    args = ["users", "add", username, "--password-file", str(world.password_file)]
+    if full_name:
+        args += ["--full-name", full_name]
+    app.manage(*args)
+    app.manage("users", "policy", username, "--interface", "https", "--mode", mode)
+
+
+def client(world, issued=None, *chain, name="client"):
+    if issued is None:
+        return HttpsClient(world.nginx.url, cafile=world.server_cert)
+    cert, key = world.client_files(name, issued, *chain)
+    return HttpsClient(world.nginx.url, cafile=world.server_cert, cert=cert, key=key)
+
+
+def audit(app, action):
+    code = (
+        "import json; from users.models import AuditEvent; "
+        f"print(json.dumps([e.detail | {{'summary': e.summary, 'source': e.source_address}} "
+        f"for e in AuditEvent.objects.filter(action={action!r})]))"
+    )
+    return json.loads(app.python(code))
+
+
+# --- the specification's categories for Frank -----------------------------------------------
+
+
+def test_a_certificate_that_chains_to_nothing_installed_cannot_connect(world, app):
+    status, body = client(world, world.stranger).request("/api/whoami")
+    assert status == 400  # nginx itself refuses it
+    assert "SSL certificate error" in body
+
+
+def test_an_expired_certificate_cannot_connect(world, app):
+    status, body = client(world, world.expired, world.chug).request("/api/whoami")
+    assert status == 400
+    assert "SSL certificate error" in body
+
+
+def test_frank_connects_but_authenticates_nobody_and_lands_in_the_org_tank(world, app):
+    assert not client(world, world.frank, world.chug).whoami()["authenticated"]
+    tank = json.loads(app.manage("certs", "tank", "list", "--json").stdout)
+    assert [(t["user"], t["kind"]) for t in tank] == [(None, "certificate")]
+    assert tank[0]["source_address"] == "127.0.0.1"  # the client's address, not the proxy's
+
+
+def test_frank_authenticates_by_thumbprint(world, app):
+    user(app, world, "rich", "cert", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
+    assert client(world, world.frank, world.chug).whoami() == {
+        "authenticated": True,
+        "username": "rich",
+        "method": "certificate",
+        "rule": "thumbprint",
+    }
+
+
+def test_frank_authenticates_by_cn_once_chug_and_ring_is_approved(world, app):
+    user(app, world, "rich", "cert", "Rich")
+    app.manage("certs", "user", "rich", "add-cn", "Frank")
+    assert not client(world, world.frank, world.chug).whoami()["authenticated"]
+    app.manage("certs", "cas", "add", world.pem_file("chug", world.chug))
+    assert client(world, world.frank, world.chug).whoami()["rule"] == "cn"
+
+
+def test_frank_authenticates_user_frank_by_match_cn(world, app):
+    user(app, world, "frank", "cert")
+    app.manage("certs", "cas", "add", world.pem_file("chug", world.chug))
+    assert not client(world, world.frank, world.chug).whoami()["authenticated"]
+    app.manage("certs", "match-cn", "on")
+    assert client(world, world.frank, world.chug).whoami() == {
+        "authenticated": True,
+        "username": "frank",
+        "method": "certificate",
+        "rule": "match_cn",
+    }
+
+
+# --- the modes -------------------------------------------------------------------------------
+
+
+def sign_in(browser, username, password=""):
+    return browser.post_form("/accounts/login/", {"username": username, "password": password})
+
+
+def test_mode_cert_or_password_takes_either(world, app):
+    user(app, world, "rich", "cert-or-password", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
+    assert client(world, world.frank, world.chug).whoami()["method"] == "certificate"
+    browser = client(world)
+    sign_in(browser, "rich", PASSWORD)
+    assert browser.whoami()["method"] == "password"
+
+
+def test_mode_cert_refuses_the_password_alone(world, app):
+    user(app, world, "rich", "cert", "Rich")
+    browser = client(world)
+    status, page = sign_in(browser, "rich", PASSWORD)
+    assert "Sign-on failed." in page
+    assert not browser.whoami()["authenticated"]
+
+
+def test_mode_cert_and_password_needs_both(world, app):
+    user(app, world, "rich", "cert-and-password", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
+    with_cert = client(world, world.frank, world.chug)
+    assert not with_cert.whoami()["authenticated"]
+    status, page = with_cert.request("/accounts/login/")
+    assert "Enter your password as well to finish signing on." in page
+    sign_in(with_cert, "rich", PASSWORD)
+    assert with_cert.whoami()["method"] == "certificate+password"
+    password_only = client(world)
+    sign_in(password_only, "rich", PASSWORD)
+    assert not password_only.whoami()["authenticated"]
+
+
+def test_mode_password_ignores_certificates(world, app):
+    user(app, world, "rich", "password", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
+    assert not client(world, world.frank, world.chug).whoami()["authenticated"]
+
+
+# --- sessions and forged headers ---------------------------------------------------------------
+
+
+def test_removing_the_thumbprint_ends_the_session(world, app):
+    user(app, world, "rich", "cert", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
+    browser = client(world, world.frank, world.chug)
+    assert browser.whoami()["authenticated"]
+    assert browser.cookie("sessionid")
+    (entry,) = json.loads(app.manage("certs", "user", "rich", "list", "--json").stdout)
+    app.manage("certs", "user", "rich", "remove", str(entry["id"]))
+    assert not browser.whoami()["authenticated"]
+
+
+def test_a_forged_header_sent_straight_to_gunicorn_is_ignored(world, app):
+    user(app, world, "rich", "cert", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
+    direct = HttpsClient(world.app.url)  # from 127.0.0.1, which is not the proxy
+    status, body = direct.request(
+        "/api/whoami",
+        headers={"X-SSL-Client-Cert": quote(world.frank.pem.decode(), safe=""), "X-SSL-Client-Verify": "SUCCESS"},
+    )
+    assert status == 200
+    assert json.loads(body)["authenticated"] is False
+    (event,) = audit(app, "signon.untrusted_header")
+    assert event["source"] == "127.0.0.1"
+
+
+def test_a_client_cannot_forge_the_header_through_nginx_either(world, app):
+    user(app, world, "rich", "cert", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
+    status, body = client(world).request(
+        "/api/whoami", headers={"X-SSL-Client-Cert": quote(world.frank.pem.decode(), safe="")}
+    )
+    assert json.loads(body)["authenticated"] is False  # nginx replaced it with the (empty) real one
+
+
+def test_the_root_store_change_reaches_nginx_with_a_reload(world, app):
+    user(app, world, "rich", "cert", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
+    browser = client(world, world.frank, world.chug)
+    assert browser.whoami()["authenticated"]
+    roots = json.loads(app.manage("certs", "roots", "list", "--json").stdout)
+    thumbprint = next(r["thumbprint"] for r in roots if r["subject"] == "CN=Toot")
+    app.manage("certs", "roots", "remove", thumbprint)
+    try:
+        # The app refuses at once, before the proxy is even reloaded.
+        assert not client(world, world.frank, world.chug).whoami()["authenticated"]
+        world.nginx.reload()
+        status, _ = client(world, world.frank, world.chug).request("/api/whoami")
+        assert status == 400
+    finally:
+        app.manage("certs", "roots", "add", world.pem_file("toot", world.toot))
+        world.nginx.reload()
+
+
+# --- the optional_no_ca variant: nginx forwards what it could not verify ---------------------
+
+
+@pytest.fixture(scope="module")
+def lenient_nginx(world):
+    nginx = Nginx(world.dir / "nginx-no-ca", world.app, site="mft-optional-no-ca.conf")
+    nginx.start(world.server_cert, world.server_key)
+    yield nginx
+    nginx.stop()
+
+
+def test_with_optional_no_ca_the_proxys_failure_is_final(world, app, lenient_nginx):
+    user(app, world, "rich", "cert", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("stranger", world.stranger))
+    cert, key = world.client_files("stranger", world.stranger)
+    browser = HttpsClient(lenient_nginx.url, cafile=world.server_cert, cert=cert, key=key)
+    assert not browser.whoami()["authenticated"]
+    (event,) = audit(app, "signon.refused")
+    assert any(r.startswith("The front proxy refused the certificate: FAILED:") for r in event["reasons"])
