@@ -15,12 +15,15 @@ class SignOnBackend(ModelBackend):
     The certificate comes from ``request.client_certificate``, which
     ``ClientCertificateMiddleware`` sets from what the front proxy forwarded. Called with
     a username (the sign-on form) or without (a browser presenting its certificate). The
-    decision, with all its reasons, is left on ``request.sign_on`` for the views.
+    decision, with all its reasons, is left on ``request.sign_on`` for the views; with
+    ``record_later`` the caller records it (``flows.record_sign_on``).
     """
 
     interface = Interface.HTTPS
 
-    def authenticate(self, request, username=None, password=None, client_certificate=None, **kwargs):
+    def authenticate(
+        self, request, username=None, password=None, client_certificate=None, record_later=False, **kwargs
+    ):
         presented = client_certificate or getattr(request, "client_certificate", None) or NOTHING
         if username is not None:
             username = self.clean_username(username)
@@ -34,6 +37,7 @@ class SignOnBackend(ModelBackend):
             password=password or None,
             interface=self.interface,
             source_address=client_address(request) if request is not None else None,
+            record=not record_later,
         )
         if request is not None:
             request.sign_on = decision

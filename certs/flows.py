@@ -77,11 +77,12 @@ def trust_config() -> trust.TrustConfig:
     return _current_config()[1]
 
 
-def _current_config() -> tuple[int, trust.TrustConfig]:
+def _current_config(known: tuple[int, bool] | None = None) -> tuple[int, trust.TrustConfig]:
+    """(generation, configuration); ``known`` is (generation, match_cn) when already read."""
     global _config
-    row = TrustSettings.get()
+    generation, match_cn = known or TrustSettings.current()
     cached = _config
-    if cached is not None and cached[0] == row.generation:
+    if cached is not None and cached[0] == generation:
         return cached
     by_store: dict[str, list[x509.Certificate]] = {s: [] for s in Store.values}
     for entry in StoreEntry.objects.select_related("certificate").order_by("id"):
@@ -90,10 +91,10 @@ def _current_config() -> tuple[int, trust.TrustConfig]:
         roots=tuple(by_store[Store.ROOT]),
         intermediates=tuple(by_store[Store.INTERMEDIATE]),
         approved=tuple(by_store[Store.APPROVED]),
-        match_cn=row.match_cn,
+        match_cn=match_cn,
     )
     with _lock:
-        _config = (row.generation, config)
+        _config = (generation, config)
     return _config
 
 
@@ -141,49 +142,68 @@ def connection_for(cert, chain, generation: int, config: trust.TrustConfig, at: 
     return connection
 
 
-def profiles_for(cert, config: trust.TrustConfig, username: str | None = None) -> list[trust.Profile]:
-    """The users a certificate could concern, with just the profile entries that matter.
+def candidates_for(cert, username: str | None = None) -> tuple[int, trust.TrustConfig, dict[str, User]]:
+    """The trust configuration, and the users a certificate could concern, keyed by username.
 
     With a username, that user alone (or nobody). Without, every user who has the
     certificate's thumbprint or CN on their profile, and, when the Match Cert CN option is
-    on, every user whose username or full name is the CN. All lookups are indexed.
+    on, every user whose username or full name is the CN. Each user's ``matching_keys`` holds
+    just the profile entries that concern this certificate. One query (two with Match CN).
     """
     sha1 = sha1_thumbprint(cert)
     # A CN that no rule may match (none, several, blank, control characters) is not looked up.
     cn = None if trust.cn_problem(cert) else single_common_name(cert)
-    if username is not None:
-        users = list(User.objects.filter(username_key=name_key(username)))
-    else:
-        query = Q(pk__in=Credential.objects.matching(sha1, cn).values("user_id"))
-        if config.match_cn and cn and name_key(cn):
-            query |= Q(username_key=name_key(cn)) | Q(full_name_key=name_key(cn))
-        users = list(User.objects.filter(query))
-    if not users:
-        return []
-    found: dict[int, tuple[set, set]] = {u.pk: (set(), set()) for u in users}
-    for user_id, kind, key in (
-        Credential.objects.matching(sha1, cn).filter(user_id__in=found).values_list("user_id", "kind", "key")
-    ):
-        found[user_id][0 if kind == CredentialKind.THUMBPRINT else 1].add(key)
-    return [
-        trust.Profile(
-            username=u.username,
-            full_name=u.full_name,
-            is_active=u.is_active,
-            thumbprints=frozenset(found[u.pk][0]),
-            cns=frozenset(found[u.pk][1]),
-        )
-        for u in users
-    ]
+    generation, match_cn, rows = Credential.objects.candidates(
+        sha1, cn, name_key(username) if username is not None else None
+    )
+    generation, config = _current_config((generation, match_cn))
+    users: dict[int, User] = {}
+    for row in rows:
+        user = users.setdefault(row.pk, row)
+        if not hasattr(user, "matching_keys"):
+            user.matching_keys = (set(), set())
+        if row.matched_kind is not None:
+            user.matching_keys[0 if row.matched_kind == CredentialKind.THUMBPRINT else 1].add(row.matched_key)
+    if username is None and config.match_cn and cn:
+        key = name_key(cn)
+        for user in User.objects.filter(Q(username_key=key) | Q(full_name_key=key)):
+            users.setdefault(user.pk, user)
+    for user in users.values():
+        if not hasattr(user, "matching_keys"):
+            user.matching_keys = (set(), set())
+    return generation, config, {u.username: u for u in users.values()}
+
+
+def profile_of(user: User) -> trust.Profile:
+    thumbprints, cns = getattr(user, "matching_keys", (set(), set()))
+    return trust.Profile(
+        username=user.username,
+        full_name=user.full_name,
+        is_active=user.is_active,
+        thumbprints=frozenset(thumbprints),
+        cns=frozenset(cns),
+    )
+
+
+def profiles_for(cert, username: str | None = None) -> list[trust.Profile]:
+    """The candidate users' profiles, as the pure rules take them."""
+    return [profile_of(u) for u in candidates_for(cert, username)[2].values()]
 
 
 def judge(cert, chain=(), username: str | None = None, at: dt.datetime | None = None) -> trust.Verdict:
     """The verdict for a presented certificate, exactly as sign-on would reach it."""
-    generation, config = _current_config()
+    return _judge(cert, chain, username, at)[0]
+
+
+def _judge(cert, chain, username, at=None) -> tuple[trust.Verdict, dict[str, User]]:
+    generation, config, users = candidates_for(cert, username)
     chain = tuple(chain)
     connection = connection_for(cert, chain, generation, config, at)
-    profiles = profiles_for(cert, config, username)
-    return trust.evaluate(cert, chain, config, profiles, at or timezone.now(), username=username, connection=connection)
+    profiles = [profile_of(u) for u in users.values()]
+    verdict = trust.evaluate(
+        cert, chain, config, profiles, at or timezone.now(), username=username, connection=connection
+    )
+    return verdict, users
 
 
 def verdict_as_dict(verdict: trust.Verdict) -> dict:
@@ -785,6 +805,11 @@ class SignOn:
     verdict: trust.Verdict | None = None
     # The certificate authenticated this user, whose mode also wants a password.
     password_needed_for: User | None = None
+    # What was decided on, for recording the decision.
+    presented: object = None
+    username: str | None = None
+    interface: str = Interface.HTTPS
+    source_address: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -798,39 +823,50 @@ def sign_on(
     password: str | None = None,
     interface: str = Interface.HTTPS,
     source_address: str | None = None,
+    record: bool = True,
 ) -> SignOn:
     """Decide a sign-on attempt by the user's mode for the interface, and record it.
 
     ``presented`` is what arrived over TLS (a ``proxy.Presented``). Without a username the
-    certificate alone must identify the user (the sign-on a browser does by itself). The
-    decision is audited with its full reasons; a certificate that connects but does not
-    authenticate goes to the holding tank.
+    certificate alone must identify the user (the sign-on a browser does by itself). With
+    ``record`` (the default) the decision is recorded at once (see ``record_sign_on``);
+    without, the caller records it, e.g. in the transaction that also starts the session.
     """
     decision = _decide(presented, username, password, interface)
-    if decision.verdict is not None and not decision.ok and decision.password_needed_for is None:
-        record_presentation(decision.verdict, presented.cert, username, interface, source_address)
-    _audit_sign_on(decision, presented, username, interface, source_address)
+    decision.presented, decision.username, decision.interface = presented, username, interface
+    decision.source_address = source_address
+    if record:
+        record_sign_on(decision)
     return decision
+
+
+def record_sign_on(decision: SignOn) -> None:
+    """Audit a sign-on decision with its full reasons; a certificate that connects but does
+    not authenticate goes to the holding tank."""
+    presented, username, interface = decision.presented, decision.username, decision.interface
+    if decision.verdict is not None and not decision.ok and decision.password_needed_for is None:
+        record_presentation(decision.verdict, presented.cert, username, interface, decision.source_address)
+    _audit_sign_on(decision, presented, username, interface, decision.source_address)
 
 
 def _decide(presented, username, password, interface) -> SignOn:
     decision = SignOn()
+    candidates = None
     if presented.cert is not None:
+        decision.verdict, candidates = _judge(presented.cert, presented.chain, username)
         if presented.proxy_failure:
             # The proxy's failure is final; its success never is: the app judges for itself.
             failed = trust.Connection(False, f"The front proxy refused the certificate: {presented.proxy_failure}.", ())
-            decision.verdict = judge(presented.cert, presented.chain, username=username)
             decision.verdict = trust.Verdict(failed, decision.verdict.approval, decision.verdict.authentication)
-        else:
-            decision.verdict = judge(presented.cert, presented.chain, username=username)
         decision.reasons.append(f"Certificate: {decision.verdict.category_text}.")
-        decision.reasons.extend(
-            [decision.verdict.connection.reason] + list(decision.verdict.authentication.reasons)
-        )
+        decision.reasons.extend([decision.verdict.connection.reason] + list(decision.verdict.authentication.reasons))
     by_certificate = None
     if decision.verdict is not None and decision.verdict.category == trust.AUTHENTICATES:
-        by_certificate = User.objects.find(decision.verdict.authentication.user)
-    user = User.objects.find(username) if username else by_certificate
+        by_certificate = candidates.get(decision.verdict.authentication.user)
+    if username:
+        user = next(iter(candidates.values()), None) if candidates is not None else User.objects.find(username)
+    else:
+        user = by_certificate
     if user is None:
         decision.reasons.append(f"There is no user '{username}'." if username else "No user was identified.")
         return decision
@@ -910,11 +946,14 @@ def _audit_sign_on(decision: SignOn, presented, username, interface, source_addr
         who = f"'{username}'" if username else "an unnamed user"
         summary = f"Sign-on over {label} refused for {who}: " + (decision.reasons[-1] if decision.reasons else "")
         action = "signon.refused"
-    AuditEvent.objects.record(
+    target = decision.user or decision.password_needed_for or (User.objects.find(username) if username else None)
+    fold_key = (action, target.pk if target else None, detail["sha256"], decision.method, username, source_address)
+    AuditEvent.objects.record_repeatable(
+        fold_key,
         "sign-on",
         action,
         summary[:1000],
-        target=decision.user or decision.password_needed_for or (User.objects.find(username) if username else None),
+        target=target,
         detail=detail,
         source_address=source_address,
     )

@@ -6,13 +6,17 @@ on, and by which rule, is for ``SignOnBackend`` and ``flows.sign_on`` to say.
 """
 
 import logging
+import threading
 import time
+from contextlib import nullcontext
 
+import cachetools
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.dispatch import receiver
 from django.shortcuts import render
 
@@ -35,6 +39,11 @@ PASSWORD_NEEDED_KEY = "mft_password_needed"
 REFUSAL_MEMORY_SECONDS = 60
 # The built-in HTTPS server puts the client's certificate (DER) here; clients cannot set it.
 TLS_ENVIRON_KEY = "mft.tls_client_cert"  # set by certs.tls.ClientCertWorker
+
+
+# Decoded headers, by their exact text: parsing the same certificate again gives the same result.
+_parsed: cachetools.LRUCache = cachetools.LRUCache(maxsize=2048)
+_parsed_lock = threading.Lock()
 
 
 def meta_name(header: str) -> str:
@@ -97,9 +106,21 @@ class ClientCertificateMiddleware:
             if request.META.get(meta_name(self.header_names.cert)):
                 self.note_untrusted_header(request)
             return proxy.NOTHING
-        return proxy.read_forwarded(
-            self.proxy_format, lambda name: request.META.get(meta_name(name)), self.header_names
-        )
+        return self.read_headers(request)
+
+    def read_headers(self, request) -> proxy.Presented:
+        """Decode the proxy's headers; the same headers again are served from a small cache."""
+        names = self.header_names
+        key = tuple(request.META.get(meta_name(name)) for name in (names.cert, names.chain, names.verify) if name)
+        if self.proxy_format == "apache" or not key[0]:  # numbered chain headers: not worth caching
+            return proxy.read_forwarded(self.proxy_format, lambda name: request.META.get(meta_name(name)), names)
+        with _parsed_lock:
+            found = _parsed.get(key)
+        if found is None:
+            found = proxy.read_forwarded(self.proxy_format, lambda name: request.META.get(meta_name(name)), names)
+            with _parsed_lock:
+                _parsed[key] = found
+        return found
 
     def from_trusted_proxy(self, request) -> bool:
         return proxy.address_in(request.META.get("REMOTE_ADDR"), self.trusted_proxies)
@@ -150,13 +171,20 @@ class ClientCertificateMiddleware:
         return not (refused.get("cert") == fingerprint and refused.get("until", 0) > time.time())
 
     def try_certificate(self, request, presented):
-        user = auth.authenticate(request, client_certificate=presented)
+        user = auth.authenticate(request, client_certificate=presented, record_later=True)
+        decision = getattr(request, "sign_on", None)
+        # On PostgreSQL the decision's records and the new session share one commit (one WAL
+        # flush instead of three). SQLite serialises writers and backs off by sleeping, so
+        # there short separate writes are faster than one longer transaction.
+        with nullcontext() if connection.vendor == "sqlite" else transaction.atomic():
+            if decision is not None:
+                flows.record_sign_on(decision)
+            if user is not None:
+                request.user = user
+                auth.login(request, user)
         if user is not None:
-            request.user = user
-            auth.login(request, user)
             return
         fingerprint = sha256_fingerprint(presented.cert)
-        decision = getattr(request, "sign_on", None)
         if decision is not None and decision.password_needed_for is not None:
             request.session[PASSWORD_NEEDED_KEY] = {
                 "cert": fingerprint,

@@ -3,7 +3,8 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import connection, models
 from django.db.models import F
 from django.utils import timezone
 
@@ -163,6 +164,18 @@ class TrustSettings(models.Model):
         return row
 
     @classmethod
+    def current(cls) -> tuple[int, bool]:
+        """(generation, match_cn), read on every sign-on: one small query, kept cheap."""
+        with connection.cursor() as cursor:
+            table = _q(cls._meta.db_table)
+            cursor.execute(f"SELECT generation, match_cn FROM {table} WHERE id = 1")  # noqa: S608 - a quoted name
+            row = cursor.fetchone()
+        if row is None:
+            settings_row = cls.get()
+            return settings_row.generation, settings_row.match_cn
+        return int(row[0]), bool(row[1])
+
+    @classmethod
     def bump(cls) -> None:
         """Mark the trust configuration changed (call inside the changing transaction)."""
         cls.get()
@@ -211,6 +224,53 @@ class CredentialQuerySet(models.QuerySet):
         if cn is not None:
             query |= models.Q(kind=CredentialKind.CN, key=name_key(cn))
         return self.filter(query)
+
+    def candidates(self, sha1: str, cn: str | None, username_key: str | None = None):
+        """Everything sign-on reads, in one query: (generation, match_cn, users).
+
+        The trust settings' generation and match-CN switch, with the users this certificate
+        may concern: with ``username_key`` that user (if any), else the users with this
+        thumbprint or CN on their profile. Each user has ``matched_kind`` and
+        ``matched_key`` set (a user holding both entries comes twice). Sign-on runs this
+        on every request that carries a certificate, so it is SQL: building the same through
+        the ORM costs several times the query itself.
+        """
+        match, params = self._match_sql(sha1, cn)
+        credentials, users = _q(self.model._meta.db_table), _q(_user_table())
+        if username_key is None:
+            joins = f"LEFT JOIN {credentials} c ON {match} LEFT JOIN {users} u ON u.id = c.user_id"
+        else:
+            joins = (
+                f"LEFT JOIN {users} u ON u.username_key = %s "
+                f"LEFT JOIN {credentials} c ON c.user_id = u.id AND ({match})"
+            )
+            params = [username_key, *params]
+        sql = (
+            "SELECT t.generation AS trust_generation, t.match_cn AS trust_match_cn, u.*, "  # noqa: S608 - names only
+            f"c.kind AS matched_kind, c.{_q('key')} AS matched_key "
+            f"FROM {_q(TrustSettings._meta.db_table)} t {joins} WHERE t.id = 1"
+        )
+        rows = list(get_user_model().objects.raw(sql, params))
+        if not rows:  # the settings row is made by a migration; recreate it if someone removed it
+            TrustSettings.get()
+            return self.candidates(sha1, cn, username_key)
+        return int(rows[0].trust_generation), bool(rows[0].trust_match_cn), [r for r in rows if r.pk is not None]
+
+    @staticmethod
+    def _match_sql(sha1: str, cn: str | None):
+        where, params = "(c.kind = %s AND c.{key} = %s)", [CredentialKind.THUMBPRINT.value, sha1]
+        if cn is not None:
+            where += " OR (c.kind = %s AND c.{key} = %s)"
+            params += [CredentialKind.CN.value, name_key(cn)]
+        return "(" + where.format(key=_q("key")) + ")", params
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _user_table() -> str:
+    return get_user_model()._meta.db_table
 
 
 class Credential(models.Model):

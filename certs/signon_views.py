@@ -29,9 +29,7 @@ class SignOnView(LoginView):
         cert = self.request.client_certificate.cert
         if cert is not None:
             context["certificate"] = {"subject": display_name(cert.subject), "issuer": display_name(cert.issuer)}
-            context["signed_out_of_certificate"] = self.request.session.get(SIGNED_OUT_KEY) == sha256_fingerprint(
-                cert
-            )
+            context["signed_out_of_certificate"] = self.request.session.get(SIGNED_OUT_KEY) == sha256_fingerprint(cert)
         context["password_needed"] = self._password_needed()
         return context
 

@@ -72,10 +72,14 @@ def charlie(db):
 def _fresh_caches():
     from django.core.cache import cache
 
+    from users.models import _folds
+
     flows.clear_caches()
     cache.clear()
+    _folds.clear()
     yield
     flows.clear_caches()
+    _folds.clear()
 
 
 def install(store: str, *issued: Issued):

@@ -369,3 +369,22 @@ def test_a_password_session_ends_when_the_mode_stops_allowing_passwords(rich):
     flows_mode = __import__("users.flows", fromlist=["set_sign_on_mode"]).set_sign_on_mode
     flows_mode(rich, "https", "cert", ACTOR)
     assert not json.loads(client.get("/api/whoami").content)["authenticated"]
+
+
+def test_repeated_sign_ons_fold_into_one_audit_entry(spec, rich):
+    install(Store.ROOT, spec.toot)
+    install(Store.INTERMEDIATE, spec.chug)
+    rich.https_mode = "cert"
+    rich.save()
+    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
+    headers = {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
+    for _ in range(5):  # a script without a cookie jar: every request is a sign-on
+        assert json.loads(Client().get("/api/whoami", **headers).content)["authenticated"]
+    AuditEvent.objects.flush_repeats()
+    (event,) = AuditEvent.objects.filter(action="signon.success")
+    assert event.repeats == 4
+    assert event.last_at >= event.at
+    # Another certificate, user or address is another kind of event.
+    other = {**headers, "REMOTE_ADDR": "127.0.0.9"}
+    Client().get("/api/whoami", **other)
+    assert AuditEvent.objects.filter(action="signon.success").count() == 2

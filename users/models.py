@@ -1,7 +1,14 @@
+import datetime
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 from certs.x509 import name_key
@@ -173,6 +180,28 @@ class User(AbstractBaseUser):
         return self.https_mode if interface == Interface.HTTPS else self.ftps_mode
 
 
+# Sign-on decisions that repeat (a script without a cookie jar signs on with every request)
+# are folded into the first event of their kind: at most one row a minute per kind and
+# process, whose ``repeats`` and ``last_at`` count the rest. Counts are written every few
+# seconds; a crash loses at most those few seconds of counting, never the first event.
+FOLD_WINDOW_SECONDS = 60.0
+FOLD_FLUSH_SECONDS = 5.0
+FOLD_MAX_KINDS = 10_000
+
+
+@dataclass
+class _Fold:
+    event_id: int
+    started: float
+    flushed: float
+    pending: int = 0
+    last_at: datetime.datetime | None = None
+
+
+_folds: "OrderedDict[tuple, _Fold]" = OrderedDict()
+_folds_lock = threading.Lock()
+
+
 class AuditEventManager(models.Manager):
     def record(self, actor, action: str, summary: str, *, target=None, detail=None, source_address=None):
         """Write one audit event.
@@ -192,6 +221,53 @@ class AuditEventManager(models.Manager):
             source_address=source_address or None,
         )
 
+    def record_repeatable(self, fold_key: tuple, actor, action: str, summary: str, **fields):
+        """Record an event, or count it against the same kind of event recorded moments ago."""
+        now = time.monotonic()
+        due = []
+        with _folds_lock:
+            fold = _folds.get(fold_key)
+            if fold is not None and now - fold.started < FOLD_WINDOW_SECONDS:
+                fold.pending += 1
+                fold.last_at = timezone.now()
+                if now - fold.flushed >= FOLD_FLUSH_SECONDS:
+                    due.append(self._take(fold, now))
+                counted = True
+            else:
+                counted = False
+                if fold is not None and fold.pending:
+                    due.append(self._take(fold, now))
+                _folds.pop(fold_key, None)
+                while len(_folds) >= FOLD_MAX_KINDS:
+                    _, oldest = _folds.popitem(last=False)
+                    if oldest.pending:
+                        due.append(self._take(oldest, now))
+        self._write_counts(due)
+        if counted:
+            return None
+        event = self.record(actor, action, summary, **fields)
+        with _folds_lock:
+            _folds[fold_key] = _Fold(event.pk, now, now)
+        return event
+
+    @staticmethod
+    def _take(fold: _Fold, now: float) -> tuple[int, int, datetime.datetime]:
+        counted = (fold.event_id, fold.pending, fold.last_at)
+        fold.pending, fold.flushed = 0, now
+        return counted
+
+    def _write_counts(self, counts) -> None:
+        for event_id, pending, last_at in counts:
+            self.filter(pk=event_id).update(repeats=F("repeats") + pending, last_at=last_at)
+
+    def flush_repeats(self) -> None:
+        """Write every pending count now (at exit, and in tests)."""
+        now = time.monotonic()
+        with _folds_lock:
+            due = [self._take(fold, now) for fold in _folds.values() if fold.pending]
+            _folds.clear()
+        self._write_counts(due)
+
 
 class AuditEvent(models.Model):
     """Who changed what, when and from where: every administrative change is recorded."""
@@ -205,6 +281,9 @@ class AuditEvent(models.Model):
     target_name = models.CharField(max_length=150, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     source_address = models.GenericIPAddressField(null=True, blank=True)
+    # The same sign-on decision again shortly after: how many more times, and the last time.
+    repeats = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField(null=True, blank=True)
 
     objects = AuditEventManager()
 
