@@ -935,6 +935,7 @@ def _audit_sign_on(decision: SignOn, presented, username, interface, source_addr
         "thumbprint": format_thumbprint(sha1_thumbprint(cert)) if cert is not None else None,
         "sha256": sha256_fingerprint(cert) if cert is not None else None,
         "subject": printable(cert.subject.rfc4514_string()) if cert is not None else None,
+        "chain": [sha256_fingerprint(c) for c in presented.chain],
         "reasons": decision.reasons,
     }
     label = Interface(interface).label
@@ -948,11 +949,18 @@ def _audit_sign_on(decision: SignOn, presented, username, interface, source_addr
         action = "signon.refused"
     target = decision.user or decision.password_needed_for or (User.objects.find(username) if username else None)
     fold_key = (action, target.pk if target else None, detail["sha256"], decision.method, username, source_address)
+
+    def keep_certificates():
+        # Kept, so that the audit log can open the doctor on exactly what was presented.
+        for presented_cert in (cert, *presented.chain) if cert is not None else ():
+            Certificate.objects.store(presented_cert)
+
     AuditEvent.objects.record_repeatable(
         fold_key,
         "sign-on",
         action,
         summary[:1000],
+        on_new=keep_certificates,
         target=target,
         detail=detail,
         source_address=source_address,

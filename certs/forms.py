@@ -194,3 +194,52 @@ class SignOnForm(AuthenticationForm):
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+
+class DoctorForm(forms.Form):
+    """A certificate to examine (a file, or pasted), its chain if any, and optionally a user."""
+
+    file = CertificateFileField(label="Certificate file", required=False)
+    pasted = forms.CharField(
+        label="…or paste it",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="PEM, or base64 of the DER. The first certificate is examined; any others count as its chain.",
+    )
+    chain_file = CertificateFileField(label="Chain file (optional)", required=False)
+    password = forms.CharField(required=False, widget=forms.PasswordInput, strip=False, help_text="For PKCS#12 files.")
+    username = forms.CharField(
+        label="User (optional)",
+        required=False,
+        max_length=150,
+        help_text="Judge for this user, as when the username is given at sign-on. Empty: find the user.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        password = cleaned.get("password") or None
+        upload, pasted = cleaned.get("file"), (cleaned.get("pasted") or "").strip()
+        if upload is None and not pasted:
+            if not self.errors:
+                self.add_error("file", "Choose a certificate file or paste a certificate.")
+            return cleaned
+        try:
+            if upload is not None:
+                certs = load_certificates(upload.read(), password, filename=upload.name or "")
+            else:
+                certs = load_certificates(pasted.encode(), password)
+        except CertificateLoadError as exc:
+            self.add_error("file" if upload is not None else "pasted", str(exc))
+            return cleaned
+        chain = list(certs[1:])
+        if cleaned.get("chain_file") is not None:
+            try:
+                chain += load_certificates(cleaned["chain_file"].read(), password, filename=cleaned["chain_file"].name)
+            except CertificateLoadError as exc:
+                self.add_error("chain_file", str(exc))
+        cleaned["certificate"], cleaned["chain"] = certs[0], chain
+        username = (cleaned.get("username") or "").strip()
+        if username and User.objects.find(username) is None:
+            self.add_error("username", f"There is no user '{username}'.")
+        cleaned["username"] = username or None
+        return cleaned

@@ -12,8 +12,6 @@ from users.models import Interface
 
 from .x509 import format_fingerprint, format_thumbprint, name_key, summarize
 
-EXPIRING_SOON = timedelta(days=30)
-
 
 class CertificateManager(models.Manager):
     def store(self, cert: x509.Certificate) -> "Certificate":
@@ -83,7 +81,8 @@ class Certificate(models.Model):
 
     @property
     def expires_soon(self) -> bool:
-        return not self.is_expired and self.not_after <= timezone.now() + EXPIRING_SOON
+        soon = timezone.now() + timedelta(days=settings.MFT_EXPIRY_WARNING_DAYS)
+        return not self.is_expired and self.not_after <= soon
 
     def as_dict(self) -> dict:
         return {

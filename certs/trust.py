@@ -118,6 +118,8 @@ class Connection:
     reason: str
     path: tuple[x509.Certificate, ...]
     anchor: x509.Certificate | None = None
+    # When it does not connect: the position (0 = the certificate itself) where the path stopped.
+    failed_depth: int | None = None
 
 
 def installed_in_root_store(cert: x509.Certificate, config: TrustConfig) -> bool:
@@ -143,10 +145,10 @@ def connect(
     try:
         path = _validate_path(cert, chain, config, at)
     except _PathRefused as refused:
-        return Connection(False, refused.reason, _follow_issuers(cert, chain, config))
-    problem = _client_auth_problem(path)
+        return Connection(False, refused.reason, _follow_issuers(cert, chain, config), failed_depth=refused.depth)
+    problem, depth = _client_auth_problem(path)
     if problem:
-        return Connection(False, problem, path)
+        return Connection(False, problem, path, failed_depth=depth)
     anchor = path[-1]
     if len(path) == 1:
         reason = f"'{_name(cert)}' is itself installed in the trusted root store."
@@ -171,9 +173,10 @@ def chains_to_root_store(cert: x509.Certificate, config: TrustConfig, at: dateti
 
 
 class _PathRefused(Exception):
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, depth: int | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.depth = depth
 
 
 def _validate_path(cert, chain, config: TrustConfig, at: datetime):
@@ -194,15 +197,18 @@ def _validate_path(cert, chain, config: TrustConfig, at: datetime):
     try:
         verified = context.get_verified_chain()
     except ossl.X509StoreContextError as exc:
-        raise _PathRefused(_explain_openssl(exc, cert, chain, config)) from None
+        depth = exc.errors[1] if len(exc.errors) > 1 and isinstance(exc.errors[1], int) else None
+        raise _PathRefused(_explain_openssl(exc, cert, chain, config), depth) from None
     path = tuple(c.to_cryptography() for c in verified)
     if len(path) > MAX_PATH_LENGTH:
         raise _PathRefused(f"The chain has {len(path)} certificates; at most {MAX_PATH_LENGTH}.")
     return path
 
 
-def _client_auth_problem(path) -> str | None:
+def _client_auth_problem(path) -> tuple[str | None, int | None]:
     """RFC 5280 leaves usage to the application: this one is TLS client authentication.
+
+    Returns the problem, if any, and the position on the path where it lies.
 
     Every certificate on the path that lists extended key usages must list clientAuth (or
     anyExtendedKeyUsage); a client certificate that limits its key usage must allow
@@ -219,17 +225,21 @@ def _client_auth_problem(path) -> str | None:
             if not allowed.intersection(usages):
                 role = "The certificate" if position == 0 else f"CA '{_name(cert)}'"
                 listed = ", ".join(_eku_name(u) for u in usages) or "nothing"
-                return f"{role} is not allowed for client authentication: its extended key usage lists only {listed}."
+                return (
+                    f"{role} is not allowed for client authentication: its extended key usage lists only {listed}.",
+                    position,
+                )
     try:
         key_usage = path[0].extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
-        return None
+        return None, None
     if not (key_usage.digital_signature or key_usage.key_agreement):
         return (
             "The certificate's key usage allows neither digital signatures nor key agreement, "
-            "so it cannot be used to sign on."
+            "so it cannot be used to sign on.",
+            0,
         )
-    return None
+    return None, None
 
 
 def _eku_name(oid: x509.ObjectIdentifier) -> str:

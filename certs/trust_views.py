@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from users.access import admin_required, client_address
 
-from . import flows, issuing, trust
+from . import flows, issuing, reports, trust
 from .forms import ApproveFromRootForm, CertificateUploadForm, MatchCNForm, OrgCACreateForm, OrgCAImportForm
 from .models import Certificate, Credential, OrgCA, Store, StoreEntry, TankEntry
 from .x509 import describe_extensions
@@ -115,6 +115,8 @@ def store_remove(request, store, sha256):
             "consequence": consequence,
             "button": "Remove",
             "cancel_url": reverse(PAGE[store]),
+            "show_impact": True,
+            "consequences": reports.impact_of_store_removal(store, row),
         },
     )
 
@@ -212,9 +214,25 @@ def approve_from_root(request):
 def match_cn(request):
     form = MatchCNForm(request.POST)
     form.is_valid()  # a checkbox: absent means off
-    message = flows.set_match_cn(
-        bool(form.cleaned_data.get("match_cn")), request.user, source_address=client_address(request)
-    )
+    on = bool(form.cleaned_data.get("match_cn"))
+    if not on and flows.trust_config().match_cn and request.POST.get("confirm") != "yes":
+        # Turning it off can lock users out: show whom first.
+        return render(
+            request,
+            "confirm.html",
+            {
+                "title": "Turn Match Cert CN to Username/Full Name off",
+                "question": "Turn Match Cert CN to Username/Full Name off?",
+                "consequence": "Certificates whose CN is a user's username or full name will no longer sign them on "
+                "by that rule.",
+                "button": "Turn it off",
+                "cancel_url": reverse("certs:cas"),
+                "hidden": {"confirm": "yes"},
+                "show_impact": True,
+                "consequences": reports.impact_of_match_cn(False),
+            },
+        )
+    message = flows.set_match_cn(on, request.user, source_address=client_address(request))
     messages.success(request, message)
     return redirect("certs:cas")
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import trust_views, views
+from . import doctor_views, trust_views, views
 
 app_name = "certs"
 
@@ -42,6 +42,9 @@ urlpatterns = [
         {"store": "intermediate"},
         name="intermediates-remove",
     ),
+    # The doctor: why a certificate can or cannot sign on; the sign-on overview.
+    path("doctor/", doctor_views.doctor, name="doctor"),
+    path("doctor/overview/", doctor_views.overview, name="overview"),
     # Any certificate the app knows.
     path("certificate/<str:sha256>/", trust_views.certificate_detail, name="certificate"),
     path("certificate/<str:sha256>/certificate.pem", trust_views.certificate_download, name="certificate-download"),

@@ -221,6 +221,20 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"MFT_TRUSTED_PROXIES: {exc}; give addresses or networks, comma-separated.") from None
 
+# Certificates expiring within this many days are flagged (dashboard, end users' home, mail).
+MFT_EXPIRY_WARNING_DAYS = envint("MFT_EXPIRY_WARNING_DAYS", 30, 1)
+
+# Mail (the expiry warnings). With no MFT_EMAIL_HOST, messages go to the console (the log).
+EMAIL_HOST = envstr("MFT_EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = envint("MFT_EMAIL_PORT", 25, 1)
+EMAIL_HOST_USER = envstr("MFT_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = envstr("MFT_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = envbool("MFT_EMAIL_STARTTLS", False)
+DEFAULT_FROM_EMAIL = envstr("MFT_EMAIL_FROM", "mft@localhost")
+
 # How long a path-validation verdict is reused for the same certificate and configuration.
 MFT_VERDICT_CACHE_SECONDS = envint("MFT_VERDICT_CACHE_SECONDS", 60, 0)
 

@@ -1,11 +1,16 @@
+import datetime as dt
+
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from certs import reports
 from certs.middleware import SESSION_KEY
-from certs.models import OrgCA, Store, StoreEntry, TankEntry, TrustSettings
+from certs.models import Credential, OrgCA, Store, StoreEntry, TankEntry, TrustSettings
 from certs.trust import RULE_TEXT
+from certs.x509 import display_name, sha256_fingerprint
 from users.models import User
 
 
@@ -25,9 +30,30 @@ def home(request):
             "user_tank": TankEntry.objects.filter(user__isnull=False).count(),
             "org_ca": OrgCA.active(),
             "match_cn": TrustSettings.get().match_cn,
+            "expiring": reports.expiring()[:25],
+            "expiry_days": reports.expiry_window_days(),
         }
         return render(request, "dashboard.html", {**context, **_signed_on(request)})
-    return render(request, "home.html", _signed_on(request))
+    return render(request, "home.html", {**_signed_on(request), **_own_expiry(request)})
+
+
+def _own_expiry(request) -> dict:
+    """For an end user: their own certificates that expire soon or have expired."""
+    if not request.user.is_authenticated:
+        return {}
+    days = reports.expiry_window_days()
+    soon = timezone.now() + dt.timedelta(days=days)
+    warnings = []
+    presented = request.client_certificate.cert
+    if presented is not None and presented.not_valid_after_utc <= soon:
+        warnings.append((display_name(presented.subject), presented.not_valid_after_utc))
+    for credential in Credential.objects.filter(user=request.user, certificate__not_after__lte=soon).select_related(
+        "certificate"
+    ):
+        item = (credential.certificate.subject_display, credential.certificate.not_after)
+        if presented is None or sha256_fingerprint(presented) != credential.certificate.sha256:
+            warnings.append(item)
+    return {"expiry_warnings": warnings, "now": timezone.now()}
 
 
 METHOD_TEXT = {

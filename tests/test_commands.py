@@ -399,7 +399,8 @@ def test_check_readable_output(spec, files, toot_installed):
     assert out.startswith("Certificate: CN=Frank\n  Thumbprint ")
     assert "\nVerdict: Can connect but not authenticate\nConnect: yes. 'Frank' chains up" in out
     assert "  SHA-256 " in out
-    assert "(trust anchor)" in out and "Authenticate: no." in out
+    assert "trust anchor)" in out and "Authenticate: no." in out
+    assert "in the trusted root store" in out and "^ signature verified" in out
 
 
 def test_check_refuses_bad_input_with_status_2(files, spec):

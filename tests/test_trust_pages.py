@@ -134,7 +134,10 @@ def test_the_match_cn_switch(admin_client):
     response = admin_client.post(reverse("certs:match-cn"), {"match_cn": "on"}, follow=True)
     assert "Turned Match Cert CN to Username/Full Name on." in text(response)
     assert TrustSettings.get().match_cn
-    admin_client.post(reverse("certs:match-cn"), {})
+    confirm = admin_client.post(reverse("certs:match-cn"), {})
+    assert "Turn Match Cert CN to Username/Full Name off?" in text(confirm)
+    assert TrustSettings.get().match_cn  # not yet: the page asks first
+    admin_client.post(reverse("certs:match-cn"), {"confirm": "yes"})
     assert not TrustSettings.get().match_cn
     assert AuditEvent.objects.filter(action="match_cn.set").count() == 2
 

@@ -539,7 +539,13 @@ def test_the_ftp_policy_page_is_titled_for_ftp(admin, rich):
 
 @pytest.mark.parametrize("interface", ["https", "ftps"])
 def test_choosing_a_mode_sets_it_and_is_audited(admin, alice, rich, interface):
-    response = admin.post(reverse("users:policy", args=["rich", interface]), {"mode": "cert"})
+    # rich has no certificate yet, so the page first says that "cert" would lock him out.
+    asked = admin.post(reverse("users:policy", args=["rich", interface]), {"mode": "cert"})
+    assert asked.status_code == 200
+    assert "rich has no certificate on the profile, so cannot sign on at all." in text(asked)
+    rich.refresh_from_db()
+    assert rich.sign_on_mode(interface) == "password"
+    response = admin.post(reverse("users:policy", args=["rich", interface]), {"mode": "cert", "confirm": "yes"})
     assert response.status_code == 302 and response["Location"] == "/user/rich/"
     rich.refresh_from_db()
     assert rich.sign_on_mode(interface) == "cert"
@@ -664,7 +670,7 @@ def rows(response) -> list[str]:
 
 
 def test_the_audit_log_shows_events_newest_first_with_who_where_and_whom(admin, alice, rich):
-    admin.post(reverse("users:policy", args=["rich", "https"]), {"mode": "cert"})
+    admin.post(reverse("users:policy", args=["rich", "https"]), {"mode": "cert", "confirm": "yes"})
     admin.post(reverse("users:edit", args=["rich"]), {"full_name": "Richard", "email": "", "is_active": "on"})
     listed = rows(admin.get(reverse("users:audit")))
     assert len(listed) == 2

@@ -221,8 +221,11 @@ class AuditEventManager(models.Manager):
             source_address=source_address or None,
         )
 
-    def record_repeatable(self, fold_key: tuple, actor, action: str, summary: str, **fields):
-        """Record an event, or count it against the same kind of event recorded moments ago."""
+    def record_repeatable(self, fold_key: tuple, actor, action: str, summary: str, *, on_new=None, **fields):
+        """Record an event, or count it against the same kind of event recorded moments ago.
+
+        ``on_new`` is called before a new event is written (not for a counted repeat).
+        """
         now = time.monotonic()
         due = []
         with _folds_lock:
@@ -245,6 +248,8 @@ class AuditEventManager(models.Manager):
         self._write_counts(due)
         if counted:
             return None
+        if on_new is not None:
+            on_new()
         event = self.record(actor, action, summary, **fields)
         with _folds_lock:
             _folds[fold_key] = _Fold(event.pk, now, now)

@@ -9,8 +9,10 @@ from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from certs import reports
 from certs.models import Credential, TankEntry
 
 from . import flows, forms
@@ -142,6 +144,10 @@ def user_policy(request, username, interface):
     user = _user_or_404(username)
     if request.method == "POST":
         form = forms.PolicyForm(request.POST)
+        if form.is_valid() and request.POST.get("confirm") != "yes":
+            impact = reports.impact_of_mode_change(user, interface, form.cleaned_data["mode"])
+            if impact.stops or impact.certificates:
+                return _confirm_mode_change(request, user, interface, form.cleaned_data["mode"], impact)
         if form.is_valid():
             before = user.sign_on_mode(interface)
             message = flows.set_sign_on_mode(
@@ -161,6 +167,25 @@ def user_policy(request, username, interface):
         "interface_label": Interface(interface).label,
     }
     return render(request, "users/policy.html", ctx)
+
+
+def _confirm_mode_change(request, user, interface, mode, impact):
+    label = SignOnMode(mode).label
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": f"{POLICY_TITLES[interface]}: {user.username}",
+            "question": f"Set {user.username}'s {Interface(interface).label} sign-on mode to \u201c{label}\u201d?",
+            "button": "Change the mode",
+            "button_style": "warning",
+            "cancel_url": reverse("users:policy", args=[user.username, interface]),
+            "hidden": {"mode": mode, "confirm": "yes"},
+            "show_impact": True,
+            "stops": impact.stops,
+            "consequences": impact.certificates,
+        },
+    )
 
 
 @admin_required

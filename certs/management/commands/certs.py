@@ -2,7 +2,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from certs import flows
+from django.utils import timezone
+
+from certs import doctor, flows, reports
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS
 from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
 from certs.trust import RULE_TEXT
@@ -108,6 +110,14 @@ class Command(AdminCommand):
         p.add_argument("--password-file", help="Password of PKCS#12 files.")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler="check")
+
+        p = areas.add_parser(
+            "expiring", help="Certificates the app relies on that expire soon or have expired; mails the admins."
+        )
+        p.add_argument("--days", type=int, default=None, help="The window (default: MFT_EXPIRY_WARNING_DAYS, 30).")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--no-mail", action="store_true", help="Only print; do not mail the administrators.")
+        p.set_defaults(handler="expiring")
 
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
         p.add_argument("file")
@@ -323,6 +333,27 @@ class Command(AdminCommand):
         )
         self.say(f"Wrote the PKCS#12 file (certificate, private key and CA chain) to {out}.")
 
+    # --- expiry ----------------------------------------------------------------------------
+
+    def do_expiring(self, days, json, no_mail, **_):
+        if days is not None and days < 0:
+            raise bad_input("--days must be zero or more.")
+        days = reports.expiry_window_days() if days is None else days
+        items = reports.expiring(days)
+        mailed = 0 if no_mail else reports.mail_expiring(items, days)
+        if json:
+            self.emit_json([item.as_dict() for item in items])
+            return
+        if not items:
+            self.say(f"No certificate the app relies on expires within {days} days.")
+        for item in items:
+            c = item.certificate
+            state = "EXPIRED" if item.expired else "expires"
+            who = f" on {item.user.username}'s profile" if item.user else ""
+            self.say(f"{item.kind}{who}: {c.subject_display} ({c.thumbprint}) {state} {c.not_after:%Y-%m-%d}")
+        if mailed:
+            self.say(f"Mailed {mailed} administrator{'s' if mailed != 1 else ''}.")
+
     # --- check -----------------------------------------------------------------------------
 
     def do_check(self, cert_file, chain, user, password_file, json, **_):
@@ -338,15 +369,28 @@ class Command(AdminCommand):
             self.emit_json(flows.verdict_as_dict(verdict))
             return
         connection, auth = verdict.connection, verdict.authentication
+        picture = doctor.picture(cert, chain_certs, flows.trust_config(), connection, timezone.now())
         self.say(f"Certificate: {cert.subject.rfc4514_string() or '(empty subject)'}")
         self.say(f"  Thumbprint {format_thumbprint(sha1_thumbprint(cert))}")
         self.say(f"  SHA-256 {format_fingerprint(sha256_fingerprint(cert))}")
         self.say(f"Verdict: {verdict.category_text}")
         self.say(f"Connect: {'yes' if connection.ok else 'no'}. {connection.reason}")
-        for position, link in enumerate(connection.path):
-            role = " (trust anchor)" if link is connection.anchor else ""
-            name = link.subject.rfc4514_string() or "(empty subject)"
-            self.say(f"  {'  ' * position}{format_thumbprint(sha1_thumbprint(link))}  {name}{role}")
+        self.say("Chain, from the certificate up:")
+        for box in picture.boxes:
+            marks = ", ".join(doctor.MARK_TEXT[m] for m in box.marks)
+            notes = [marks] if marks else []
+            if box.anchor:
+                notes.append("trust anchor")
+            if box.validity not in ("valid", ""):
+                notes.append(box.validity)
+            if box.stops_here:
+                notes.append("THE PATH STOPS HERE")
+            self.say(f"  [{box.subject}]  {box.thumbprint or ''}  ({'; '.join(notes)})")
+            if box.link_up:
+                arrow = {"verified": "signature verified", "broken": "SIGNATURE DOES NOT VERIFY"}.get(
+                    box.link_up, "ISSUER NOT FOUND"
+                )
+                self.say(f"      ^ {arrow}{': ' + box.link_note if box.link_note else ''}")
         if auth.ok:
             self.say(f"Authenticate: yes, as '{auth.user}' ({RULE_TEXT[auth.rule]}).")
         else:
