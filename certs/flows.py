@@ -805,6 +805,8 @@ class SignOn:
     verdict: trust.Verdict | None = None
     # The certificate authenticated this user, whose mode also wants a password.
     password_needed_for: User | None = None
+    # The user the attempt was about (named, or found by the certificate), signed on or not.
+    identified: User | None = None
     # What was decided on, for recording the decision.
     presented: object = None
     username: str | None = None
@@ -870,6 +872,7 @@ def _decide(presented, username, password, interface) -> SignOn:
     if user is None:
         decision.reasons.append(f"There is no user '{username}'." if username else "No user was identified.")
         return decision
+    decision.identified = user
     mode = user.sign_on_mode(interface)
     allowed = ALLOWED_METHODS[mode]
     cert_ok = by_certificate is not None and by_certificate.pk == user.pk
@@ -947,7 +950,7 @@ def _audit_sign_on(decision: SignOn, presented, username, interface, source_addr
         who = f"'{username}'" if username else "an unnamed user"
         summary = f"Sign-on over {label} refused for {who}: " + (decision.reasons[-1] if decision.reasons else "")
         action = "signon.refused"
-    target = decision.user or decision.password_needed_for or (User.objects.find(username) if username else None)
+    target = decision.user or decision.identified
     fold_key = (action, target.pk if target else None, detail["sha256"], decision.method, username, source_address)
 
     def keep_certificates():

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certs.x509 import directly_issued_by, format_thumbprint, load_certificates, sha1_thumbprint
 from tests.e2e import AppServer, chromium_path
-from tests.pki import make_client, make_root
+from tests.pki import make_client, make_intermediate, make_root
 
 pytestmark = pytest.mark.e2e
 
@@ -89,6 +89,10 @@ def test_an_administrators_day(page, app, tmp_path):
     page.get_by_role("heading", name="Edit HTTP Policy").wait_for()
     page.check("input[name=mode][value=cert]")
     page.get_by_role("button", name="Save").click()
+    # rich has no certificate yet: the page says he could not sign on at all, and asks.
+    page.get_by_text("rich has no certificate on the profile, so cannot sign on at all.").wait_for()
+    page.get_by_role("button", name="Change the mode").click()
+    page.get_by_role("heading", name="User Profile: rich").wait_for()
     users = json.loads(app.manage("users", "list", "--json").stdout)
     assert next(u for u in users if u["username"] == "rich")["https_mode"] == "cert"
 
@@ -168,3 +172,28 @@ def test_an_end_user_cannot_reach_admin_pages(page, app, tmp_path):
     response = page.goto("/trust/cas/")
     assert response.status == 403
     assert "Not allowed" in page.content()
+
+
+def test_the_doctor_draws_a_three_certificate_chain(page, app, tmp_path):
+    root = make_root("Doctor Root")
+    ca = make_intermediate("Doctor CA", root)
+    leaf = make_client("Doctor Patient", ca)
+    for name, issued in (("root", root), ("ca", ca), ("leaf", leaf)):
+        (tmp_path / f"{name}.pem").write_bytes(issued.pem)
+    app.manage("certs", "roots", "add", str(tmp_path / "root.pem"))
+    app.manage("certs", "intermediates", "add", str(tmp_path / "ca.pem"))
+    sign_in(page)
+    page.get_by_role("link", name="Doctor").click()
+    page.set_input_files("#doctor-form #id_file", str(tmp_path / "leaf.pem"))
+    page.locator("#doctor-form").get_by_role("button", name="Examine").click()
+    page.locator("#chain-picture").wait_for()
+    boxes = page.locator("#chain-picture .chain-box")
+    assert boxes.count() == 3
+    assert [boxes.nth(i).locator(".fw-semibold").inner_text() for i in range(3)] == [
+        "Doctor Patient",
+        "Doctor CA",
+        "Doctor Root",
+    ]
+    assert page.locator("#chain-picture .chain-link.link-verified").count() == 2
+    assert "trust anchor" in boxes.nth(2).inner_text()
+    assert page.inner_text("#verdict") == "Can connect but not authenticate"
