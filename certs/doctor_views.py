@@ -1,5 +1,7 @@
 """The certificate doctor (why a certificate can or cannot sign on) and the sign-on overview."""
 
+import re
+
 from django.http import Http404
 from django.shortcuts import render
 
@@ -12,6 +14,7 @@ from .forms import DoctorForm
 from .models import Certificate
 from .x509 import sha256_fingerprint
 
+_FINGERPRINT = re.compile("[0-9A-F]{64}")
 PERIODS = {1: "the last day", 7: "the last 7 days", 30: "the last 30 days", 90: "the last 90 days"}
 
 
@@ -29,11 +32,14 @@ def doctor(request):
             form.cleaned_data["username"],
         )
     elif request.GET.get("certificate"):
-        row = Certificate.objects.filter(sha256=request.GET["certificate"].upper()).first()
+        fingerprint = request.GET["certificate"].upper()
+        row = Certificate.objects.filter(sha256=fingerprint).first() if _FINGERPRINT.fullmatch(fingerprint) else None
         if row is None:
             raise Http404("The app knows no certificate with that fingerprint.")
         cert = row.to_x509()
-        chain = reports.known_chain([s for s in request.GET.get("chain", "").upper().split(",") if s])
+        chain = reports.known_chain(
+            [s for s in request.GET.get("chain", "").upper().split(",") if _FINGERPRINT.fullmatch(s)]
+        )
         username = request.GET.get("user") or None
         if username and User.objects.find(username) is None:
             username = None

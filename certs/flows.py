@@ -870,6 +870,9 @@ def _decide(presented, username, password, interface) -> SignOn:
     else:
         user = by_certificate
     if user is None:
+        if password:
+            # Spend the time a real check takes, so that refusals do not tell which usernames exist.
+            User().set_password(password)
         decision.reasons.append(f"There is no user '{username}'." if username else "No user was identified.")
         return decision
     decision.identified = user
@@ -951,7 +954,9 @@ def _audit_sign_on(decision: SignOn, presented, username, interface, source_addr
         summary = f"Sign-on over {label} refused for {who}: " + (decision.reasons[-1] if decision.reasons else "")
         action = "signon.refused"
     target = decision.user or decision.identified
-    fold_key = (action, target.pk if target else None, detail["sha256"], decision.method, username, source_address)
+    # Certificates that cannot connect fold together per address: minting new ones floods nothing.
+    certificate_key = detail["sha256"] if detail["category"] != trust.CANNOT_CONNECT else trust.CANNOT_CONNECT
+    fold_key = (action, target.pk if target else None, certificate_key, decision.method, username, source_address)
 
     def keep_certificates():
         # Kept, so that the audit log can open the doctor on exactly what was presented.

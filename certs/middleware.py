@@ -5,10 +5,11 @@ one the built-in HTTPS server received) and manages the session. Whom a certific
 on, and by which rule, is for ``SignOnBackend`` and ``flows.sign_on`` to say.
 """
 
+import hashlib
 import logging
 import threading
-import time
 from contextlib import nullcontext
+from functools import cached_property
 
 import cachetools
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.dispatch import receiver
 from django.shortcuts import render
+from django.urls import reverse
 
 from users.access import client_address
 from users.models import AuditEvent
@@ -32,13 +34,18 @@ logger = logging.getLogger(__name__)
 SESSION_KEY = "mft_signon"
 # A certificate the user signed out from: not used again by itself in this session.
 SIGNED_OUT_KEY = "mft_signed_out_certificate"
-# A certificate refused a moment ago in this session: {"cert": sha256, "until": time}.
-REFUSED_KEY = "mft_refused_certificate"
+# A certificate refused a moment ago, from the same address, is not recorded again at once
+# (kept in the cache, not the session: a client without a session must not make one per request).
+REFUSED_CACHE_KEY = "mft:refused:{fingerprint}:{address}"
 # A certificate that authenticated a user whose mode also wants the password: {"cert", "username"}.
 PASSWORD_NEEDED_KEY = "mft_password_needed"
-REFUSAL_MEMORY_SECONDS = 60
-# The built-in HTTPS server puts the client's certificate (DER) here; clients cannot set it.
+REFUSAL_MEMORY_SECONDS = 10
+# The built-in HTTPS server puts the client's certificate and the chain it sent (DER) here;
+# clients cannot set these.
 TLS_ENVIRON_KEY = "mft.tls_client_cert"  # set by certs.tls.ClientCertWorker
+TLS_CHAIN_ENVIRON_KEY = "mft.tls_client_chain"
+# Headers about the client that only a proxy may set; from anyone else they are removed.
+FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED")
 
 
 # Decoded headers, by their exact text: parsing the same certificate again gives the same result.
@@ -48,6 +55,26 @@ _parsed_lock = threading.Lock()
 
 def meta_name(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
+
+
+class ForwardedHeadersMiddleware:
+    """First in line: X-Forwarded-For/-Proto/-Host count only from a configured proxy.
+
+    From any other address (and always with the built-in HTTPS server, which has no proxy)
+    they are removed before anything reads them, so that the client's address in the audit
+    log and Django's idea of HTTPS (SECURE_PROXY_SSL_HEADER) cannot be forged.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.builtin = settings.MFT_PROXY_FORMAT == "builtin"
+        self.trusted_proxies = settings.MFT_TRUSTED_PROXIES
+
+    def __call__(self, request):
+        if self.builtin or not proxy.address_in(request.META.get("REMOTE_ADDR"), self.trusted_proxies):
+            for name in FORWARDED_HEADERS:
+                request.META.pop(name, None)
+        return self.get_response(request)
 
 
 class ClientCertificateMiddleware:
@@ -99,7 +126,8 @@ class ClientCertificateMiddleware:
             if not der:
                 return proxy.NOTHING
             try:
-                return proxy.Presented(load_der(der))
+                chain = tuple(load_der(item) for item in request.META.get(TLS_CHAIN_ENVIRON_KEY) or ())
+                return proxy.Presented(load_der(der), chain[: proxy.MAX_CHAIN])
             except CertificateLoadError as exc:
                 raise proxy.ForwardedCertError(f"The client certificate cannot be read: {exc}") from None
         if not self.from_trusted_proxy(request):
@@ -128,7 +156,7 @@ class ClientCertificateMiddleware:
     def note_untrusted_header(self, request):
         address = request.META.get("REMOTE_ADDR")
         logger.warning("Ignored a client certificate header from %s, which is not a configured proxy.", address)
-        if cache.add(f"mft:untrusted-header:{address}", 1, 60):  # at most one audit entry a minute per address
+        if cache.add("mft:untrusted-header", 1, 60):  # at most one audit entry a minute (the log has each)
             AuditEvent.objects.record(
                 "sign-on",
                 "signon.untrusted_header",
@@ -164,33 +192,45 @@ class ClientCertificateMiddleware:
     # --- signing on by certificate alone --------------------------------------------------------
 
     def may_try(self, request, presented) -> bool:
-        fingerprint = sha256_fingerprint(presented.cert)
-        if request.session.get(SIGNED_OUT_KEY) == fingerprint:
+        if request.session.get(SIGNED_OUT_KEY) == sha256_fingerprint(presented.cert):
             return False
-        refused = request.session.get(REFUSED_KEY) or {}
-        return not (refused.get("cert") == fingerprint and refused.get("until", 0) > time.time())
+        # The sign-in form decides who signs on; a certificate must not overrule it.
+        return not (request.method == "POST" and request.path == self.login_path)
+
+    @cached_property
+    def login_path(self) -> str:
+        return reverse("login")
+
+    @staticmethod
+    def refused_key(request, presented) -> str:
+        """A refusal is remembered for this certificate with this chain, from this address."""
+        fingerprints = "+".join(sha256_fingerprint(c) for c in (presented.cert, *presented.chain))
+        digest = hashlib.sha256(fingerprints.encode()).hexdigest()
+        return REFUSED_CACHE_KEY.format(fingerprint=digest, address=client_address(request))
 
     def try_certificate(self, request, presented):
+        # Judged afresh on every request (a certificate accepted a moment ago works at once),
+        # but a refusal repeated by the same client is recorded (holding tank, audit) at most
+        # every REFUSAL_MEMORY_SECONDS, so that a client cannot turn requests into writes.
         user = auth.authenticate(request, client_certificate=presented, record_later=True)
         decision = getattr(request, "sign_on", None)
+        record = decision is not None and (
+            user is not None or cache.add(self.refused_key(request, presented), 1, REFUSAL_MEMORY_SECONDS)
+        )
         # On PostgreSQL the decision's records and the new session share one commit (one WAL
         # flush instead of three). SQLite serialises writers and backs off by sleeping, so
         # there short separate writes are faster than one longer transaction.
         with nullcontext() if connection.vendor == "sqlite" else transaction.atomic():
-            if decision is not None:
+            if record:
                 flows.record_sign_on(decision)
             if user is not None:
                 request.user = user
                 auth.login(request, user)
-        if user is not None:
-            return
-        fingerprint = sha256_fingerprint(presented.cert)
-        if decision is not None and decision.password_needed_for is not None:
+        if user is None and decision is not None and decision.password_needed_for is not None:
             request.session[PASSWORD_NEEDED_KEY] = {
-                "cert": fingerprint,
+                "cert": sha256_fingerprint(presented.cert),
                 "username": decision.password_needed_for.username,
             }
-        request.session[REFUSED_KEY] = {"cert": fingerprint, "until": time.time() + REFUSAL_MEMORY_SECONDS}
 
 
 @receiver(user_logged_in)
@@ -205,5 +245,5 @@ def remember_how_the_session_was_signed_on(sender, request, user, **kwargs):
         "rule": decision.rule,
         "cert": sha256_fingerprint(presented.cert) if uses_certificate else None,
     }
-    for key in (SIGNED_OUT_KEY, REFUSED_KEY, PASSWORD_NEEDED_KEY):
+    for key in (SIGNED_OUT_KEY, PASSWORD_NEEDED_KEY):
         request.session.pop(key, None)

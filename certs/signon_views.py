@@ -8,14 +8,19 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from .forms import SignOnForm
-from .middleware import PASSWORD_NEEDED_KEY, REFUSED_KEY, SESSION_KEY, SIGNED_OUT_KEY
+from .middleware import PASSWORD_NEEDED_KEY, SESSION_KEY, SIGNED_OUT_KEY
 from .x509 import display_name, sha256_fingerprint
 
 
 class SignOnView(LoginView):
     form_class = SignOnForm
-    redirect_authenticated_user = True
     template_name = "registration/login.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        # Someone signed on already is sent on, but a posted form is always decided: an admin
+        # signing in with a password must not end up as whoever the browser's certificate names.
+        self.redirect_authenticated_user = request.method != "POST"
+        return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self):
         initial = super().get_initial()
@@ -50,7 +55,6 @@ def sign_on_with_certificate(request):
         messages.error(request, "Your browser did not present a client certificate.")
         return redirect("login")
     request.session.pop(SIGNED_OUT_KEY, None)
-    request.session.pop(REFUSED_KEY, None)
     user = auth.authenticate(request, client_certificate=presented)
     if user is None:
         messages.error(request, "Sign-on failed. Check your username, your password and your client certificate.")

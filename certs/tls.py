@@ -9,6 +9,7 @@ is rebuilt whenever the trust configuration's generation has moved on.
 
 from __future__ import annotations
 
+import _ssl
 import datetime as dt
 import os
 import ssl
@@ -18,11 +19,12 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from gunicorn.workers.sync import SyncWorker
+from gunicorn.workers.gthread import ThreadWorker
 
 from . import issuing
 
 ENVIRON_KEY = "mft.tls_client_cert"  # also read by certs.middleware
+CHAIN_ENVIRON_KEY = "mft.tls_client_chain"
 CHECK_EVERY_SECONDS = 1.0
 
 
@@ -98,24 +100,55 @@ def ssl_context(conf, default_ssl_context_factory):
     return _contexts.get(conf)
 
 
-class ClientCertWorker(SyncWorker):
-    """gunicorn's sync worker, passing the client certificate of each connection to the app."""
+def peer_certificates(sock) -> tuple[bytes | None, tuple[bytes, ...]]:
+    """The client's certificate and the chain it sent, as DER, from a TLS socket."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return None, ()
+    try:
+        leaf = sock.getpeercert(binary_form=True)
+    except (ValueError, ssl.SSLError):
+        return None, ()
+    if not leaf:
+        return None, ()
+    # Public from Python 3.13 (SSLSocket.get_unverified_chain); on the C object before that.
+    unverified = getattr(sock, "get_unverified_chain", None) or getattr(
+        getattr(sock, "_sslobj", None), "get_unverified_chain", None
+    )
+    chain = ()
+    if unverified is not None:
+        try:
+            sent = unverified() or []
+            chain = tuple(c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in sent)
+        except (ValueError, ssl.SSLError, AttributeError):
+            chain = ()
+    return leaf, tuple(c for c in chain if c != leaf)
 
-    def handle_request(self, listener, req, client, addr):
-        self._client_cert = None
-        if isinstance(client, ssl.SSLSocket):
-            try:
-                self._client_cert = client.getpeercert(binary_form=True)
-            except (ValueError, ssl.SSLError):
-                self._client_cert = None
-        return super().handle_request(listener, req, client, addr)
+
+class ClientCertWorker(ThreadWorker):
+    """gunicorn's threaded worker, passing each connection's client certificate to the app.
+
+    The threaded worker waits for a new connection's first bytes without tying up a thread,
+    so idle connections do not starve the server.
+    """
+
+    _local = threading.local()
+
+    def handle_request(self, req, conn):
+        self._local.certificates = peer_certificates(conn.sock)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            self._local.certificates = (None, ())
 
     def load_wsgi(self):
         super().load_wsgi()
         application = self.wsgi
+        local = self._local
 
         def with_client_cert(environ, start_response):
-            environ[ENVIRON_KEY] = self._client_cert
+            leaf, chain = getattr(local, "certificates", (None, ()))
+            environ[ENVIRON_KEY] = leaf
+            environ[CHAIN_ENVIRON_KEY] = chain
             return application(environ, start_response)
 
         self.wsgi = with_client_cert

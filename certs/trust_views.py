@@ -13,6 +13,7 @@ from users.access import admin_required, client_address
 from . import flows, issuing, reports, trust
 from .forms import ApproveFromRootForm, CertificateUploadForm, MatchCNForm, OrgCACreateForm, OrgCAImportForm
 from .models import Certificate, Credential, OrgCA, Store, StoreEntry, TankEntry
+from .views import safe_filename
 from .x509 import describe_extensions
 
 PAGE = {Store.ROOT: "certs:roots", Store.INTERMEDIATE: "certs:intermediates", Store.APPROVED: "certs:cas"}
@@ -23,7 +24,7 @@ REEXPORT = (
 
 
 def _certificate(sha256: str) -> Certificate:
-    row = Certificate.objects.filter(sha256=sha256.upper().replace(":", "")).first()
+    row = Certificate.objects.filter(sha256=sha256).first()
     if row is None:
         raise Http404("The app knows no certificate with that fingerprint.")
     return row
@@ -323,6 +324,5 @@ def certificate_download(request, sha256):
 
 def _pem_response(row: Certificate) -> HttpResponse:
     response = HttpResponse(row.pem, content_type="application/x-pem-file")
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (row.common_name or row.sha1[:12]))
-    response["Content-Disposition"] = f'attachment; filename="{name}.pem"'
+    response["Content-Disposition"] = f'attachment; filename="{safe_filename(row.common_name, row.sha1[:12])}.pem"'
     return response

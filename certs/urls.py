@@ -1,6 +1,21 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import doctor_views, trust_views, views
+
+
+class Sha256Converter:
+    """A SHA-256 fingerprint in a URL: 64 hexadecimal digits, nothing else reaches a view."""
+
+    regex = "[0-9A-Fa-f]{64}"
+
+    def to_python(self, value):
+        return value.upper()
+
+    def to_url(self, value):
+        return value
+
+
+register_converter(Sha256Converter, "sha256")
 
 app_name = "certs"
 
@@ -22,8 +37,8 @@ urlpatterns = [
     path("trust/cas/", trust_views.cas, name="cas"),
     path("trust/cas/add/", trust_views.store_add, {"store": "approved"}, name="cas-add"),
     path("trust/cas/add-from-root/", trust_views.approve_from_root, name="cas-add-from-root"),
-    path("trust/cas/<str:sha256>/approve/", trust_views.approve_known, name="cas-approve"),
-    path("trust/cas/<str:sha256>/remove/", trust_views.store_remove, {"store": "approved"}, name="cas-remove"),
+    path("trust/cas/<sha256:sha256>/approve/", trust_views.approve_known, name="cas-approve"),
+    path("trust/cas/<sha256:sha256>/remove/", trust_views.store_remove, {"store": "approved"}, name="cas-remove"),
     path("trust/match-cn/", trust_views.match_cn, name="match-cn"),
     path("trust/org-ca/create/", trust_views.org_ca_create, name="org-ca-create"),
     path("trust/org-ca/import/", trust_views.org_ca_import, name="org-ca-import"),
@@ -31,13 +46,13 @@ urlpatterns = [
     # The trusted root store and the intermediate pool.
     path("trust/roots/", trust_views.store_page, {"store": "root"}, name="roots"),
     path("trust/roots/add/", trust_views.store_add, {"store": "root"}, name="roots-add"),
-    path("trust/roots/<str:sha256>/install/", trust_views.install_known, name="roots-install"),
-    path("trust/roots/<str:sha256>/remove/", trust_views.store_remove, {"store": "root"}, name="roots-remove"),
+    path("trust/roots/<sha256:sha256>/install/", trust_views.install_known, name="roots-install"),
+    path("trust/roots/<sha256:sha256>/remove/", trust_views.store_remove, {"store": "root"}, name="roots-remove"),
     path("trust/roots/bundle.pem", trust_views.roots_bundle, name="roots-bundle"),
     path("trust/intermediates/", trust_views.store_page, {"store": "intermediate"}, name="intermediates"),
     path("trust/intermediates/add/", trust_views.store_add, {"store": "intermediate"}, name="intermediates-add"),
     path(
-        "trust/intermediates/<str:sha256>/remove/",
+        "trust/intermediates/<sha256:sha256>/remove/",
         trust_views.store_remove,
         {"store": "intermediate"},
         name="intermediates-remove",
@@ -46,6 +61,6 @@ urlpatterns = [
     path("doctor/", doctor_views.doctor, name="doctor"),
     path("doctor/overview/", doctor_views.overview, name="overview"),
     # Any certificate the app knows.
-    path("certificate/<str:sha256>/", trust_views.certificate_detail, name="certificate"),
-    path("certificate/<str:sha256>/certificate.pem", trust_views.certificate_download, name="certificate-download"),
+    path("certificate/<sha256:sha256>/", trust_views.certificate_detail, name="certificate"),
+    path("certificate/<sha256:sha256>/certificate.pem", trust_views.certificate_download, name="certificate-download"),
 ]

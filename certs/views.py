@@ -22,6 +22,12 @@ from .models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEn
 DOWNLOAD_SECONDS = 15 * 60
 
 
+def safe_filename(name: str, fallback: str) -> str:
+    """A file name every browser takes as it is: ASCII letters, digits, - _ . only."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name).strip("._")
+    return cleaned[:80] or fallback
+
+
 def _user(username: str) -> User:
     user = User.objects.find(username)
     if user is None:
@@ -133,7 +139,7 @@ def create_certificate(request, username):
         form.add_error(None, str(exc))
         return _render_page(request, user, status=400, create_form=form)
     token = secrets.token_urlsafe(18)
-    filename = f"{issued.certificate.common_name or user.username}.p12".replace(" ", "_").replace("/", "_")
+    filename = safe_filename(issued.certificate.common_name or user.username, "certificate") + ".p12"
     # Only the password-protected file waits here, never the password; the first download removes it.
     request.session[f"issued:{token}"] = {
         "p12": base64.b64encode(issued.pkcs12).decode(),
@@ -199,9 +205,12 @@ def remove_credential(request, username, pk):
 def accept_tank_entry(request, username, pk):
     user = _user(username)
     entry = get_object_or_404(TankEntry, pk=pk, user=user)
-    messages.success(
-        request, flows.accept_tank_entry(entry.pk, request.user, user=user, source_address=client_address(request))
-    )
+    try:
+        message = flows.accept_tank_entry(entry.pk, request.user, user=user, source_address=client_address(request))
+    except flows.FlowError as exc:  # e.g. another administrator removed it a moment ago
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, message)
     return redirect(_page_url(user))
 
 
@@ -214,7 +223,10 @@ def remove_tank_entry(request, username, pk):
 
 def _confirm_tank_removal(request, entry, back_url):
     if request.method == "POST":
-        messages.success(request, flows.remove_tank_entry(entry.pk, request.user, client_address(request)))
+        try:
+            messages.success(request, flows.remove_tank_entry(entry.pk, request.user, client_address(request)))
+        except flows.FlowError as exc:
+            messages.error(request, str(exc))
         return redirect(back_url)
     owner = f"{entry.user.username}'s holding tank" if entry.user_id else "the org holding tank"
     return render(

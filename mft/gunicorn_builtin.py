@@ -28,6 +28,7 @@ if not certfile or not keyfile:
 
 bind = [os.environ.get("MFT_BIND", "127.0.0.1:8443")]
 workers = int(os.environ.get("MFT_WORKERS", "2"))
+threads = int(os.environ.get("MFT_THREADS", "8"))
 worker_class = "certs.tls.ClientCertWorker"
 cert_reqs = ssl.CERT_OPTIONAL
 accesslog = "-"

@@ -142,6 +142,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "certs.middleware.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -234,6 +235,10 @@ EMAIL_HOST_USER = envstr("MFT_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = envstr("MFT_EMAIL_PASSWORD", "")
 EMAIL_USE_TLS = envbool("MFT_EMAIL_STARTTLS", False)
 DEFAULT_FROM_EMAIL = envstr("MFT_EMAIL_FROM", "mft@localhost")
+
+# Behind a proxy, HTTPS is what the proxy says (X-Forwarded-Proto), which only a configured
+# proxy may say: ForwardedHeadersMiddleware removes the header from anyone else.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # How long a path-validation verdict is reused for the same certificate and configuration.
 MFT_VERDICT_CACHE_SECONDS = envint("MFT_VERDICT_CACHE_SECONDS", 60, 0)

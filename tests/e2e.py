@@ -333,11 +333,12 @@ class HttpsClient:
     def cookie(self, name: str) -> str | None:
         return next((c.value for c in self.jar if c.name == name), None)
 
-    def post_form(self, path: str, data: dict):
-        """POST a form as a browser does: CSRF cookie and token from a GET first, Referer set."""
+    def post_form(self, path: str, data: dict, extra_headers: dict | None = None):
+        """POST a form as a browser does: CSRF cookie and token from a GET first, Origin and Referer set."""
         import re
 
         status, page = self.request(path)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         assert token, (status, page[:500])
-        return self.request(path, {**data, "csrfmiddlewaretoken": token.group(1)}, {"Referer": self.base_url + path})
+        headers = {"Referer": self.base_url + path, "Origin": self.base_url, **(extra_headers or {})}
+        return self.request(path, {**data, "csrfmiddlewaretoken": token.group(1)}, headers)

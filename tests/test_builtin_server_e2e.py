@@ -7,6 +7,7 @@ client and with curl; a change to the root store takes effect without a restart.
 
 import json
 import shutil
+import socket
 import subprocess
 import time
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from tests.e2e import AppServer, HttpsClient, require
+from tests.pki import make_client, make_intermediate, make_root
 
 pytestmark = pytest.mark.e2e
 
@@ -102,3 +104,52 @@ def test_a_root_store_change_takes_effect_without_a_restart(server, issued):
     time.sleep(1.5)
     client = HttpsClient(server.url, cafile=server.server_certificate, cert=cert, key=key)
     assert client.whoami()["username"] == "rich"
+
+
+def test_the_chain_the_client_sends_reaches_the_app(server, tmp_path):
+    root = make_root("Chain Root")
+    ca = make_intermediate("Chain CA", root)  # in neither store: only the client sends it
+    leaf = make_client("Chained", ca)
+    (tmp_path / "root.pem").write_bytes(root.pem)
+    (tmp_path / "leaf.pem").write_bytes(leaf.pem)
+    (tmp_path / "chain.pem").write_bytes(leaf.pem + ca.pem)
+    (tmp_path / "leaf.key").write_bytes(leaf.key_pem)
+    server.manage("users", "add", "chained", "--full-name", "Chained User")
+    server.manage("users", "policy", "chained", "--interface", "https", "--mode", "cert")
+    server.manage("certs", "user", "chained", "import", str(tmp_path / "leaf.pem"))
+    server.manage("certs", "roots", "add", str(tmp_path / "root.pem"))
+    time.sleep(1.5)  # the TLS context notices the new root
+    client = HttpsClient(
+        server.url, cafile=server.server_certificate, cert=tmp_path / "chain.pem", key=tmp_path / "leaf.key"
+    )
+    assert client.whoami()["username"] == "chained"
+
+
+def test_idle_connections_do_not_starve_the_server(server):
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(6)]
+    try:
+        started = time.monotonic()
+        assert HttpsClient(server.url, cafile=server.server_certificate).whoami()["authenticated"] is False
+        assert time.monotonic() - started < 5
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+def test_a_forwarded_for_header_is_not_believed(server):
+    client = HttpsClient(server.url, cafile=server.server_certificate)
+    client.request("/accounts/login/")
+    status, _ = client.post_form(
+        "/accounts/login/",
+        {"username": "nobody", "password": "wrong password"},
+        extra_headers={"X-Forwarded-For": "203.0.113.1", "X-Forwarded-Proto": "https"},
+    )
+    assert status == 200
+    addresses = json.loads(
+        server.python(
+            "import json; from users.models import AuditEvent; "
+            "events = AuditEvent.objects.filter(action='signon.refused'); "
+            "print(json.dumps(list(events.values_list('source_address', flat=True))))"
+        )
+    )
+    assert addresses and set(addresses) == {"127.0.0.1"}

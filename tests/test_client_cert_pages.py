@@ -362,3 +362,10 @@ def test_get_requests_never_change_anything(admin_client, rich, spec, toot_insta
     ]:
         assert admin_client.get(address).status_code in (200, 405)
     assert (Credential.objects.count(), TankEntry.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_the_download_name_is_plain_ascii_whatever_the_cn(admin_client, rich, org_ca):
+    cn = 'Rich "q" \u2603 \u65e5\u672c'
+    body = text(admin_client.post(url("create-certificate", "rich"), {"cn": cn, "key_type": "ec-p256", "days": "5"}))
+    download = re.search(r'id="download-p12" href="([^"]+)"', body).group(1)
+    assert admin_client.get(download)["Content-Disposition"] == 'attachment; filename="Rich__q.p12"'

@@ -388,3 +388,49 @@ def test_repeated_sign_ons_fold_into_one_audit_entry(spec, rich):
     other = {**headers, "REMOTE_ADDR": "127.0.0.9"}
     Client().get("/api/whoami", **other)
     assert AuditEvent.objects.filter(action="signon.success").count() == 2
+
+
+def test_a_refused_certificate_creates_no_session_for_a_client_without_one(spec, toot_installed):
+    from django.contrib.sessions.models import Session
+
+    stranger = make_client("Zed", spec.chug)
+    headers = {meta("X-SSL-Client-Cert"): quote(stranger.pem.decode(), safe="")}
+    for _ in range(5):
+        Client().get("/api/whoami", **headers)
+    assert Session.objects.count() == 0
+    assert TankEntry.objects.get().attempts == 1  # the refusal is remembered for a while: judged once
+
+
+def test_a_password_sign_in_is_not_overruled_by_the_browsers_certificate(spec, rich, alice):
+    install(Store.ROOT, spec.toot)
+    install(Store.INTERMEDIATE, spec.chug)
+    rich.https_mode = "cert"
+    rich.save()
+    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
+    client = Client()
+    headers = {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
+    assert sign_in(client, "alice", "correct horse battery", **headers).status_code == 302
+    assert json.loads(client.get("/api/whoami", **headers).content)["username"] == "alice"
+
+
+def test_an_unknown_username_costs_a_password_hash_like_a_known_one(monkeypatch, db):
+    hashed = []
+    real = User.set_password
+    monkeypatch.setattr(User, "set_password", lambda self, raw: hashed.append(raw) or real(self, raw))
+    assert sign_in(Client(), "nobody-here", "some password").status_code == 200
+    assert hashed == ["some password"]
+
+
+def test_repeat_counts_of_a_burst_are_written_by_later_events_of_any_kind(spec, rich, toot_installed, monkeypatch):
+    from users import models as user_models
+
+    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
+    rich.https_mode = "cert"
+    rich.save()
+    headers = {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
+    for _ in range(3):
+        Client().get("/api/whoami", **headers)
+    monkeypatch.setattr(user_models, "FOLD_FLUSH_SECONDS", 0.0)
+    Client().get("/api/whoami", **{meta("X-SSL-Client-Cert"): quote(spec.dick.pem.decode(), safe="")})
+    frank_event = AuditEvent.objects.filter(action="signon.success", target_user=rich).get()
+    assert frank_event.repeats == 2

@@ -93,7 +93,13 @@ def test_store_uploads_refuse_bad_files_on_the_page(admin_client, name):
 
 def test_unknown_fingerprints_are_404(admin_client):
     assert admin_client.get(reverse("certs:certificate", args=["AB" * 32])).status_code == 404
-    assert admin_client.get(reverse("certs:roots-remove", args=["nonsense"])).status_code == 404
+    for address in [
+        "/trust/roots/nonsense/remove/",
+        "/certificate/%00/",
+        "/trust/cas/%00/approve/",
+        "/doctor/?certificate=%00",
+    ]:
+        assert admin_client.get(address).status_code == 404, address
 
 
 # --- Trusted CAs ---------------------------------------------------------------------------

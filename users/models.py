@@ -200,6 +200,7 @@ class _Fold:
 
 _folds: "OrderedDict[tuple, _Fold]" = OrderedDict()
 _folds_lock = threading.Lock()
+_last_sweep = [0.0]
 
 
 class AuditEventManager(models.Manager):
@@ -245,6 +246,14 @@ class AuditEventManager(models.Manager):
                     _, oldest = _folds.popitem(last=False)
                     if oldest.pending:
                         due.append(self._take(oldest, now))
+            if now - _last_sweep[0] >= FOLD_FLUSH_SECONDS:
+                # Counts of other kinds are due too, even when their kind does not come again.
+                _last_sweep[0] = now
+                due.extend(
+                    self._take(other, now)
+                    for other in _folds.values()
+                    if other.pending and now - other.flushed >= FOLD_FLUSH_SECONDS
+                )
         self._write_counts(due)
         if counted:
             return None
