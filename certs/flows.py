@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import cachetools
 from cryptography import x509
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -930,6 +931,19 @@ def still_signed_on(user, method: str, cert, chain, interface: str = Interface.H
     return None
 
 
+# At most this many distinct refusals a minute from one address get entries of their own.
+REFUSALS_PER_MINUTE = 30
+
+
+def _refusal_budget(source_address) -> bool:
+    key = f"mft:refusals:{source_address}"
+    cache.add(key, 0, 60)
+    try:
+        return cache.incr(key) <= REFUSALS_PER_MINUTE
+    except ValueError:  # expired between add and incr
+        return True
+
+
 def _audit_sign_on(decision: SignOn, presented, username, interface, source_address) -> None:
     cert = presented.cert
     detail = {
@@ -954,9 +968,12 @@ def _audit_sign_on(decision: SignOn, presented, username, interface, source_addr
         summary = f"Sign-on over {label} refused for {who}: " + (decision.reasons[-1] if decision.reasons else "")
         action = "signon.refused"
     target = decision.user or decision.identified
-    # Certificates that cannot connect fold together per address: minting new ones floods nothing.
-    certificate_key = detail["sha256"] if detail["category"] != trust.CANNOT_CONNECT else trust.CANNOT_CONNECT
-    fold_key = (action, target.pk if target else None, certificate_key, decision.method, username, source_address)
+    fold_key = (action, target.pk if target else None, detail["sha256"], decision.method, username, source_address)
+    if not decision.ok and not _refusal_budget(source_address):
+        # One address producing many distinct refusals (random usernames, freshly made
+        # certificates) gets one entry a minute that counts them, not a row each.
+        fold_key = ("signon.refused", "many", source_address)
+        summary = f"Many sign-on refusals over {label} from {source_address or 'an unknown address'}; counted here."
 
     def keep_certificates():
         # Kept, so that the audit log can open the doctor on exactly what was presented.

@@ -272,7 +272,11 @@ class AuditEventManager(models.Manager):
 
     def _write_counts(self, counts) -> None:
         for event_id, pending, last_at in counts:
-            self.filter(pk=event_id).update(repeats=F("repeats") + pending, last_at=last_at)
+            if not self.filter(pk=event_id).update(repeats=F("repeats") + pending, last_at=last_at):
+                # The entry is gone (a retention clean-up): let the next of its kind start a new one.
+                with _folds_lock:
+                    for key in [k for k, fold in _folds.items() if fold.event_id == event_id]:
+                        del _folds[key]
 
     def flush_repeats(self) -> None:
         """Write every pending count now (at exit, and in tests)."""
