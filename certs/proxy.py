@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 
-from .x509 import CertificateLoadError, load_der
+from .x509 import CertificateLoadError, der_length, load_der
 
 FORMATS = ("nginx", "envoy", "traefik", "haproxy", "apache", "rfc9440", "builtin")
 
@@ -144,7 +144,7 @@ def _split_der(data: bytes, where: str) -> list[x509.Certificate]:
     """Concatenated DER certificates, one after another."""
     certs = []
     while data:
-        length = _der_length(data)
+        length = der_length(data) if data[:1] == b"\x30" else None
         if length is None or length > len(data):
             raise ForwardedCertError(f"The {where} is truncated.")
         certs.append(_certificate(data[:length], where))
@@ -152,18 +152,6 @@ def _split_der(data: bytes, where: str) -> list[x509.Certificate]:
         if len(certs) > MAX_CHAIN:
             break
     return certs
-
-
-def _der_length(data: bytes) -> int | None:
-    if len(data) < 2 or data[0] != 0x30:
-        return None
-    first = data[1]
-    if first < 0x80:
-        return 2 + first
-    count = first & 0x7F
-    if count == 0 or count > 4 or len(data) < 2 + count:
-        return None
-    return 2 + count + int.from_bytes(data[2 : 2 + count], "big")
 
 
 def _absent(value: str | None, *placeholders: str) -> bool:

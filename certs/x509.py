@@ -30,6 +30,7 @@ __all__ = [
     "load_certificates",
     "load_one_certificate",
     "load_der",
+    "der_length",
     "sha1_thumbprint",
     "sha256_fingerprint",
     "format_thumbprint",
@@ -195,7 +196,7 @@ def _load_trusted_certificate(body: bytes) -> x509.Certificate:
     """OpenSSL's TRUSTED CERTIFICATE: a DER certificate followed by its trust settings."""
     try:
         der = base64.b64decode(b"".join(body.split()), validate=True)
-        length = _der_length(der)
+        length = der_length(der)
         if length is None or length > len(der):
             raise ValueError("truncated")
         return x509.load_der_x509_certificate(der[:length])
@@ -210,7 +211,7 @@ def _load_der(data: bytes, password, filename: str) -> list[x509.Certificate]:
         raise CertificateLoadError(
             "The file is not a certificate: it is neither PEM text nor DER, PKCS#7 or PKCS#12 data."
         )
-    declared = _der_length(data)
+    declared = der_length(data)
     if declared is not None and declared > len(data):
         raise CertificateLoadError(f"The file is truncated: it declares {declared:,} bytes but holds {len(data):,}.")
     try:
@@ -267,7 +268,7 @@ def _load_pkcs12(data: bytes, password) -> list[x509.Certificate]:
     raise CertificateLoadError("This PKCS#12 file is protected: give its password.")
 
 
-def _der_length(data: bytes) -> int | None:
+def der_length(data: bytes) -> int | None:
     """Total length (header included) that the outer DER element declares, if readable."""
     if len(data) < 2:
         return None

@@ -341,3 +341,18 @@ def test_the_dashboard_and_the_users_home_warn_of_expiry(client, alice, spec, ri
     assert "Your certificate Soon expires on" in page
     client.force_login(alice)
     assert "Expiring within 30 days" in text(client.get("/")) and "Soon" in text(client.get("/"))
+
+
+def test_the_doctor_agrees_with_sign_on(spec, rich, charlie, toot_installed):
+    install(Store.APPROVED, spec.chug, spec.verisign)
+    flows.set_match_cn(True, ACTOR)
+    flows.add_cn(rich, "Dick", ACTOR)
+    flows.add_thumbprint(charlie, sha1_thumbprint(spec.frank.cert), ACTOR)
+    forged = make_cert("Frank", make_root("Forger"), issuer_name=spec.chug.cert.subject)
+    for issued in (spec.frank, spec.dick, spec.rich, spec.dick_by_verisign, spec.stranger, forged):
+        doctor_says = reports.diagnose(issued.cert)
+        sign_on_says = flows.sign_on(Presented(issued.cert))
+        assert doctor_says.verdict.category == sign_on_says.verdict.category, issued.cert.subject
+        assert doctor_says.would_sign_on == (
+            [sign_on_says.verdict.authentication.user] if sign_on_says.verdict.authentication.ok else []
+        )

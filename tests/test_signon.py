@@ -305,6 +305,18 @@ class TestModePassword(SignOnScenarios):
 # --- outside the scenario lists ----------------------------------------------------------------
 
 
+@pytest.fixture
+def frank_signs_on_rich(spec, rich):
+    """Frank's certificate (thumbprint on rich's profile, rich's mode: certificate only), as
+    nginx forwards it."""
+    install(Store.ROOT, spec.toot)
+    install(Store.INTERMEDIATE, spec.chug)
+    rich.https_mode = "cert"
+    rich.save()
+    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
+    return {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
+
+
 def test_a_wrong_username_with_a_connecting_certificate_fills_that_users_tank(spec, rich, charlie):
     install(Store.ROOT, spec.toot)
     install(Store.INTERMEDIATE, spec.chug)
@@ -333,14 +345,9 @@ def test_a_certificate_of_several_users_needs_the_username(spec, rich, charlie):
     assert json.loads(client.get("/api/whoami", **headers).content)["username"] == "charlie"
 
 
-def test_signing_out_does_not_sign_straight_back_in(spec, rich):
-    install(Store.ROOT, spec.toot)
-    install(Store.INTERMEDIATE, spec.chug)
-    rich.https_mode = "cert"
-    rich.save()
-    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
+def test_signing_out_does_not_sign_straight_back_in(frank_signs_on_rich):
+    headers = frank_signs_on_rich
     client = Client()
-    headers = {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
     assert client.get("/", **headers).status_code == 200
     client.post("/accounts/logout/", **headers)
     assert not json.loads(client.get("/api/whoami", **headers).content)["authenticated"]
@@ -350,13 +357,8 @@ def test_signing_out_does_not_sign_straight_back_in(spec, rich):
     assert json.loads(client.get("/api/whoami", **headers).content)["username"] == "rich"
 
 
-def test_the_home_page_says_who_and_how(spec, rich):
-    install(Store.ROOT, spec.toot)
-    install(Store.INTERMEDIATE, spec.chug)
-    rich.https_mode = "cert"
-    rich.save()
-    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
-    headers = {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
+def test_the_home_page_says_who_and_how(frank_signs_on_rich):
+    headers = frank_signs_on_rich
     page = Client().get("/", **headers).content.decode()
     assert "You are signed on as <strong>rich</strong> (Rich)." in page
     assert "You signed on with your client certificate: thumbprint assigned to the user&#x27;s profile." in page
@@ -402,14 +404,9 @@ def test_a_refused_certificate_creates_no_session_for_a_client_without_one(spec,
     assert TankEntry.objects.get().attempts == 1  # the refusal is remembered for a while: judged once
 
 
-def test_a_password_sign_in_is_not_overruled_by_the_browsers_certificate(spec, rich, alice):
-    install(Store.ROOT, spec.toot)
-    install(Store.INTERMEDIATE, spec.chug)
-    rich.https_mode = "cert"
-    rich.save()
-    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
+def test_a_password_sign_in_is_not_overruled_by_the_browsers_certificate(frank_signs_on_rich, alice):
+    headers = frank_signs_on_rich
     client = Client()
-    headers = {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
     assert sign_in(client, "alice", "correct horse battery", **headers).status_code == 302
     assert json.loads(client.get("/api/whoami", **headers).content)["username"] == "alice"
 
