@@ -186,11 +186,6 @@ def profile_of(user: User) -> trust.Profile:
     )
 
 
-def profiles_for(cert, username: str | None = None) -> list[trust.Profile]:
-    """The candidate users' profiles, as the pure rules take them."""
-    return [profile_of(u) for u in candidates_for(cert, username)[2].values()]
-
-
 def judge(cert, chain=(), username: str | None = None, at: dt.datetime | None = None) -> trust.Verdict:
     """The verdict for a presented certificate, exactly as sign-on would reach it."""
     return _judge(cert, chain, username, at)[0]

@@ -54,15 +54,20 @@ def known_chain(sha256s: list[str]) -> list:
 IMPACT_LIMIT = 5000
 
 
-def _known_certificates(limit: int = IMPACT_LIMIT) -> list[doctor.KnownCertificate]:
-    """Certificates on profiles and seen at sign-on, each with its candidate users' profiles."""
+def _known_certificates(limit: int = IMPACT_LIMIT, user: User | None = None) -> list[doctor.KnownCertificate]:
+    """Certificates on profiles, in holding tanks and seen at sign-on, each with its candidate
+    users' profiles; with ``user``, only those that concern that user."""
     origins: dict[int, list[str]] = defaultdict(list)
-    for credential in Credential.objects.filter(certificate__isnull=False).select_related("user")[:limit]:
+    credentials = Credential.objects.filter(certificate__isnull=False).select_related("user")
+    tank = TankEntry.objects.select_related("user")
+    if user is not None:
+        credentials, tank = credentials.filter(user=user), tank.filter(user=user)
+    for credential in credentials[:limit]:
         origins[credential.certificate_id].append(f"on {credential.user.username}'s profile")
-    for entry in TankEntry.objects.select_related("user")[:limit]:
+    for entry in tank[:limit]:
         owner = f"{entry.user.username}'s holding tank" if entry.user_id else "the org holding tank"
         origins[entry.certificate_id].append(f"in {owner}")
-    seen = _seen_at_sign_on(since=timezone.now() - dt.timedelta(days=90), limit=limit)
+    seen = _seen_at_sign_on(since=timezone.now() - dt.timedelta(days=90), limit=limit, user=user)
     by_sha = {row.sha256: row.pk for row in Certificate.objects.filter(sha256__in=list(seen))}
     for sha, pk in by_sha.items():
         origins[pk].append(f"seen at sign-on {seen[sha]} time{'s' if seen[sha] != 1 else ''}")
@@ -74,9 +79,11 @@ def _known_certificates(limit: int = IMPACT_LIMIT) -> list[doctor.KnownCertifica
     return known
 
 
-def _seen_at_sign_on(since, limit) -> Counter:
+def _seen_at_sign_on(since, limit, user=None) -> Counter:
     counts = Counter()
     events = AuditEvent.objects.filter(action__in=["signon.success", "signon.refused"], at__gte=since)
+    if user is not None:
+        events = events.filter(target_user=user)
     for detail, repeats in events.values_list("detail", "repeats")[: limit * 10]:
         if detail and detail.get("sha256"):
             counts[detail["sha256"]] += 1 + repeats
@@ -130,7 +137,7 @@ def impact_of_mode_change(user: User, interface: str, mode: str) -> ModeChange:
     if flows.METHOD_CERTIFICATE in allowed_before and flows.METHOD_CERTIFICATE not in allowed_after:
         now = timezone.now()
         config = flows.trust_config()
-        for known in _known_certificates():
+        for known in _known_certificates(user=user):
             if any(p.username == user.username for p in known.profiles):
                 connection = trust.connect(known.cert, (), config, now)
                 if user.username in doctor.signed_on_users(known.cert, connection, config, known.profiles):
