@@ -22,7 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from users.models import AuditEvent, Interface, SignOnMode, User
+from audit.models import AuditEvent
+from users.models import Interface, SignOnMode, User
 
 from . import issuing, trust
 from .models import (

@@ -22,8 +22,8 @@ from django.dispatch import receiver
 from django.shortcuts import render
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from users.access import client_address
-from users.models import AuditEvent
 
 from . import flows, proxy
 from .x509 import CertificateLoadError, load_der, sha256_fingerprint

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from users.models import AuditEvent, SignOnMode, User
+from audit.models import AuditEvent
+from users.models import SignOnMode, User
 
 from . import doctor, flows, trust
 from .models import Certificate, Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from audit.models import AuditEvent
 from certs import flows
 from certs.models import Store
 from tests.pki import Issued, make_client, make_intermediate, make_root
@@ -72,14 +73,12 @@ def charlie(db):
 def _fresh_caches():
     from django.core.cache import cache
 
-    from users.models import _folds
-
     flows.clear_caches()
     cache.clear()
-    _folds.clear()
+    AuditEvent.objects.forget_repeats()
     yield
     flows.clear_caches()
-    _folds.clear()
+    AuditEvent.objects.forget_repeats()
 
 
 def install(store: str, *issued: Issued):

@@ -147,7 +147,7 @@ def test_a_forwarded_for_header_is_not_believed(server):
     assert status == 200
     addresses = json.loads(
         server.python(
-            "import json; from users.models import AuditEvent; "
+            "import json; from audit.models import AuditEvent; "
             "events = AuditEvent.objects.filter(action='signon.refused'); "
             "print(json.dumps(list(events.values_list('source_address', flat=True))))"
         )

@@ -8,12 +8,12 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from certs import flows
 from certs.models import Credential, Store, StoreEntry, TankEntry
 from certs.x509 import MAX_FILE_BYTES, format_thumbprint, sha1_thumbprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_client
-from users.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -8,12 +8,13 @@ import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, pkcs12
 from django.core.management import CommandError, call_command
 
+from audit.models import AuditEvent
 from certs import flows
 from certs.models import Credential, Store, StoreEntry, TankEntry
 from certs.x509 import format_thumbprint, load_certificates, sha1_thumbprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_client
-from users.models import AuditEvent, User
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 

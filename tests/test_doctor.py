@@ -11,13 +11,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from certs import doctor, flows, reports, trust
 from certs.models import Certificate, Store
 from certs.proxy import Presented
 from certs.x509 import sha1_thumbprint, sha256_fingerprint
 from tests.conftest import ACTOR, install
 from tests.pki import DAY, NOW, make_cert, make_client, make_impostor, make_intermediate, make_root
-from users.models import AuditEvent, User
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 

@@ -2,13 +2,13 @@
 
 import pytest
 
+from audit.models import AuditEvent
 from certs import flows
 from certs.flows import FlowError
 from certs.models import Credential, Store, TankEntry, TankKind
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_client
-from users.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

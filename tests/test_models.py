@@ -6,12 +6,13 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from certs import flows, trust
 from certs.models import Certificate, Credential, Store, StoreEntry, TrustSettings
 from certs.x509 import sha1_thumbprint
 from tests.conftest import ACTOR, install
 from tests.pki import NOW, make_client
-from users.models import AuditEvent, User
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 

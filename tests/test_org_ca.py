@@ -7,13 +7,13 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.test import override_settings
 
+from audit.models import AuditEvent
 from certs import flows
 from certs.flows import FlowError
 from certs.issuing import IssuingError
 from certs.models import Credential, OrgCA, Store, StoreEntry
 from certs.x509 import directly_issued_by
 from tests.conftest import ACTOR
-from users.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

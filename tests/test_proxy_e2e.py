@@ -70,7 +70,8 @@ def world(tmp_path_factory):
 def app(world):
     """A clean slate of users and settings for each test (the trusted roots stay)."""
     world.app.python(
-        "from users.models import User, AuditEvent; from certs.models import StoreEntry, TankEntry, TrustSettings; "
+        "from users.models import User; from audit.models import AuditEvent; "
+        "from certs.models import StoreEntry, TankEntry, TrustSettings; "
         "User.objects.all().delete(); AuditEvent.objects.all().delete(); TankEntry.objects.all().delete(); "
         "StoreEntry.objects.filter(store='approved').delete(); TrustSettings.objects.update(match_cn=False); "
         "TrustSettings.bump()"
@@ -95,7 +96,7 @@ def client(world, issued=None, *chain, name="client"):
 
 def audit(app, action):
     code = (
-        "import json; from users.models import AuditEvent; "
+        "import json; from audit.models import AuditEvent; "
         f"print(json.dumps([e.detail | {{'summary': e.summary, 'source': e.source_address}} "
         f"for e in AuditEvent.objects.filter(action={action!r})]))"
     )

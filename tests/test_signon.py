@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 
+from audit.models import AuditEvent
 from certs import flows
 from certs.models import Store, TankEntry
 from certs.proxy import DEFAULT_HEADERS
@@ -20,7 +21,7 @@ from certs.proxy import NOTHING as NOTHING_PRESENTED
 from certs.x509 import sha1_thumbprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_client
-from users.models import AuditEvent, User
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -420,7 +421,7 @@ def test_an_unknown_username_costs_a_password_hash_like_a_known_one(monkeypatch,
 
 
 def test_repeat_counts_of_a_burst_are_written_by_later_events_of_any_kind(spec, rich, toot_installed, monkeypatch):
-    from users import models as user_models
+    from audit import models as audit_models
 
     flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
     rich.https_mode = "cert"
@@ -428,7 +429,7 @@ def test_repeat_counts_of_a_burst_are_written_by_later_events_of_any_kind(spec, 
     headers = {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
     for _ in range(3):
         Client().get("/api/whoami", **headers)
-    monkeypatch.setattr(user_models, "FOLD_FLUSH_SECONDS", 0.0)
+    monkeypatch.setattr(audit_models, "FOLD_FLUSH_SECONDS", 0.0)
     Client().get("/api/whoami", **{meta("X-SSL-Client-Cert"): quote(spec.dick.pem.decode(), safe="")})
     frank_event = AuditEvent.objects.filter(action="signon.success", target_user=rich).get()
     assert frank_event.repeats == 2

@@ -8,12 +8,12 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from certs import flows, issuing
 from certs.models import OrgCA, Store, StoreEntry, TrustSettings
 from certs.x509 import load_certificates, sha1_thumbprint, sha256_fingerprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_root
-from users.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -14,10 +14,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit.models import AuditEvent
 from certs.models import Credential, CredentialKind
 from certs.x509 import name_key
 from users import flows
-from users.models import AuditEvent, InterfaceDefault, SignOnMode, User
+from users.models import InterfaceDefault, SignOnMode, User
 
 pytestmark = pytest.mark.django_db
 

@@ -2,22 +2,17 @@
 users and of the audit log. Pages and commands call these."""
 
 import copy
-import datetime as dt
-from dataclasses import dataclass, field
-from functools import reduce
-from operator import or_
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.paging import Page, keyset_page
 from certs.x509 import name_key
 
-from .models import AuditEvent, Interface, InterfaceDefault, SignOnMode, User
-
-PAGE_SIZE = 50
+from .models import Interface, InterfaceDefault, SignOnMode, User
 
 
 def create_user(
@@ -243,71 +238,7 @@ def apply_defaults_to_all(actor, source_address=None) -> dict[str, int]:
     return changed
 
 
-# --- listings: keyset pagination ---------------------------------------------------------------
-
-
-@dataclass
-class Page:
-    """One page of a keyset-paginated listing.
-
-    ``next_key`` and ``previous_key`` are the key values to pass as ``after`` and ``before``
-    for the neighbouring pages, or None when there is no such page.
-    """
-
-    items: list = field(default_factory=list)
-    next_key: tuple | None = None
-    previous_key: tuple | None = None
-
-
-def keyset_page(
-    queryset: QuerySet, keys: tuple[str, ...], *, descending=False, after=None, before=None, size=PAGE_SIZE
-):
-    """The page of ``queryset`` ordered by ``keys`` that starts after ``after`` or ends before
-    ``before`` (tuples of key values; neither for the first page).
-
-    Unlike OFFSET, a deep page costs the same as the first: the database seeks to the key in
-    its index and reads ``size + 1`` rows. ``keys`` must identify a row, so the last should be
-    unique. Whether the other direction has rows is one more indexed EXISTS, not a COUNT.
-    """
-
-    def order(reverse):
-        flip = descending != reverse
-        return [f"-{k}" if flip else k for k in keys]
-
-    def beyond(values, reverse):
-        # Rows strictly past ``values`` in display order (or before them when ``reverse``).
-        op = "lt" if descending != reverse else "gt"
-        lexicographic = reduce(
-            or_,
-            (
-                Q(**dict(zip(keys[:i], values[:i], strict=True)), **{f"{keys[i]}__{op}": values[i]})
-                for i in range(len(keys))
-            ),
-        )
-        # The leading bound alone lets the database use the index on the first key.
-        return Q(**{f"{keys[0]}__{op}e": values[0]}) & lexicographic
-
-    def key_of(item):
-        return tuple(getattr(item, k) for k in keys)
-
-    if before is not None:
-        rows = list(queryset.filter(beyond(before, reverse=True)).order_by(*order(reverse=True))[: size + 1])
-        has_previous = len(rows) > size
-        items = rows[:size][::-1]
-        has_next = bool(items) and queryset.filter(beyond(key_of(items[-1]), reverse=False)).exists()
-    else:
-        scoped = queryset.filter(beyond(after, reverse=False)) if after is not None else queryset
-        rows = list(scoped.order_by(*order(reverse=False))[: size + 1])
-        has_next = len(rows) > size
-        items = rows[:size]
-        has_previous = (
-            after is not None and bool(items) and queryset.filter(beyond(key_of(items[0]), reverse=True)).exists()
-        )
-    return Page(
-        items=items,
-        next_key=key_of(items[-1]) if has_next else None,
-        previous_key=key_of(items[0]) if has_previous else None,
-    )
+# --- listings ---------------------------------------------------------------------------------
 
 
 def search_users(query: str = "") -> QuerySet:
@@ -324,7 +255,7 @@ def search_users(query: str = "") -> QuerySet:
     return users.filter(Q(username_key__contains=key) | Q(full_name_key__contains=key) | Q(email__icontains=query))
 
 
-def user_page(query: str = "", *, after: str | None = None, before: str | None = None, size=PAGE_SIZE) -> Page:
+def user_page(query: str = "", *, after: str | None = None, before: str | None = None, size=50) -> Page:
     """A page of users in username order, optionally searched; ``after``/``before`` are username keys."""
     return keyset_page(
         search_users(query),
@@ -333,57 +264,3 @@ def user_page(query: str = "", *, after: str | None = None, before: str | None =
         before=(before,) if before is not None else None,
         size=size,
     )
-
-
-# --- the audit log -----------------------------------------------------------------------------
-
-
-def audit_actions() -> list[str]:
-    """The distinct actions present in the audit log, for a filter.
-
-    One DISTINCT over the indexed ``action`` column: an index-only scan on PostgreSQL.
-    """
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
-
-
-def audit_events(*, username="", action="", date_from=None, date_to=None) -> QuerySet:
-    """Audit events, filtered: ``username`` matches the actor or the target user; the dates
-    are inclusive days in the configured time zone."""
-    events = AuditEvent.objects.select_related("target_user")
-    username = (username or "").strip()
-    if username:
-        who = Q(actor_name__iexact=username) | Q(target_name__iexact=username)
-        user = User.objects.find(username)
-        if user is not None:
-            who |= Q(actor=user) | Q(target_user=user)
-        events = events.filter(who)
-    if action:
-        events = events.filter(action=action)
-    start = _start_of_day(date_from) if date_from else None
-    if start is not None:
-        events = events.filter(at__gte=start)
-    end = _start_of_day(date_to + dt.timedelta(days=1)) if date_to and date_to < dt.date.max else None
-    if end is not None:
-        events = events.filter(at__lt=end)
-    return events
-
-
-def _start_of_day(day: dt.date) -> dt.datetime | None:
-    """Midnight of ``day`` in the current time zone, in UTC; None where that falls outside the
-    calendar (year 1 east of Greenwich), which as a bound means no bound."""
-    try:
-        start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-        return start.astimezone(dt.UTC)
-    except (OverflowError, ValueError):
-        return None
-
-
-def audit_page(events: QuerySet, *, after=None, before=None, size=PAGE_SIZE) -> Page:
-    """A page of events, newest first; ``after``/``before`` are (at, id) pairs.
-
-    Keyset on (at, id) rather than Django's Paginator: the log only grows, and Paginator's
-    COUNT plus OFFSET read every skipped row, so page 2,000 of a million events would scan
-    100,000 rows; a keyset page is an index seek on ``at`` (indexed) whatever its depth.
-    ``id`` breaks ties between events recorded in the same microsecond.
-    """
-    return keyset_page(events, ("at", "id"), descending=True, after=after, before=before, size=size)

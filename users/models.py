@@ -1,14 +1,7 @@
-import datetime
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
-
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
-from django.db.models import F
 from django.utils import timezone
 
 from certs.x509 import name_key
@@ -48,6 +41,14 @@ class InterfaceDefault(models.Model):
         return {interface: found.get(interface, SignOnMode.PASSWORD) for interface in Interface.values}
 
 
+class NoSuchUser(ObjectDoesNotExist):
+    """A username nobody has; the message says so in a sentence."""
+
+    def __init__(self, username: str):
+        super().__init__(f"There is no user '{username}'.")
+        self.username = username
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
@@ -61,6 +62,13 @@ class UserManager(BaseUserManager):
         if not username or "\x00" in username:  # no username holds NUL, and PostgreSQL refuses it
             return None
         return self.filter(username_key=name_key(username)).first()
+
+    def named(self, username: str):
+        """The user with this username; raises ``NoSuchUser`` (with the sentence) when there is none."""
+        user = self.find(username)
+        if user is None:
+            raise NoSuchUser(username)
+        return user
 
     def create_user(self, username, password=None, *, full_name="", email="", is_admin=False, **extra):
         """Create a user with the org's default sign-on modes.
@@ -178,140 +186,3 @@ class User(AbstractBaseUser):
 
     def sign_on_mode(self, interface: str) -> str:
         return self.https_mode if interface == Interface.HTTPS else self.ftps_mode
-
-
-# Sign-on decisions that repeat (a script without a cookie jar signs on with every request)
-# are folded into the first event of their kind: at most one row a minute per kind and
-# process, whose ``repeats`` and ``last_at`` count the rest. Counts are written every few
-# seconds; a crash loses at most those few seconds of counting, never the first event.
-FOLD_WINDOW_SECONDS = 60.0
-FOLD_FLUSH_SECONDS = 5.0
-FOLD_MAX_KINDS = 10_000
-
-
-@dataclass
-class _Fold:
-    event_id: int
-    started: float
-    flushed: float
-    pending: int = 0
-    last_at: datetime.datetime | None = None
-
-
-_folds: "OrderedDict[tuple, _Fold]" = OrderedDict()
-_folds_lock = threading.Lock()
-_last_sweep = [0.0]
-
-
-class AuditEventManager(models.Manager):
-    def record(self, actor, action: str, summary: str, *, target=None, detail=None, source_address=None):
-        """Write one audit event.
-
-        ``actor`` is a User, or a string naming who acted when no user did (the command
-        line, the sign-on engine).
-        """
-        actor_user = actor if isinstance(actor, User) else None
-        return self.create(
-            actor=actor_user,
-            actor_name=str(actor) if actor is not None else "",
-            action=action,
-            summary=summary,
-            target_user=target,
-            target_name=target.username if target is not None else "",
-            detail=detail or {},
-            source_address=source_address or None,
-        )
-
-    def record_repeatable(self, fold_key: tuple, actor, action: str, summary: str, *, on_new=None, **fields):
-        """Record an event, or count it against the same kind of event recorded moments ago.
-
-        ``on_new`` is called before a new event is written (not for a counted repeat).
-        """
-        now = time.monotonic()
-        due = []
-        with _folds_lock:
-            fold = _folds.get(fold_key)
-            if fold is not None and now - fold.started < FOLD_WINDOW_SECONDS:
-                fold.pending += 1
-                fold.last_at = timezone.now()
-                if now - fold.flushed >= FOLD_FLUSH_SECONDS:
-                    due.append(self._take(fold, now))
-                counted = True
-            else:
-                counted = False
-                if fold is not None and fold.pending:
-                    due.append(self._take(fold, now))
-                _folds.pop(fold_key, None)
-                while len(_folds) >= FOLD_MAX_KINDS:
-                    _, oldest = _folds.popitem(last=False)
-                    if oldest.pending:
-                        due.append(self._take(oldest, now))
-            if now - _last_sweep[0] >= FOLD_FLUSH_SECONDS:
-                # Counts of other kinds are due too, even when their kind does not come again.
-                _last_sweep[0] = now
-                due.extend(
-                    self._take(other, now)
-                    for other in _folds.values()
-                    if other.pending and now - other.flushed >= FOLD_FLUSH_SECONDS
-                )
-        self._write_counts(due)
-        if counted:
-            return None
-        if on_new is not None:
-            on_new()
-        event = self.record(actor, action, summary, **fields)
-        with _folds_lock:
-            _folds[fold_key] = _Fold(event.pk, now, now)
-        return event
-
-    @staticmethod
-    def _take(fold: _Fold, now: float) -> tuple[int, int, datetime.datetime]:
-        counted = (fold.event_id, fold.pending, fold.last_at)
-        fold.pending, fold.flushed = 0, now
-        return counted
-
-    def _write_counts(self, counts) -> None:
-        for event_id, pending, last_at in counts:
-            if not self.filter(pk=event_id).update(repeats=F("repeats") + pending, last_at=last_at):
-                # The entry is gone (a retention clean-up): let the next of its kind start a new one.
-                with _folds_lock:
-                    for key in [k for k, fold in _folds.items() if fold.event_id == event_id]:
-                        del _folds[key]
-
-    def flush_repeats(self) -> None:
-        """Write every pending count now (at exit, and in tests)."""
-        now = time.monotonic()
-        with _folds_lock:
-            due = [self._take(fold, now) for fold in _folds.values() if fold.pending]
-            _folds.clear()
-        self._write_counts(due)
-
-
-class AuditEvent(models.Model):
-    """Who changed what, when and from where: every administrative change is recorded."""
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    actor_name = models.CharField(max_length=200, blank=True)
-    action = models.CharField(max_length=64, db_index=True)
-    summary = models.TextField()
-    target_user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
-    target_name = models.CharField(max_length=150, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
-    source_address = models.GenericIPAddressField(null=True, blank=True)
-    # The same sign-on decision again shortly after: how many more times, and the last time.
-    repeats = models.PositiveIntegerField(default=0)
-    last_at = models.DateTimeField(null=True, blank=True)
-
-    objects = AuditEventManager()
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        indexes = [
-            models.Index(fields=["-at", "-id"], name="audit_newest_first"),
-            models.Index(fields=["actor_name"], name="audit_actor"),
-            models.Index(fields=["target_name"], name="audit_target"),
-        ]
-
-    def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name}: {self.summary}"

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from audit import log
 from certs import reports
 from certs.models import Credential, TankEntry
 
@@ -240,11 +241,11 @@ def interface_defaults_apply(request):
 @admin_required
 @require_GET
 def audit_log(request):
-    form = forms.AuditFilterForm(request.GET, actions=flows.audit_actions())
+    form = forms.AuditFilterForm(request.GET, actions=log.actions())
     page = None
     if form.is_valid():
-        events = flows.audit_events(**form.filters())
-        page = flows.audit_page(events, after=form.cleaned_data["after"], before=form.cleaned_data["before"])
+        found = log.events(**form.filters())
+        page = log.page(found, after=form.cleaned_data["after"], before=form.cleaned_data["before"])
     ctx = {
         "form": form,
         "page": page,

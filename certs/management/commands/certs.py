@@ -5,18 +5,35 @@ from pathlib import Path
 from django.utils import timezone
 
 from certs import doctor, flows, reports
-from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS
+from certs.flows import FlowError
+from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
 from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
 from certs.trust import RULE_TEXT
-from certs.x509 import format_fingerprint, format_thumbprint, sha1_thumbprint, sha256_fingerprint
-from mft.commandline import AdminCommand, bad_input, read_certificates, read_password_file
+from certs.x509 import (
+    CertificateLoadError,
+    ThumbprintError,
+    format_fingerprint,
+    format_thumbprint,
+    load_certificates,
+    sha1_thumbprint,
+    sha256_fingerprint,
+)
+from users.management.base import AdminCommand, bad_input, read_file, read_password_file
 from users.models import User
 
 STORE_AREAS = {"roots": Store.ROOT, "intermediates": Store.INTERMEDIATE, "cas": Store.APPROVED}
 
 
+def read_certificates(path: str, password: str | None = None):
+    try:
+        return load_certificates(read_file(path), password, filename=path)
+    except CertificateLoadError as exc:
+        raise bad_input(f"{path}: {exc}") from None
+
+
 class Command(AdminCommand):
     help = "Manage trusted roots, intermediate and approved CAs, user certificates and the holding tank."
+    explained = (*AdminCommand.explained, FlowError, CertificateLoadError, ThumbprintError, IssuingError)
 
     def add_arguments(self, parser):
         areas = parser.add_subparsers(dest="area", required=True, metavar="AREA")
@@ -124,12 +141,6 @@ class Command(AdminCommand):
         p.set_defaults(handler="export_roots")
 
     # --- helpers ---------------------------------------------------------------------------
-
-    def user(self, username) -> User:
-        user = User.objects.find(username)
-        if user is None:
-            raise bad_input(f"There is no user '{username}'.")
-        return user
 
     @staticmethod
     def password(path):

@@ -1,5 +1,5 @@
-from mft.commandline import AdminCommand, bad_input, read_password_file
 from users import flows
+from users.management.base import AdminCommand, bad_input, read_password_file
 from users.models import Interface, SignOnMode, User
 
 
@@ -31,12 +31,6 @@ class Command(AdminCommand):
         defaults = sub.add_parser("defaults", help="Show or set the sign-on mode new users get.")
         defaults.add_argument("--interface", choices=Interface.values)
         defaults.add_argument("--mode", choices=SignOnMode.values)
-
-    def user(self, username) -> User:
-        user = User.objects.find(username)
-        if user is None:
-            raise bad_input(f"There is no user '{username}'.")
-        return user
 
     def do_add(self, username, full_name, email, admin, password_file, **_):
         password = read_password_file(password_file) if password_file else None

@@ -1,4 +1,4 @@
-"""Helpers shared by the ``users`` and ``certs`` management commands.
+"""The base of the administration commands (``users``, ``audit``, ``certs``), and their file readers.
 
 Bad input ends in ``CommandError`` with exit status 2 and a sentence on stderr, never a
 traceback. Scripts depend on the commands' names, options and JSON; keep them stable.
@@ -12,15 +12,13 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from certs.flows import FlowError
-from certs.issuing import IssuingError
-from certs.x509 import MAX_FILE_BYTES, CertificateLoadError, ThumbprintError, load_certificates
+from certs.x509 import MAX_FILE_BYTES
+
+from ..models import NoSuchUser, User
 
 logger = logging.getLogger(__name__)
 
 BAD_INPUT = 2
-# Errors whose message is already a sentence for the person at the terminal.
-EXPLAINED = (FlowError, CertificateLoadError, ThumbprintError, IssuingError)
 
 
 def bad_input(message: str) -> CommandError:
@@ -41,6 +39,9 @@ class AdminCommand(BaseCommand):
     """A command whose subcommands are methods named ``do_<area>_<action>``."""
 
     requires_system_checks = []
+    # Errors whose message is already a sentence for the person at the terminal; a command
+    # adds the errors of the use cases it calls.
+    explained: tuple[type[Exception], ...] = (NoSuchUser,)
 
     @property
     def actor(self) -> str:
@@ -54,7 +55,7 @@ class AdminCommand(BaseCommand):
         handler = getattr(self, "do_" + options["handler"].replace("-", "_"))
         try:
             return handler(**options)
-        except EXPLAINED as exc:
+        except self.explained as exc:
             raise bad_input(str(exc)) from None
         except ValidationError as exc:
             raise bad_input(validation_message(exc)) from None
@@ -67,6 +68,11 @@ class AdminCommand(BaseCommand):
                 f"The command failed unexpectedly ({type(exc).__name__}: {exc}). Details are in the log.",
                 returncode=1,
             ) from None
+
+    @staticmethod
+    def user(username: str) -> User:
+        """The named user; a name nobody has ends the command with one sentence."""
+        return User.objects.named(username)
 
     def say(self, message: str) -> None:
         self.stdout.write(message)
@@ -94,13 +100,6 @@ def read_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
         raise bad_input(f"{path}: permission denied.") from None
     except OSError as exc:
         raise bad_input(f"{path}: cannot be read ({exc.strerror or exc}).") from None
-
-
-def read_certificates(path: str, password: str | None = None):
-    try:
-        return load_certificates(read_file(path), password, filename=path)
-    except CertificateLoadError as exc:
-        raise bad_input(f"{path}: {exc}") from None
 
 
 def read_password_file(path: str) -> str:
