@@ -78,7 +78,7 @@ def measure(label: str, count: int) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from certs import flows
+    from certs import flows, verdicts
     from certs.models import Credential, CredentialKind, Store
     from certs.x509 import sha1_thumbprint
     from tests.pki import make_client, make_intermediate, make_root
@@ -104,16 +104,16 @@ def measure(label: str, count: int) -> dict:
             user=owner, kind=CredentialKind.THUMBPRINT, value=sha1_thumbprint(cert), added_by_name="bench"
         )
 
-    flows.clear_caches()
-    flows.judge(make_client("Warm-up", ca).cert)  # load the configuration once
+    verdicts.clear_caches()
+    verdicts.judge(make_client("Warm-up", ca).cert)  # load the configuration once
     first, repeat = [], []
     for cert in certs:
         start = time.perf_counter()
-        verdict = flows.judge(cert)
+        verdict = verdicts.judge(cert)
         first.append(time.perf_counter() - start)
         assert verdict.authentication.ok, verdict.authentication.reasons
         start = time.perf_counter()
-        flows.judge(cert)
+        verdicts.judge(cert)
         repeat.append(time.perf_counter() - start)
     return {"first": statistics.median(first) * 1000, "repeat": statistics.median(repeat) * 1000}
 

@@ -1,14 +1,72 @@
 """Forms own validation and normalisation: they hand views clean values or a sentence per field."""
 
 from django import forms
-from django.contrib.auth import authenticate
-from django.contrib.auth.forms import AuthenticationForm
 
-from users.models import User
+from users.models import NoSuchUser, User
 
 from . import issuing
+from .loading import MAX_FILE_BYTES, CertificateLoadError, load_certificates
 from .models import CredentialKind, Store, StoreEntry
-from .x509 import MAX_FILE_BYTES, CertificateLoadError, ThumbprintError, load_certificates, parse_thumbprint
+from .x509 import MAX_CN_LENGTH, CNError, ThumbprintError, clean_cn, parse_thumbprint
+
+
+class CNField(forms.CharField):
+    """A CN as a certificate would carry it: white space tidied, and refused in a sentence when no
+    certificate could ever match it (``x509.clean_cn``, the rule every other path uses too)."""
+
+    def __init__(self, *, max_length=MAX_CN_LENGTH, **kwargs):
+        kwargs.setdefault("label", "CN")
+        # Longer input gets the field's own sentence, not a cut-off value.
+        super().__init__(max_length=max_length * 4, **kwargs)
+        self.cn_max_length = max_length
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return value
+        try:
+            cn = clean_cn(value)
+        except CNError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if len(cn) > self.cn_max_length:
+            raise forms.ValidationError(
+                f"A CN here has at most {self.cn_max_length} characters; this one has {len(cn)}."
+            )
+        return cn
+
+
+class ThumbprintField(forms.CharField):
+    """A SHA-1 thumbprint in any common notation (3D17 CFF3 ..., 3d:17:cf:...), as 40 hex digits."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 200)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return value
+        try:
+            return parse_thumbprint(value)
+        except ThumbprintError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class UserField(forms.CharField):
+    """A username that must name a user; cleans to the User."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 150)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return User.objects.named(value)
+        except NoSuchUser as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 class CertificateFileField(forms.FileField):
@@ -60,7 +118,7 @@ class AddCredentialForm(forms.Form):
         choices=CredentialKind.choices, widget=forms.RadioSelect, initial=CredentialKind.THUMBPRINT
     )
     value = forms.CharField(
-        max_length=500,
+        max_length=MAX_CN_LENGTH * 4,
         strip=True,
         label="Thumbprint or CN",
         help_text="A thumbprint as 40 hex digits in any notation (3D17 CFF3 ..., 3d:17:cf:...), or a CN.",
@@ -71,39 +129,24 @@ class AddCredentialForm(forms.Form):
         kind, value = cleaned.get("kind"), cleaned.get("value")
         if not kind or value is None:
             return cleaned
-        if kind == CredentialKind.THUMBPRINT:
-            try:
-                cleaned["value"] = parse_thumbprint(value)
-            except ThumbprintError as exc:
-                self.add_error("value", str(exc))
-        else:
-            cn = " ".join(value.split())
-            if not cn:
-                self.add_error("value", "Enter a CN.")
-            elif any(ord(c) < 32 for c in cn):
-                self.add_error("value", "A CN cannot contain control characters.")
-            cleaned["value"] = cn
+        field = ThumbprintField() if kind == CredentialKind.THUMBPRINT else CNField()
+        try:
+            cleaned["value"] = field.clean(value)
+        except forms.ValidationError as error:
+            self.add_error("value", error)
         return cleaned
 
 
 class CreateCertificateForm(forms.Form):
     """Create New: a certificate for the user, signed by the org CA."""
 
-    cn = forms.CharField(label="CN", max_length=64, help_text="The name in the certificate; defaults to the username.")
+    cn = CNField(max_length=64, help_text="The name in the certificate; defaults to the username.")
     key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
     days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=issuing.MAX_CLIENT_DAYS, initial=365)
 
-    def clean_cn(self):
-        cn = " ".join(self.cleaned_data["cn"].split())
-        if not cn:
-            raise forms.ValidationError("Enter a CN.")
-        if any(ord(c) < 32 for c in cn):
-            raise forms.ValidationError("A CN cannot contain control characters.")
-        return cn
-
 
 class OrgCACreateForm(forms.Form):
-    cn = forms.CharField(label="CN", max_length=64, initial="MFT Organisational CA")
+    cn = CNField(max_length=64, initial="MFT Organisational CA")
     key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
     days = forms.IntegerField(label="Valid for (days)", min_value=30, max_value=issuing.MAX_CA_DAYS, initial=3650)
 
@@ -156,44 +199,10 @@ class MatchCNForm(forms.Form):
 class AssignTankEntryForm(forms.Form):
     """Assign an org holding-tank entry to a user."""
 
-    username = forms.CharField(max_length=150)
+    username = UserField()
     as_kind = forms.ChoiceField(
         label="Assign by", choices=CredentialKind.choices, widget=forms.RadioSelect, initial=CredentialKind.THUMBPRINT
     )
-
-    def clean_username(self):
-        user = User.objects.find(self.cleaned_data["username"])
-        if user is None:
-            raise forms.ValidationError(f"There is no user '{self.cleaned_data['username']}'.")
-        return user
-
-
-class SignOnForm(AuthenticationForm):
-    """Username and password, where the password is needed only by some sign-on modes.
-
-    A refusal is one generic message, as the specification's product gives: it does not
-    say which condition failed. The audit log has the reasons.
-    """
-
-    error_messages = {
-        "invalid_login": "Sign-on failed. Check your username, your password and your client certificate.",
-        "inactive": "Sign-on failed. Check your username, your password and your client certificate.",
-    }
-
-    def __init__(self, request=None, *args, **kwargs):
-        super().__init__(request, *args, **kwargs)
-        self.fields["password"].required = False
-        self.fields["password"].help_text = "Not needed when your client certificate alone signs you on."
-
-    def clean(self):
-        username = self.cleaned_data.get("username")
-        password = self.cleaned_data.get("password")
-        if username:
-            self.user_cache = authenticate(self.request, username=username, password=password or None)
-            if self.user_cache is None:
-                raise self.get_invalid_login_error()
-            self.confirm_login_allowed(self.user_cache)
-        return self.cleaned_data
 
 
 class DoctorForm(forms.Form):
@@ -208,10 +217,9 @@ class DoctorForm(forms.Form):
     )
     chain_file = CertificateFileField(label="Chain file (optional)", required=False)
     password = forms.CharField(required=False, widget=forms.PasswordInput, strip=False, help_text="For PKCS#12 files.")
-    username = forms.CharField(
+    username = UserField(
         label="User (optional)",
         required=False,
-        max_length=150,
         help_text="Judge for this user, as when the username is given at sign-on. Empty: find the user.",
     )
 
@@ -238,8 +246,4 @@ class DoctorForm(forms.Form):
             except CertificateLoadError as exc:
                 self.add_error("chain_file", str(exc))
         cleaned["certificate"], cleaned["chain"] = certs[0], chain
-        username = (cleaned.get("username") or "").strip()
-        if username and User.objects.find(username) is None:
-            self.add_error("username", f"There is no user '{username}'.")
-        cleaned["username"] = username or None
         return cleaned

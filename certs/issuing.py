@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .x509 import CNError, clean_cn
+
 KEY_TYPES = {
     "ec-p256": "EC P-256",
     "rsa-2048": "RSA 2048",
@@ -40,16 +42,15 @@ def new_private_key(key_type: str):
 
 
 def _check_cn(cn: str) -> str:
-    cn = (cn or "").strip()
-    if not cn:
-        raise IssuingError("The CN cannot be empty.")
+    try:
+        cn = clean_cn(cn)
+    except CNError as exc:
+        raise IssuingError(str(exc)) from None
     if len(cn) > 64 or len(cn.encode()) > 64:
         raise IssuingError(
             f"The CN is {len(cn)} characters ({len(cn.encode())} bytes) long; X.509 allows at most 64 "
             "(counted in bytes of UTF-8 for accented and other non-ASCII letters)."
         )
-    if any(ord(c) < 32 for c in cn):
-        raise IssuingError("The CN cannot contain control characters.")
     return cn
 
 

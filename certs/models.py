@@ -8,9 +8,22 @@ from django.db import connection, models
 from django.db.models import F
 from django.utils import timezone
 
+from audit.models import AddedBy
 from users.models import Interface
 
 from .x509 import format_fingerprint, format_thumbprint, name_key, summarize
+
+
+def entry_key(kind: str, value: str) -> str:
+    """How a profile or holding-tank entry is compared: a CN by its ``name_key`` (which case
+    folding can lengthen), a thumbprint as it is."""
+    return name_key(value) if kind == "cn" else value
+
+
+def expiry_cutoff(days: int | None = None):
+    """Certificates valid until before this moment expire soon: within ``days``, by default
+    ``MFT_EXPIRY_WARNING_DAYS``."""
+    return timezone.now() + timedelta(days=settings.MFT_EXPIRY_WARNING_DAYS if days is None else days)
 
 
 class CertificateManager(models.Manager):
@@ -81,8 +94,7 @@ class Certificate(models.Model):
 
     @property
     def expires_soon(self) -> bool:
-        soon = timezone.now() + timedelta(days=settings.MFT_EXPIRY_WARNING_DAYS)
-        return not self.is_expired and self.not_after <= soon
+        return not self.is_expired and self.not_after <= expiry_cutoff()
 
     def as_dict(self) -> dict:
         return {
@@ -115,7 +127,7 @@ class StoreEntryQuerySet(models.QuerySet):
         return self.filter(store=store).select_related("certificate", "added_by")
 
 
-class StoreEntry(models.Model):
+class StoreEntry(AddedBy):
     """A certificate in one of the org-level stores.
 
     The trusted root store holds certificates installed as trust anchors; the intermediate
@@ -125,11 +137,6 @@ class StoreEntry(models.Model):
 
     store = models.CharField(max_length=16, choices=Store.choices)
     certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="store_entries")
-    added_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    added_by_name = models.CharField(max_length=200, blank=True)
-    added_at = models.DateTimeField(default=timezone.now)
 
     objects = StoreEntryQuerySet.as_manager()
 
@@ -181,7 +188,7 @@ class TrustSettings(models.Model):
         cls.objects.filter(pk=1).update(generation=F("generation") + 1)
 
 
-class OrgCA(models.Model):
+class OrgCA(AddedBy):
     """The organisational CA that signs certificates the app creates.
 
     The private key is kept encrypted with the key-encryption key from settings and is
@@ -191,11 +198,6 @@ class OrgCA(models.Model):
     certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="+")
     encrypted_key = models.BinaryField()
     is_active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_by_name = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
@@ -272,7 +274,7 @@ def _user_table() -> str:
     return get_user_model()._meta.db_table
 
 
-class Credential(models.Model):
+class Credential(AddedBy):
     """A thumbprint or CN accepted on a user's profile (the specification's "Accepted Certs")."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
@@ -284,11 +286,6 @@ class Credential(models.Model):
     certificate = models.ForeignKey(
         Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="credentials"
     )
-    added_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    added_by_name = models.CharField(max_length=200, blank=True)
-    added_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(max_length=32, blank=True, help_text="manual, import, issued, holding tank")
 
     objects = CredentialQuerySet.as_manager()
@@ -302,12 +299,17 @@ class Credential(models.Model):
         return f"{self.user}: {self.get_kind_display()} {self.shown_value}"
 
     def save(self, *args, **kwargs):
-        self.key = self.value if self.kind == CredentialKind.THUMBPRINT else name_key(self.value)
+        self.key = entry_key(self.kind, self.value)
         super().save(*args, **kwargs)
 
     @property
     def shown_value(self) -> str:
         return format_thumbprint(self.value) if self.kind == CredentialKind.THUMBPRINT else self.value
+
+    @property
+    def kind_phrase(self) -> str:
+        """The kind inside a sentence: "thumbprint" or "CN"."""
+        return "thumbprint" if self.kind == CredentialKind.THUMBPRINT else "CN"
 
     def as_dict(self) -> dict:
         data = {
@@ -369,8 +371,13 @@ class TankEntry(models.Model):
         return f"{owner}: {self.get_kind_display()} {self.shown_value}"
 
     def save(self, *args, **kwargs):
-        self.key = name_key(self.value) if self.kind == TankKind.CN else self.value
+        self.key = entry_key(self.kind, self.value)
         super().save(*args, **kwargs)
+
+    @property
+    def owner_phrase(self) -> str:
+        """Whose tank, inside a sentence: "rich's holding tank" or "the org holding tank"."""
+        return f"{self.user.username}'s holding tank" if self.user_id else "the org holding tank"
 
     @property
     def shown_value(self) -> str:

@@ -1,5 +1,6 @@
-"""Read-only use cases: the doctor's diagnosis, what a change would break, the sign-on overview
-and what expires. Pages and commands call these; they change nothing (except mailing)."""
+"""Read-only use cases: the doctor's diagnosis, what a change would break, the sign-on overview,
+the state of the stores and what expires. Pages and commands call these; they change nothing
+(except mailing)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from users.models import SignOnMode, User
+from users.models import Method, SignOnMode, User
 
-from . import doctor, flows, trust
-from .models import Certificate, Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+from . import chain, trust, verdicts
+from .impact import Consequence, KnownCertificate, impact, signed_on_users
+from .models import Certificate, Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry, expiry_cutoff
 from .x509 import display_name, format_thumbprint, sha1_thumbprint, sha256_fingerprint
+
+SIGN_ON_ACTIONS = ["signon.success", "signon.refused"]
 
 # --- the doctor --------------------------------------------------------------------------------
 
@@ -24,23 +28,20 @@ from .x509 import display_name, format_thumbprint, sha1_thumbprint, sha256_finge
 @dataclass
 class Diagnosis:
     verdict: trust.Verdict
-    picture: doctor.Picture
+    picture: chain.Picture
     username: str | None
     # Without a chosen user: every candidate's rules, and whom the certificate would sign on.
     decisions: tuple[trust.UserDecision, ...]
     would_sign_on: list[str]
-    certificate: Certificate | None = None
 
 
-def diagnose(cert, chain=(), username: str | None = None, at: dt.datetime | None = None) -> Diagnosis:
-    """Everything the doctor shows, judged exactly as sign-on judges."""
+def diagnose(cert, presented_chain=(), username: str | None = None, at: dt.datetime | None = None) -> Diagnosis:
+    """Everything the doctor shows (on its page and in ``certs check``), judged exactly as sign-on judges."""
     at = at or timezone.now()
-    verdict = flows.judge(cert, chain, username=username, at=at)
-    config = flows.trust_config()
-    picture = doctor.picture(cert, chain, config, verdict.connection, at)
-    decisions = verdict.authentication.decisions
+    verdict = verdicts.judge(cert, presented_chain, username=username, at=at)
+    picture = chain.picture(cert, presented_chain, verdicts.trust_config(), verdict.connection, at)
     would = [verdict.authentication.user] if verdict.authentication.ok else []
-    return Diagnosis(verdict, picture, username, decisions, would)
+    return Diagnosis(verdict, picture, username, verdict.authentication.decisions, would)
 
 
 def known_chain(sha256s: list[str]) -> list:
@@ -49,13 +50,54 @@ def known_chain(sha256s: list[str]) -> list:
     return [rows[s].to_x509() for s in sha256s if s in rows]
 
 
+# --- the stores ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ApprovedCA:
+    entry: StoreEntry
+    connects: bool
+    reason: str
+
+
+def approved_cas() -> list[ApprovedCA]:
+    """The approved-CA list, each with whether certificates it signs can connect at all (an
+    approved CA that is not installed and chains up to nothing, the specification's "Verisign",
+    approves certificates that still cannot connect)."""
+    config, now = verdicts.trust_config(), timezone.now()
+    found = []
+    for entry in StoreEntry.objects.in_store(Store.APPROVED).order_by("certificate__subject_display", "id"):
+        connection = trust.chains_to_root_store(entry.certificate.to_x509(), config, now)
+        found.append(ApprovedCA(entry, connection.ok, connection.reason))
+    return found
+
+
+def dashboard() -> dict:
+    """The administrator's overview in figures."""
+    counts = dict.fromkeys(Store.values, 0)
+    for store in StoreEntry.objects.values_list("store", flat=True):
+        counts[store] += 1
+    return {
+        "users": User.objects.count(),
+        "roots": counts[Store.ROOT],
+        "intermediates": counts[Store.INTERMEDIATE],
+        "approved": counts[Store.APPROVED],
+        "org_tank": TankEntry.objects.filter(user__isnull=True).count(),
+        "user_tank": TankEntry.objects.filter(user__isnull=False).count(),
+        "org_ca": OrgCA.active(),
+        "match_cn": verdicts.trust_config().match_cn,
+        "expiring": expiring()[:25],
+        "expiry_days": expiry_window_days(),
+    }
+
+
 # --- what a change would break -------------------------------------------------------------------
 
 # At most this many known certificates are judged for a preview (the most recently seen first).
 IMPACT_LIMIT = 5000
 
 
-def _known_certificates(limit: int = IMPACT_LIMIT, user: User | None = None) -> list[doctor.KnownCertificate]:
+def _known_certificates(limit: int = IMPACT_LIMIT, user: User | None = None) -> list[KnownCertificate]:
     """Certificates on profiles, in holding tanks and seen at sign-on, each with its candidate
     users' profiles; with ``user``, only those that concern that user."""
     origins: dict[int, list[str]] = defaultdict(list)
@@ -66,8 +108,7 @@ def _known_certificates(limit: int = IMPACT_LIMIT, user: User | None = None) -> 
     for credential in credentials[:limit]:
         origins[credential.certificate_id].append(f"on {credential.user.username}'s profile")
     for entry in tank[:limit]:
-        owner = f"{entry.user.username}'s holding tank" if entry.user_id else "the org holding tank"
-        origins[entry.certificate_id].append(f"in {owner}")
+        origins[entry.certificate_id].append(f"in {entry.owner_phrase}")
     seen = _seen_at_sign_on(since=timezone.now() - dt.timedelta(days=90), limit=limit, user=user)
     by_sha = {row.sha256: row.pk for row in Certificate.objects.filter(sha256__in=list(seen))}
     for sha, pk in by_sha.items():
@@ -75,14 +116,14 @@ def _known_certificates(limit: int = IMPACT_LIMIT, user: User | None = None) -> 
     known = []
     for row in Certificate.objects.filter(pk__in=list(origins)[:limit]):
         cert = row.to_x509()
-        profiles = tuple(flows.profile_of(u) for u in flows.candidates_for(cert)[2].values())
-        known.append(doctor.KnownCertificate(cert, profiles, origin="; ".join(dict.fromkeys(origins[row.pk]))))
+        profiles = tuple(c.profile for c in verdicts.candidates(cert)[2].values())
+        known.append(KnownCertificate(cert, profiles, origin="; ".join(dict.fromkeys(origins[row.pk]))))
     return known
 
 
 def _seen_at_sign_on(since, limit, user=None) -> Counter:
     counts = Counter()
-    events = AuditEvent.objects.filter(action__in=["signon.success", "signon.refused"], at__gte=since)
+    events = AuditEvent.objects.filter(action__in=SIGN_ON_ACTIONS, at__gte=since)
     if user is not None:
         events = events.filter(target_user=user)
     for detail, repeats in events.values_list("detail", "repeats")[: limit * 10]:
@@ -91,19 +132,19 @@ def _seen_at_sign_on(since, limit, user=None) -> Counter:
     return counts
 
 
-def impact_of_store_removal(store: str, row: Certificate) -> list[doctor.Consequence]:
-    config = flows.trust_config()
+def impact_of_store_removal(store: str, row: Certificate) -> list[Consequence]:
+    config = verdicts.trust_config()
     field_name = {Store.ROOT: "roots", Store.INTERMEDIATE: "intermediates", Store.APPROVED: "approved"}[store]
     target = row.to_x509()
     after = replace(config, **{field_name: tuple(c for c in getattr(config, field_name) if c != target)})
-    return doctor.impact(_known_certificates(), config, after, timezone.now())
+    return impact(_known_certificates(), config, after, timezone.now())
 
 
-def impact_of_match_cn(on: bool) -> list[doctor.Consequence]:
-    config = flows.trust_config()
+def impact_of_match_cn(on: bool) -> list[Consequence]:
+    config = verdicts.trust_config()
     if config.match_cn == on:
         return []
-    return doctor.impact(_known_certificates(), config, replace(config, match_cn=on), timezone.now())
+    return impact(_known_certificates(), config, replace(config, match_cn=on), timezone.now())
 
 
 @dataclass
@@ -111,50 +152,44 @@ class ModeChange:
     """What changing one user's sign-on mode on one interface would stop."""
 
     stops: list[str] = field(default_factory=list)
-    certificates: list[doctor.Consequence] = field(default_factory=list)
+    certificates: list[Consequence] = field(default_factory=list)
 
 
 def impact_of_mode_change(user: User, interface: str, mode: str) -> ModeChange:
-    before = user.sign_on_mode(interface)
-    allowed_before, allowed_after = flows.ALLOWED_METHODS[before], flows.ALLOWED_METHODS[mode]
+    before, after = user.sign_on_mode(interface), SignOnMode(mode)
     change = ModeChange()
-    if before == mode:
+    if before == after:
         return change
     has_password = user.has_usable_password()
-    if flows.METHOD_PASSWORD in allowed_before and flows.METHOD_PASSWORD not in allowed_after and has_password:
+    loses_certificate = Method.CERTIFICATE in before.methods and Method.CERTIFICATE not in after.methods
+    if Method.PASSWORD in before.methods and Method.PASSWORD not in after.methods and has_password:
         change.stops.append(f"{user.username} can no longer sign on with the password alone.")
-    if flows.METHOD_CERTIFICATE in allowed_before and flows.METHOD_CERTIFICATE not in allowed_after:
+    if loses_certificate:
         change.stops.append(f"{user.username}'s certificates no longer sign on alone.")
-    if mode == SignOnMode.PASSWORD and before != SignOnMode.PASSWORD:
+    if after == SignOnMode.PASSWORD:
         change.stops.append(f"Certificates play no part for {user.username} any more.")
-    if (
-        mode in (SignOnMode.CERT, SignOnMode.CERT_AND_PASSWORD)
-        and mode != before
-        and not Credential.objects.filter(user=user).exists()
-    ):
+    if after in (SignOnMode.CERT, SignOnMode.CERT_AND_PASSWORD) and not Credential.objects.filter(user=user).exists():
         change.stops.append(f"{user.username} has no certificate on the profile, so cannot sign on at all.")
-    if mode == SignOnMode.CERT_AND_PASSWORD and not has_password:
+    if after == SignOnMode.CERT_AND_PASSWORD and not has_password:
         change.stops.append(f"{user.username} has no password, so cannot sign on at all.")
-    if flows.METHOD_CERTIFICATE in allowed_before and flows.METHOD_CERTIFICATE not in allowed_after:
-        now = timezone.now()
-        config = flows.trust_config()
+    if loses_certificate:
+        now, config = timezone.now(), verdicts.trust_config()
         for known in _known_certificates(user=user):
-            if any(p.username == user.username for p in known.profiles):
-                connection = trust.connect(known.cert, (), config, now)
-                if user.username in doctor.signed_on_users(known.cert, connection, config, known.profiles):
-                    change.certificates.append(
-                        doctor.Consequence(
-                            subject=display_name(known.cert.subject),
-                            thumbprint=format_thumbprint(sha1_thumbprint(known.cert)),
-                            sha256=sha256_fingerprint(known.cert),
-                            origin=known.origin,
-                            before=trust.AUTHENTICATES,
-                            after=trust.AUTHENTICATES,
-                            users_before=(user.username,),
-                            users_after=(),
-                            reason=f"{user.username}'s {interface.upper()} mode would be {mode}",
-                        )
+            connection = trust.connect(known.cert, (), config, now)
+            if user.username in signed_on_users(known.cert, connection, config, known.profiles):
+                change.certificates.append(
+                    Consequence(
+                        subject=display_name(known.cert.subject),
+                        thumbprint=format_thumbprint(sha1_thumbprint(known.cert)),
+                        sha256=sha256_fingerprint(known.cert),
+                        origin=known.origin,
+                        before=trust.AUTHENTICATES,
+                        after=trust.AUTHENTICATES,
+                        users_before=(user.username,),
+                        users_after=(),
+                        reason=f"{user.username}'s {interface.upper()} mode would be {mode}",
                     )
+                )
     return change
 
 
@@ -189,7 +224,7 @@ def overview(days: int = 7, limit: int = 200_000) -> Overview:
     latest: dict[str, OverviewRow] = {}
     categories: dict[str, str] = {}
     events = (
-        AuditEvent.objects.filter(action__in=["signon.success", "signon.refused"], at__gte=since)
+        AuditEvent.objects.filter(action__in=SIGN_ON_ACTIONS, at__gte=since)
         .order_by("at", "id")
         .values_list("detail", "repeats", "at", "last_at", "target_name")
     )
@@ -236,13 +271,13 @@ def _headline(category: str, reasons: list[str]) -> str:
 
 @dataclass
 class Expiring:
-    kind: str  # "profile", "root", "intermediate", "approved", "org CA"
+    kind: str  # "profile", "root", "intermediate", "approved CA", "org CA"
     certificate: Certificate
     user: User | None = None
 
     @property
     def expired(self) -> bool:
-        return self.certificate.not_after <= timezone.now()
+        return self.certificate.is_expired
 
     def as_dict(self) -> dict:
         return {
@@ -259,20 +294,34 @@ def expiry_window_days() -> int:
 
 def expiring(days: int | None = None) -> list[Expiring]:
     """Certificates the app relies on that expire within ``days`` (or have expired)."""
-    days = expiry_window_days() if days is None else days
-    limit = timezone.now() + dt.timedelta(days=days)
-    found = []
-    for credential in (
-        Credential.objects.filter(kind=CredentialKind.THUMBPRINT, certificate__not_after__lte=limit)
+    limit = expiry_cutoff(days)
+    found = [
+        Expiring("profile", credential.certificate, credential.user)
+        for credential in Credential.objects.filter(kind=CredentialKind.THUMBPRINT, certificate__not_after__lte=limit)
         .select_related("certificate", "user")
         .order_by("certificate__not_after")
-    ):
-        found.append(Expiring("profile", credential.certificate, credential.user))
+    ]
     for entry in StoreEntry.objects.filter(certificate__not_after__lte=limit).select_related("certificate"):
         found.append(Expiring(entry.store if entry.store != Store.APPROVED else "approved CA", entry.certificate))
     for org_ca in OrgCA.objects.filter(is_active=True, certificate__not_after__lte=limit).select_related("certificate"):
         found.append(Expiring("org CA", org_ca.certificate))
     return sorted(found, key=lambda e: (e.certificate.not_after, e.kind))
+
+
+def own_expiring(user: User, presented=None) -> list[tuple[str, dt.datetime]]:
+    """For an end user: (name, valid until) of their own certificates that expire soon or have
+    expired: the one they presented, and those on their profile."""
+    limit = expiry_cutoff()
+    found = []
+    if presented is not None and presented.not_valid_after_utc <= limit:
+        found.append((display_name(presented.subject), presented.not_valid_after_utc))
+    presented_sha256 = sha256_fingerprint(presented) if presented is not None else None
+    for credential in Credential.objects.filter(user=user, certificate__not_after__lte=limit).select_related(
+        "certificate"
+    ):
+        if credential.certificate.sha256 != presented_sha256:
+            found.append((credential.certificate.subject_display, credential.certificate.not_after))
+    return found
 
 
 def mail_expiring(items: list[Expiring], days: int) -> int:

@@ -15,7 +15,7 @@ _tls = Path(os.environ.get("MFT_TLS_DIR", _data / "tls"))
 
 
 def _server_files():
-    from certs.tls import ensure_server_certificate
+    from signon.tls import ensure_server_certificate
 
     cert, key, _ = ensure_server_certificate(_tls)
     return str(cert), str(key)
@@ -29,12 +29,12 @@ if not certfile or not keyfile:
 bind = [os.environ.get("MFT_BIND", "127.0.0.1:8443")]
 workers = int(os.environ.get("MFT_WORKERS", "2"))
 threads = int(os.environ.get("MFT_THREADS", "8"))
-worker_class = "certs.tls.ClientCertWorker"
+worker_class = "signon.tls.ClientCertWorker"
 cert_reqs = ssl.CERT_OPTIONAL
 accesslog = "-"
 
 
 def ssl_context(conf, default_ssl_context_factory):
-    from certs.tls import ssl_context as build
+    from signon.tls import ssl_context as build
 
     return build(conf, default_ssl_context_factory)

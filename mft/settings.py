@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from certs import proxy
+from signon import proxy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -140,17 +140,18 @@ INSTALLED_APPS = [
     "audit",
     "users",
     "certs",
+    "signon",
 ]
 
 MIDDLEWARE = [
-    "certs.middleware.ForwardedHeadersMiddleware",
+    "signon.middleware.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "certs.middleware.ClientCertificateMiddleware",
+    "signon.middleware.ClientCertificateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -174,7 +175,10 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "users.User"
-AUTHENTICATION_BACKENDS = ["certs.backends.SignOnBackend"]
+# What a change of a user's sign-on mode would stop: the users app's policy page asks the
+# certificate app through this name, so that imports run one way (signon -> certs -> users).
+MODE_CHANGE_IMPACT = "certs.reports.impact_of_mode_change"
+AUTHENTICATION_BACKENDS = ["signon.backends.SignOnBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

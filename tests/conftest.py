@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from audit.models import AuditEvent
-from certs import flows
+from certs import flows, verdicts
 from certs.models import Store
 from tests.pki import Issued, make_client, make_intermediate, make_root
 from users.models import User
@@ -73,11 +73,11 @@ def charlie(db):
 def _fresh_caches():
     from django.core.cache import cache
 
-    flows.clear_caches()
+    verdicts.clear_caches()
     cache.clear()
     AuditEvent.objects.forget_repeats()
     yield
-    flows.clear_caches()
+    verdicts.clear_caches()
     AuditEvent.objects.forget_repeats()
 
 

@@ -10,7 +10,8 @@ import json
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certs.x509 import directly_issued_by, format_thumbprint, load_certificates, sha1_thumbprint
+from certs.loading import load_certificates
+from certs.x509 import directly_issued_by, format_thumbprint, sha1_thumbprint
 from tests.e2e import AppServer, chromium_path
 from tests.pki import make_client, make_intermediate, make_root
 
@@ -147,9 +148,9 @@ def test_an_administrators_day(page, app, tmp_path):
     presented_file.write_bytes(presented.pem)
     app.manage("certs", "roots", "add", str(root_file))
     app.python(
-        "from certs import flows; from certs.x509 import load_certificates; "
+        "from certs import flows, verdicts; from certs.loading import load_certificates; "
         f"cert = load_certificates(open({str(presented_file)!r}, 'rb').read())[0]; "
-        "flows.record_presentation(flows.judge(cert, username='rich'), cert, 'rich', 'https', '192.0.2.44')"
+        "flows.record_presentation(verdicts.judge(cert, username='rich'), cert, 'rich', 'https', '192.0.2.44')"
     )
     page.reload()
     tank_row = page.locator("#tank tbody tr", has_text="Thumbprint")

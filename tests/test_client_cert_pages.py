@@ -9,9 +9,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from certs import flows
+from certs import flows, verdicts
+from certs.loading import MAX_FILE_BYTES
 from certs.models import Credential, Store, StoreEntry, TankEntry
-from certs.x509 import MAX_FILE_BYTES, format_thumbprint, sha1_thumbprint
+from certs.org_ca import create as create_org_ca
+from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_client
 
@@ -96,7 +98,7 @@ def test_a_thumbprint_in_any_notation_is_added_in_the_specifications_form(admin_
 def test_a_cn_is_added_and_a_missing_approved_ca_is_pointed_out(admin_client, rich):
     response = admin_client.post(url("add-credential", "rich"), {"kind": "cn", "value": " Dick "}, follow=True)
     body = text(response)
-    assert "Added common name (cn) Dick to rich's profile." in body
+    assert "Added CN Dick to rich's profile." in body
     assert "The approved CA list is empty" in body
 
 
@@ -171,7 +173,7 @@ def test_import_of_a_self_signed_certificate_offers_installing_it(admin_client, 
     assert install_url in body
     admin_client.post(install_url, {"next": page()})
     assert StoreEntry.objects.filter(store=Store.ROOT, certificate__sha256=sha256).exists()
-    assert flows.judge(selfie.cert).authentication.user == "rich"
+    assert verdicts.judge(selfie.cert).authentication.user == "rich"
 
 
 def test_import_of_a_pkcs12_with_its_password(admin_client, rich, spec):
@@ -220,7 +222,7 @@ def test_no_file_chosen(admin_client, rich):
 
 @pytest.fixture
 def org_ca(db):
-    return flows.create_org_ca("Example Org CA", ACTOR)[0]
+    return create_org_ca("Example Org CA", ACTOR)[0]
 
 
 def test_create_new_shows_the_password_once_and_downloads_once(admin_client, rich, org_ca):
@@ -251,7 +253,7 @@ def test_create_new_explains_bad_values(admin_client, rich, org_ca):
 
 
 def test_create_new_refuses_a_certificate_outliving_the_org_ca(admin_client, rich):
-    flows.create_org_ca("Short CA", ACTOR, days=10)
+    create_org_ca("Short CA", ACTOR, days=10)
     response = admin_client.post(url("create-certificate", "rich"), {"cn": "rich", "key_type": "ec-p256", "days": "30"})
     assert response.status_code == 400
     assert "would outlive it" in text(response)
@@ -297,7 +299,7 @@ def test_a_credential_of_another_user_cannot_be_removed_through_this_page(admin_
 
 
 def tank(spec, cert, username):
-    verdict = flows.judge(cert.cert, username=username)
+    verdict = verdicts.judge(cert.cert, username=username)
     return flows.record_presentation(verdict, cert.cert, username, "https", "203.0.113.9")
 
 
@@ -307,7 +309,7 @@ def test_the_users_tank_is_shown_and_entries_are_accepted(admin_client, rich, sp
     assert "203.0.113.9" in body and "HTTPS" in body
     response = admin_client.post(url("accept-tank-entry", "rich", entries["thumbprint"].pk), follow=True)
     assert "Accepted thumbprint" in text(response)
-    assert flows.judge(spec.frank.cert).authentication.user == "rich"
+    assert verdicts.judge(spec.frank.cert).authentication.user == "rich"
 
 
 def test_tank_entries_are_removed_after_confirmation(admin_client, rich, spec, toot_installed):

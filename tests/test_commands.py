@@ -9,9 +9,10 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
-from certs import flows
+from certs import flows, verdicts
+from certs.loading import load_certificates
 from certs.models import Credential, Store, StoreEntry, TankEntry
-from certs.x509 import format_thumbprint, load_certificates, sha1_thumbprint
+from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_client
 from users.models import User
@@ -155,7 +156,8 @@ def test_roots_add_list_remove(spec, files):
     colon_notation = ":".join(toot.replace(" ", "")[i : i + 2] for i in range(0, 40, 2)).lower()
     assert run("certs", "roots", "remove", colon_notation).splitlines() == [
         f"Removed 'Toot' ({toot}) from the trusted root store.",
-        "Re-export the bundle for the front proxy: manage.py certs export-roots FILE",
+        "warning: Re-export the front proxy's client CA bundle (download it from the root store page, or run "
+        "manage.py certs export-roots FILE) and reload the proxy.",
     ]
     assert (
         refused("certs", "roots", "remove", toot)
@@ -284,7 +286,7 @@ def test_user_commands_refuse_unknown_users():
 
 
 def test_tank_list_accept_remove(spec, rich, toot_installed):
-    verdict = flows.judge(spec.frank.cert, username="rich")
+    verdict = verdicts.judge(spec.frank.cert, username="rich")
     flows.record_presentation(verdict, spec.frank.cert, "rich", "https", "192.0.2.1")
     entries = json.loads(run("certs", "tank", "list", "--json"))
     assert sorted(e["kind"] for e in entries) == ["cn", "thumbprint"]
@@ -308,7 +310,7 @@ def test_tank_list_accept_remove(spec, rich, toot_installed):
 
 
 def test_tank_accept_of_an_org_entry_names_the_user(spec, rich, toot_installed):
-    verdict = flows.judge(spec.frank.cert)
+    verdict = verdicts.judge(spec.frank.cert)
     (entry,) = flows.record_presentation(verdict, spec.frank.cert, None, "https", None)
     assert "choose the user" in refused("certs", "tank", "accept", str(entry.pk))
     assert json.loads(run("certs", "tank", "list", "--org", "--json"))[0]["user"] is None

@@ -12,10 +12,12 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from certs import doctor, flows, reports, trust
+from certs import chain as chain_picture
+from certs import flows, reports, trust, verdicts
 from certs.models import Certificate, Store
-from certs.proxy import Presented
 from certs.x509 import sha1_thumbprint, sha256_fingerprint
+from signon import flows as signon_flows
+from signon.proxy import Presented
 from tests.conftest import ACTOR, install
 from tests.pki import DAY, NOW, make_cert, make_client, make_impostor, make_intermediate, make_root
 from users.models import User
@@ -30,7 +32,7 @@ def text(response) -> str:
 def picture(cert, chain=(), **config):
     config = trust.TrustConfig(**config)
     connection = trust.connect(cert, list(chain), config, NOW)
-    return doctor.picture(cert, chain, config, connection, NOW)
+    return chain_picture.picture(cert, chain, config, connection, NOW)
 
 
 def summary(pic):
@@ -187,7 +189,7 @@ def test_an_unknown_user_is_explained(admin, spec):
 
 
 def test_holding_tank_entries_link_to_the_doctor(admin, spec, rich, toot_installed):
-    verdict = flows.judge(spec.frank.cert, username="rich")
+    verdict = verdicts.judge(spec.frank.cert, username="rich")
     flows.record_presentation(verdict, spec.frank.cert, "rich", "https", None)
     page = admin.get(reverse("certs:edit-client-certs", args=["rich"])).content.decode()
     link = f"/doctor/?certificate={sha256_fingerprint(spec.frank.cert)}&amp;user=rich"
@@ -199,7 +201,7 @@ def test_holding_tank_entries_link_to_the_doctor(admin, spec, rich, toot_install
 
 def test_sign_on_entries_in_the_audit_log_link_to_the_doctor_with_the_chain(admin, spec, rich):
     install(Store.ROOT, spec.toot)
-    flows.sign_on(Presented(spec.frank.cert, (spec.chug.cert,)), username="rich")
+    signon_flows.sign_on(Presented(spec.frank.cert, (spec.chug.cert,)), username="rich")
     page = admin.get(reverse("users:audit")).content.decode()
     match = re.search(r'href="(/doctor/\?certificate=[^"]+)"', page)
     assert match, "the sign-on entry links to the doctor"
@@ -239,7 +241,7 @@ def estate(spec, rich, charlie):
     flows.import_to_profile(erin, [spec.stranger.cert], ACTOR)
     # dana's and charlie's certificates are known from sign-on only.
     for cert in (dana_cert, charlie_cert):
-        flows.sign_on(Presented(cert.cert))
+        signon_flows.sign_on(Presented(cert.cert))
     return {"partner": partner}
 
 
@@ -303,7 +305,7 @@ def test_the_overview_groups_certificates_seen_at_sign_on(admin, spec, rich, too
     rich.save()
     flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
     for cert in (spec.frank, spec.frank, spec.dick, spec.stranger):
-        flows.sign_on(Presented(cert.cert))
+        signon_flows.sign_on(Presented(cert.cert))
     AuditEvent.objects.flush_repeats()
     data = reports.overview(7)
     assert [data.count(c) for c in trust.CATEGORY_TEXT] == [1, 1, 1]
@@ -352,7 +354,7 @@ def test_the_doctor_agrees_with_sign_on(spec, rich, charlie, toot_installed):
     forged = make_cert("Frank", make_root("Forger"), issuer_name=spec.chug.cert.subject)
     for issued in (spec.frank, spec.dick, spec.rich, spec.dick_by_verisign, spec.stranger, forged):
         doctor_says = reports.diagnose(issued.cert)
-        sign_on_says = flows.sign_on(Presented(issued.cert))
+        sign_on_says = signon_flows.sign_on(Presented(issued.cert))
         assert doctor_says.verdict.category == sign_on_says.verdict.category, issued.cert.subject
         assert doctor_says.would_sign_on == (
             [sign_on_says.verdict.authentication.user] if sign_on_says.verdict.authentication.ok else []

@@ -3,7 +3,7 @@
 import pytest
 
 from audit.models import AuditEvent
-from certs import flows
+from certs import flows, verdicts
 from certs.flows import FlowError
 from certs.models import Credential, Store, TankEntry, TankKind
 from certs.x509 import format_thumbprint, sha1_thumbprint
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def present(issued, username=None, source="192.0.2.10", interface="https"):
-    verdict = flows.judge(issued.cert, username=username)
+    verdict = verdicts.judge(issued.cert, username=username)
     return flows.record_presentation(verdict, issued.cert, username, interface, source)
 
 
@@ -81,7 +81,7 @@ def test_accepting_the_thumbprint_entry_lets_the_certificate_authenticate(spec, 
     entries = {e.kind: e for e in present(spec.frank, "rich")}
     message = flows.accept_tank_entry(entries["thumbprint"].pk, ACTOR)
     assert message == f"Accepted thumbprint {format_thumbprint(sha1_thumbprint(spec.frank.cert))} into rich's profile."
-    assert flows.judge(spec.frank.cert).authentication.user == "rich"
+    assert verdicts.judge(spec.frank.cert).authentication.user == "rich"
     # The CN entry stays for the admin to decide.
     assert list(TankEntry.objects.values_list("kind", flat=True)) == ["cn"]
     credential = Credential.objects.get(user=rich)
@@ -93,9 +93,9 @@ def test_accepting_the_cn_entry_needs_an_approved_ca_to_authenticate(spec, rich,
     entries = {e.kind: e for e in present(spec.frank, "rich")}
     flows.accept_tank_entry(entries["cn"].pk, ACTOR)
     assert Credential.objects.get(user=rich).value == "Frank"
-    assert not flows.judge(spec.frank.cert).authentication.ok
+    assert not verdicts.judge(spec.frank.cert).authentication.ok
     install(Store.APPROVED, spec.chug)
-    assert flows.judge(spec.frank.cert).authentication.ok
+    assert verdicts.judge(spec.frank.cert).authentication.ok
 
 
 def test_an_org_entry_is_assigned_to_a_user_by_thumbprint_or_cn(spec, rich, charlie, toot_installed):

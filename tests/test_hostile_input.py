@@ -8,10 +8,13 @@ from cryptography.x509.oid import NameOID
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from certs import flows
+from certs import flows, verdicts
 from certs.flows import FlowError
+from certs.loading import load_certificates
 from certs.models import Credential, Store
-from certs.x509 import load_certificates, sha256_fingerprint
+from certs.org_ca import create as create_org_ca
+from certs.org_ca import issue_certificate
+from certs.x509 import sha256_fingerprint
 from tests.conftest import ACTOR, install
 from tests.pki import DAY, NOW, make_cert, make_client, make_root
 from users.models import User
@@ -81,22 +84,22 @@ def test_a_user_may_have_their_own_username_as_full_name():
 
 @pytest.fixture
 def org_ca(db):
-    return flows.create_org_ca("Org CA", ACTOR)[0]
+    return create_org_ca("Org CA", ACTOR)[0]
 
 
 def test_the_org_ca_will_not_sign_a_cn_that_names_another_user(org_ca, rich, charlie):
     with pytest.raises(FlowError, match="The CN 'Charlie' is the username of user 'charlie'"):
-        flows.issue_certificate(rich, ACTOR, password="pw", cn="Charlie")
+        issue_certificate(rich, ACTOR, password="pw", cn="Charlie")
     with pytest.raises(FlowError, match="is the full name of user 'charlie'"):
-        flows.issue_certificate(rich, ACTOR, password="pw", cn="charlie outsider")
+        issue_certificate(rich, ACTOR, password="pw", cn="charlie outsider")
     flows.add_cn(charlie, "Chaz", ACTOR)
     with pytest.raises(FlowError, match="is on charlie's profile"):
-        flows.issue_certificate(rich, ACTOR, password="pw", cn="chaz")
+        issue_certificate(rich, ACTOR, password="pw", cn="chaz")
     assert not Credential.objects.filter(user=rich).exists()
 
 
 def test_a_certificate_for_the_user_under_their_own_name_is_fine(org_ca, rich):
-    assert flows.issue_certificate(rich, ACTOR, password="pw", cn="Rich").certificate.common_name == "Rich"
+    assert issue_certificate(rich, ACTOR, password="pw", cn="Rich").certificate.common_name == "Rich"
 
 
 def test_a_file_that_never_ends_is_refused(tmp_path):
@@ -126,5 +129,5 @@ def test_a_non_ca_in_the_root_store_does_not_make_its_children_connect(spec):
         "Installed client", None, basic_constraints=False, key_usage={"digital_signature": True, "key_cert_sign": True}
     )
     flows.add_to_store(Store.ROOT, [not_ca.cert], ACTOR)
-    assert flows.judge(not_ca.cert).connection.ok
-    assert not flows.judge(make_client("Child", not_ca).cert).connection.ok
+    assert verdicts.judge(not_ca.cert).connection.ok
+    assert not verdicts.judge(make_client("Child", not_ca).cert).connection.ok

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from certs import flows, trust
+from certs import flows, trust, verdicts
 from certs.models import Certificate, Credential, Store, StoreEntry, TrustSettings
 from certs.x509 import sha1_thumbprint
 from tests.conftest import ACTOR, install
@@ -86,48 +86,47 @@ def count_validations(monkeypatch):
 
 
 def test_a_repeat_verdict_is_served_from_the_cache(spec, toot_installed, count_validations):
-    assert flows.judge(spec.frank.cert).connection.ok
-    assert flows.judge(spec.frank.cert).connection.ok
+    assert verdicts.judge(spec.frank.cert).connection.ok
+    assert verdicts.judge(spec.frank.cert).connection.ok
     assert len(count_validations) == 1
 
 
 def test_a_removed_root_is_never_honoured_from_the_cache(spec, toot_installed, count_validations):
-    assert flows.judge(spec.frank.cert).connection.ok
+    assert verdicts.judge(spec.frank.cert).connection.ok
     flows.remove_from_store(Store.ROOT, sha1_thumbprint(spec.toot.cert), ACTOR)
-    assert not flows.judge(spec.frank.cert).connection.ok
+    assert not verdicts.judge(spec.frank.cert).connection.ok
 
 
 def test_a_change_made_by_another_instance_is_seen_on_the_next_request(spec, toot_installed):
-    assert flows.judge(spec.frank.cert).connection.ok
+    assert verdicts.judge(spec.frank.cert).connection.ok
     # Another instance removes the root: same database, none of this process's code runs.
     StoreEntry.objects.filter(store=Store.ROOT).delete()
     TrustSettings.objects.update(generation=TrustSettings.get().generation + 1)
-    assert not flows.judge(spec.frank.cert).connection.ok
+    assert not verdicts.judge(spec.frank.cert).connection.ok
 
 
 def test_profile_changes_apply_at_once(spec, rich, toot_installed):
     credential, _ = flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
-    assert flows.judge(spec.frank.cert).authentication.ok
+    assert verdicts.judge(spec.frank.cert).authentication.ok
     flows.remove_credential(rich, credential.pk, ACTOR)
-    assert not flows.judge(spec.frank.cert).authentication.ok
+    assert not verdicts.judge(spec.frank.cert).authentication.ok
 
 
 def test_a_cached_verdict_never_outlives_the_first_expiry_on_its_path(spec):
     short = make_client("Short", spec.chug, not_after=timezone.now() + dt.timedelta(seconds=5))
     connection = trust.connect(short.cert, [], trust.TrustConfig(roots=(spec.chug.cert,)), NOW)
     assert connection.ok
-    expiry = flows._connection_expiry(None, connection, 1000.0)
-    assert 1000.0 < expiry <= 1005.0
+    assert 0.0 < verdicts.connection_lifetime(connection, timezone.now()) <= 5.0
 
 
 def test_a_different_chain_is_a_different_verdict(spec, count_validations):
     install(Store.ROOT, spec.toot)
-    assert not flows.judge(spec.frank.cert).connection.ok
-    assert flows.judge(spec.frank.cert, [spec.chug.cert]).connection.ok
+    assert not verdicts.judge(spec.frank.cert).connection.ok
+    assert verdicts.judge(spec.frank.cert, [spec.chug.cert]).connection.ok
     assert len(count_validations) == 2
 
 
 def test_an_explicit_moment_is_never_cached(spec, toot_installed, count_validations):
-    flows.judge(spec.frank.cert, at=timezone.now())
-    flows.judge(spec.frank.cert, at=timezone.now())
+    verdicts.judge(spec.frank.cert, at=timezone.now())
+    verdicts.judge(spec.frank.cert, at=timezone.now())
     assert len(count_validations) == 2

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from certs import flows
 from certs.models import Store
-from certs.proxy import DEFAULT_HEADERS, FORMATS
+from certs.org_ca import create as create_org_ca
 from certs.x509 import sha1_thumbprint
+from signon.proxy import DEFAULT_HEADERS, FORMATS
 from tests.conftest import ACTOR, install
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,7 @@ lenient = settings(max_examples=40, deadline=None, suppress_health_check=[Health
 def admin(client, alice, rich, spec):
     install(Store.ROOT, spec.toot)
     install(Store.INTERMEDIATE, spec.chug)
-    flows.create_org_ca("Fuzz CA", ACTOR)
+    create_org_ca("Fuzz CA", ACTOR)
     client.force_login(alice)
     return client
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from certs import trust
-from certs.x509 import CertificateLoadError, load_certificates
+from certs.loading import CertificateLoadError, load_certificates
 
 PKITS = Path(__file__).parent / "data" / "pkits"
 SUITE = json.loads((PKITS / "cases.json").read_text())

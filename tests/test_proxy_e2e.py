@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from certs.tls import ensure_server_certificate
+from signon.tls import ensure_server_certificate
 from tests.e2e import AppServer, HttpsClient, Nginx
 from tests.pki import DAY, NOW, make_client, make_intermediate, make_root
 

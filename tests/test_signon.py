@@ -16,9 +16,10 @@ from django.test import Client
 from audit.models import AuditEvent
 from certs import flows
 from certs.models import Store, TankEntry
-from certs.proxy import DEFAULT_HEADERS
-from certs.proxy import NOTHING as NOTHING_PRESENTED
 from certs.x509 import sha1_thumbprint
+from signon import flows as signon_flows
+from signon.proxy import DEFAULT_HEADERS
+from signon.proxy import NOTHING as NOTHING_PRESENTED
 from tests.conftest import ACTOR, install
 from tests.pki import make_client
 from users.models import User
@@ -437,9 +438,9 @@ def test_repeat_counts_of_a_burst_are_written_by_later_events_of_any_kind(spec, 
 
 def test_many_refusals_from_one_address_are_counted_in_one_entry(db):
     for number in range(40):
-        flows.sign_on(NOTHING_PRESENTED, username=f"guess{number}", password="x", source_address="198.51.100.4")
+        signon_flows.sign_on(NOTHING_PRESENTED, username=f"guess{number}", password="x", source_address="198.51.100.4")
     AuditEvent.objects.flush_repeats()
     refused = AuditEvent.objects.filter(action="signon.refused", source_address="198.51.100.4")
-    assert refused.count() == flows.REFUSALS_PER_MINUTE + 1
+    assert refused.count() == signon_flows.REFUSALS_PER_MINUTE + 1
     overflow = refused.get(summary__startswith="Many sign-on refusals")
-    assert overflow.repeats == 40 - flows.REFUSALS_PER_MINUTE - 1
+    assert overflow.repeats == 40 - signon_flows.REFUSALS_PER_MINUTE - 1

@@ -7,7 +7,7 @@ Dick, Verisign approved but not installed).
 
 import pytest
 
-from certs import flows, trust
+from certs import flows, trust, verdicts
 from certs.models import Store
 from certs.trust import AUTHENTICATES, CANNOT_CONNECT, CONNECTS_ONLY
 from certs.x509 import sha1_thumbprint
@@ -17,7 +17,7 @@ from users.models import User
 
 
 def judge(issued, chain=(), username=None):
-    return flows.judge(issued.cert, [c.cert for c in chain], username=username)
+    return verdicts.judge(issued.cert, [c.cert for c in chain], username=username)
 
 
 # --- Fixed cert, flexible criteria: the CA conditions ---------------------------------------

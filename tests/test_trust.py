@@ -395,7 +395,7 @@ def test_an_installed_certificate_that_is_not_a_ca_vouches_for_nothing_it_signs(
 @pytest.mark.parametrize(
     ("cn", "reason"),
     [
-        ("Fr\x00ank", "holds control characters, so CN rules do not apply"),
+        ("Fr\x00ank", "holds control or invisible characters, so CN rules do not apply"),
         ("F" * 300, "is longer than 256 characters, so CN rules do not apply"),
     ],
 )

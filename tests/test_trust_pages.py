@@ -10,8 +10,10 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from certs import flows, issuing
+from certs.loading import load_certificates
 from certs.models import OrgCA, Store, StoreEntry, TrustSettings
-from certs.x509 import load_certificates, sha1_thumbprint, sha256_fingerprint
+from certs.org_ca import create as create_org_ca
+from certs.x509 import sha1_thumbprint, sha256_fingerprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_root
 
@@ -39,7 +41,7 @@ def test_installing_a_root_warns_that_the_proxy_bundle_must_be_re_exported(admin
     response = admin_client.post(reverse("certs:roots-add"), {"file": upload("toot.pem", spec.toot.pem)}, follow=True)
     body = text(response)
     assert "Added 'Toot'" in body and "to the trusted root store." in body
-    assert "client CA bundle must be re-exported" in body
+    assert "Re-export the front proxy's client CA bundle" in body
     assert StoreEntry.objects.filter(store=Store.ROOT).count() == 1
     assert "Toot" in text(admin_client.get(reverse("certs:roots")))
 
@@ -160,7 +162,7 @@ def test_the_org_ca_is_created_and_its_certificate_downloaded(admin_client):
 
 
 def test_rotating_the_org_ca_needs_the_box_ticked(admin_client):
-    flows.create_org_ca("First", ACTOR)
+    create_org_ca("First", ACTOR)
     data = {"cn": "Second", "key_type": "ec-p256", "days": "3650"}
     refused = admin_client.post(reverse("certs:org-ca-create"), data)
     assert refused.status_code == 400
@@ -200,7 +202,7 @@ def test_an_org_ca_import_that_cannot_sign_is_refused(admin_client, spec, kind):
 
 
 def test_the_org_ca_page_never_shows_a_key(admin_client):
-    flows.create_org_ca("Example Org CA", ACTOR)
+    create_org_ca("Example Org CA", ACTOR)
     body = admin_client.get(reverse("certs:cas")).content
     assert b"PRIVATE KEY" not in body
     key_pem = bytes(OrgCA.active().encrypted_key)

@@ -10,8 +10,10 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
+from certs import loading
 from certs import x509 as cx
-from certs.x509 import CertificateLoadError, ThumbprintError
+from certs.loading import CertificateLoadError
+from certs.x509 import ThumbprintError
 from tests.pki import make_client, make_intermediate, make_root
 
 
@@ -27,41 +29,41 @@ def chain():
 
 def test_it_loads_one_pem_certificate(chain):
     _, _, frank = chain
-    assert cx.load_certificates(frank.pem) == [frank.cert]
+    assert loading.load_certificates(frank.pem) == [frank.cert]
 
 
 def test_it_loads_every_certificate_of_a_pem_bundle_in_order(chain):
     root, ca, frank = chain
     bundle = frank.pem + b"\n# comment between blocks\n" + ca.pem + root.pem
-    assert cx.load_certificates(bundle) == [frank.cert, ca.cert, root.cert]
+    assert loading.load_certificates(bundle) == [frank.cert, ca.cert, root.cert]
 
 
 def test_it_drops_duplicate_certificates(chain):
     _, _, frank = chain
-    assert cx.load_certificates(frank.pem + frank.pem) == [frank.cert]
+    assert loading.load_certificates(frank.pem + frank.pem) == [frank.cert]
 
 
 def test_it_takes_the_certificate_and_ignores_the_key_of_a_combined_pem(chain):
     _, _, frank = chain
-    assert cx.load_certificates(frank.key_pem + frank.pem) == [frank.cert]
+    assert loading.load_certificates(frank.key_pem + frank.pem) == [frank.cert]
 
 
 def test_it_loads_der(chain):
     _, _, frank = chain
-    assert cx.load_certificates(frank.der, filename="frank.cer") == [frank.cert]
+    assert loading.load_certificates(frank.der, filename="frank.cer") == [frank.cert]
 
 
 def test_it_loads_base64_pasted_without_pem_lines(chain):
     _, _, frank = chain
     pasted = base64.encodebytes(frank.der)
-    assert cx.load_certificates(pasted) == [frank.cert]
+    assert loading.load_certificates(pasted) == [frank.cert]
 
 
 @pytest.mark.parametrize("encoding", [serialization.Encoding.DER, serialization.Encoding.PEM])
 def test_it_loads_pkcs7_bundles(chain, encoding):
     root, ca, frank = chain
     data = pkcs7.serialize_certificates([frank.cert, ca.cert, root.cert], encoding)
-    assert set(cx.load_certificates(data, filename="chain.p7b")) == {frank.cert, ca.cert, root.cert}
+    assert set(loading.load_certificates(data, filename="chain.p7b")) == {frank.cert, ca.cert, root.cert}
 
 
 def _p12(chain, password: bytes | None):
@@ -72,21 +74,21 @@ def _p12(chain, password: bytes | None):
 
 def test_it_loads_the_certificates_of_a_pkcs12_file_with_its_password(chain):
     root, ca, frank = chain
-    certs = cx.load_certificates(_p12(chain, b"s3cret"), "s3cret", filename="frank.pfx")
+    certs = loading.load_certificates(_p12(chain, b"s3cret"), "s3cret", filename="frank.pfx")
     assert certs[0] == frank.cert
     assert set(certs) == {frank.cert, ca.cert, root.cert}
     assert all(hasattr(c, "subject") for c in certs)  # certificates only, never the key
 
 
 def test_it_opens_a_pkcs12_file_that_has_no_password(chain):
-    certs = cx.load_certificates(_p12(chain, None), filename="frank.p12")
+    certs = loading.load_certificates(_p12(chain, None), filename="frank.p12")
     assert certs[0] == chain[2].cert
 
 
 def test_it_loads_one_certificate_when_one_is_expected(chain):
-    assert cx.load_one_certificate(chain[2].pem) == chain[2].cert
+    assert loading.load_one_certificate(chain[2].pem) == chain[2].cert
     with pytest.raises(CertificateLoadError, match="holds 2 certificates; exactly one"):
-        cx.load_one_certificate(chain[2].pem + chain[1].pem)
+        loading.load_one_certificate(chain[2].pem + chain[1].pem)
 
 
 # --- every kind of bad input gets one clear sentence ---------------------------------------
@@ -94,52 +96,52 @@ def test_it_loads_one_certificate_when_one_is_expected(chain):
 
 def test_it_refuses_a_pkcs12_file_with_the_wrong_password(chain):
     with pytest.raises(CertificateLoadError, match="password does not open"):
-        cx.load_certificates(_p12(chain, b"right"), "wrong")
+        loading.load_certificates(_p12(chain, b"right"), "wrong")
 
 
 def test_it_asks_for_the_password_of_a_protected_pkcs12_file(chain):
     with pytest.raises(CertificateLoadError, match="give its password"):
-        cx.load_certificates(_p12(chain, b"right"))
+        loading.load_certificates(_p12(chain, b"right"))
 
 
 @pytest.mark.parametrize("data", [b"", b"   \n\t  "])
 def test_it_says_an_empty_file_is_empty(data):
     with pytest.raises(CertificateLoadError, match="^The file is empty.$"):
-        cx.load_certificates(data)
+        loading.load_certificates(data)
 
 
 def test_it_refuses_garbage_text():
     with pytest.raises(CertificateLoadError, match="not a certificate"):
-        cx.load_certificates(b"hello, this is not a certificate at all!\n")
+        loading.load_certificates(b"hello, this is not a certificate at all!\n")
 
 
 def test_it_refuses_garbage_binary():
     with pytest.raises(CertificateLoadError, match="not a certificate"):
-        cx.load_certificates(bytes(range(1, 200)))
+        loading.load_certificates(bytes(range(1, 200)))
 
 
 def test_it_says_a_truncated_der_file_is_truncated(chain):
     der = chain[2].der
     with pytest.raises(CertificateLoadError, match="truncated"):
-        cx.load_certificates(der[: len(der) // 2])
+        loading.load_certificates(der[: len(der) // 2])
 
 
 def test_it_says_a_truncated_pem_file_is_truncated(chain):
     pem = chain[2].pem
     with pytest.raises(CertificateLoadError, match="truncated"):
-        cx.load_certificates(pem[: len(pem) // 2])
+        loading.load_certificates(pem[: len(pem) // 2])
 
 
 def test_it_says_a_damaged_pem_block_is_damaged(chain):
     lines = chain[2].pem.splitlines()
     lines[3] = b"A" * len(lines[3])
     with pytest.raises(CertificateLoadError, match="damaged"):
-        cx.load_certificates(b"\n".join(lines))
+        loading.load_certificates(b"\n".join(lines))
 
 
 def test_it_refuses_a_pem_private_key_and_says_why(chain):
     with pytest.raises(CertificateLoadError, match="private key, not a certificate"):
-        cx.load_certificates(chain[2].key_pem)
+        loading.load_certificates(chain[2].key_pem)
 
 
 def test_it_refuses_a_der_private_key(chain):
@@ -147,7 +149,7 @@ def test_it_refuses_a_der_private_key(chain):
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     with pytest.raises(CertificateLoadError, match="private key"):
-        cx.load_certificates(der, filename="key.der")
+        loading.load_certificates(der, filename="key.der")
 
 
 def test_it_refuses_an_encrypted_private_key(chain):
@@ -157,7 +159,7 @@ def test_it_refuses_an_encrypted_private_key(chain):
         serialization.BestAvailableEncryption(b"pw"),
     )
     with pytest.raises(CertificateLoadError, match="private key"):
-        cx.load_certificates(pem)
+        loading.load_certificates(pem)
 
 
 def test_it_explains_a_certificate_signing_request(chain):
@@ -169,7 +171,7 @@ def test_it_explains_a_certificate_signing_request(chain):
         .sign(chain[2].key, hashes.SHA256())
     )
     with pytest.raises(CertificateLoadError, match="signing request"):
-        cx.load_certificates(csr.public_bytes(serialization.Encoding.PEM))
+        loading.load_certificates(csr.public_bytes(serialization.Encoding.PEM))
 
 
 def test_it_explains_a_bare_public_key(chain):
@@ -179,19 +181,19 @@ def test_it_explains_a_bare_public_key(chain):
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     with pytest.raises(CertificateLoadError, match="public key"):
-        cx.load_certificates(pem)
+        loading.load_certificates(pem)
 
 
 def test_it_refuses_files_that_are_too_large():
     with pytest.raises(CertificateLoadError, match="larger than"):
-        cx.load_certificates(b"0" * (cx.MAX_FILE_BYTES + 1))
+        loading.load_certificates(b"0" * (loading.MAX_FILE_BYTES + 1))
 
 
 def test_every_refusal_is_one_line(chain):
     bad_inputs = [b"", b"junk", bytes(range(256)), chain[2].der[:40], chain[2].key_pem, chain[2].pem[:300]]
     for data in bad_inputs:
         with pytest.raises(CertificateLoadError) as caught:
-            cx.load_certificates(data)
+            loading.load_certificates(data)
         assert "\n" not in str(caught.value)
         assert str(caught.value).endswith(".")
 
@@ -314,19 +316,19 @@ ODD = __import__("pathlib").Path(__file__).parent / "data" / "odd"
 )
 def test_odd_files_get_a_sentence_not_a_traceback(name, message):
     with pytest.raises(CertificateLoadError, match=re.escape(message)):
-        cx.load_certificates((ODD / name).read_bytes(), filename=name)
+        loading.load_certificates((ODD / name).read_bytes(), filename=name)
 
 
 def test_one_byte_of_base64_is_not_a_certificate():
     with pytest.raises(CertificateLoadError):
-        cx.load_certificates(b"MA==")
+        loading.load_certificates(b"MA==")
 
 
 def test_openssl_trusted_certificate_blocks_are_read(chain):
     # OpenSSL's TRUSTED CERTIFICATE: the DER certificate followed by trust settings (here a bare SEQUENCE).
     body = base64.encodebytes(chain[2].der + b"\x30\x00")
     pem = b"-----BEGIN TRUSTED CERTIFICATE-----\n" + body + b"-----END TRUSTED CERTIFICATE-----\n"
-    assert cx.load_certificates(pem) == [chain[2].cert]
+    assert loading.load_certificates(pem) == [chain[2].cert]
 
 
 def test_control_characters_in_names_are_shown_escaped():

@@ -151,8 +151,16 @@ def fill(directory: str) -> None:
 
     events = [
         (alice, "alice", "user.create", "Created user 'rich'.", rich, {"https_mode": "cert"}, "192.0.2.1", 0),
-        (None, "sign-on", "signon.success", "rich signed on over HTTPS by certificate (thumbprint).", rich,
-         {"interface": "https", "reasons": ["Thumbprint 50EF … is on rich's profile — ✓"]}, "192.0.2.7", 12),
+        (
+            None,
+            "sign-on",
+            "signon.success",
+            "rich signed on over HTTPS by certificate (thumbprint).",
+            rich,
+            {"interface": "https", "reasons": ["Thumbprint 50EF … is on rich's profile — ✓"]},
+            "192.0.2.7",
+            12,
+        ),
         (None, "command line (root)", "root.add", "Added 'Toot' to the trusted root store.", None, {}, None, 0),
     ]
     for actor, actor_name, action, summary, target, detail, address, repeats in events:
@@ -184,8 +192,7 @@ def fill(directory: str) -> None:
             for u in (rich, bob)
         },
         "tank": sorted(
-            (t.user.username if t.user_id else "", t.kind, t.attempts)
-            for t in TankEntry.objects.select_related("user")
+            (t.user.username if t.user_id else "", t.kind, t.attempts) for t in TankEntry.objects.select_related("user")
         ),
         "audit": [
             {"action": a, "summary": s, "actor": n, "target": t.username if t else None, "repeats": r, "detail": d}

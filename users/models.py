@@ -24,6 +24,27 @@ class SignOnMode(models.TextChoices):
     CERT = "cert", "Client certificate required"
     CERT_AND_PASSWORD = "cert-and-password", "Client certificate and password"
 
+    @property
+    def methods(self) -> frozenset[str]:
+        """The ways of signing on (``Method``) that this mode allows."""
+        return _ALLOWED_METHODS[self]
+
+
+class Method(models.TextChoices):
+    """How a session was signed on (``/api/whoami`` answers with these values)."""
+
+    PASSWORD = "password", "your password"
+    CERTIFICATE = "certificate", "your client certificate"
+    BOTH = "certificate+password", "your client certificate and your password"
+
+
+_ALLOWED_METHODS = {
+    SignOnMode.PASSWORD: frozenset({Method.PASSWORD}),
+    SignOnMode.CERT_OR_PASSWORD: frozenset({Method.PASSWORD, Method.CERTIFICATE, Method.BOTH}),
+    SignOnMode.CERT: frozenset({Method.CERTIFICATE, Method.BOTH}),
+    SignOnMode.CERT_AND_PASSWORD: frozenset({Method.BOTH}),
+}
+
 
 class InterfaceDefault(models.Model):
     """The sign-on mode a new user gets on one interface."""
@@ -184,5 +205,5 @@ class User(AbstractBaseUser):
     def get_short_name(self):
         return self.username
 
-    def sign_on_mode(self, interface: str) -> str:
-        return self.https_mode if interface == Interface.HTTPS else self.ftps_mode
+    def sign_on_mode(self, interface: str) -> SignOnMode:
+        return SignOnMode(self.https_mode if interface == Interface.HTTPS else self.ftps_mode)

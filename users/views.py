@@ -4,31 +4,33 @@ Each view: check access, validate with a form, call the use case in ``flows``, r
 outcome with a message and redirect; otherwise render the page.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit import log
-from certs import reports
-from certs.models import Credential, TankEntry
 
 from . import flows, forms
-from .access import admin_required, client_address
 from .models import Interface, SignOnMode, User
+from .pages import admin_required, client_address, confirm, user_or_404
 
 POLICY_TITLES = {Interface.HTTPS: "Edit HTTP Policy", Interface.FTPS: "Edit FTP Policy"}
 
 
-def _user_or_404(username: str) -> User:
-    # A NUL cannot be in a username, and PostgreSQL refuses it in a query.
-    user = User.objects.find(username) if "\x00" not in username else None
-    if user is None:
-        raise Http404(f"There is no user '{username}'.")
-    return user
+def mode_change_impact(user, interface: str, mode: str):
+    """What changing a user's sign-on mode would stop (``.stops``, ``.certificates``).
+
+    Judging that needs the certificates the app knows, which the app above this one holds:
+    settings name the function (``MODE_CHANGE_IMPACT``), as Django's own settings name
+    pluggable views and backends, so this app imports nothing from above.
+    """
+    return import_string(settings.MODE_CHANGE_IMPACT)(user, interface, mode)
 
 
 @admin_required
@@ -82,13 +84,13 @@ def user_create(request):
 @admin_required
 @require_GET
 def user_detail(request, username):
-    user = _user_or_404(username)
+    user = user_or_404(username)
     ctx = {
         "user_obj": user,
         "https_mode": SignOnMode(user.https_mode).label,
         "ftps_mode": SignOnMode(user.ftps_mode).label,
-        "credential_count": Credential.objects.filter(user=user).count(),
-        "tank_count": TankEntry.objects.filter(user=user).count(),
+        "credential_count": user.credentials.count(),
+        "tank_count": user.tank_entries.count(),
     }
     return render(request, "users/detail.html", ctx)
 
@@ -96,7 +98,7 @@ def user_detail(request, username):
 @admin_required
 @require_http_methods(["GET", "POST"])
 def user_edit(request, username):
-    user = _user_or_404(username)
+    user = user_or_404(username)
     if request.method == "POST":
         form = forms.EditUserForm(request.POST)
         if form.is_valid():
@@ -117,7 +119,7 @@ def user_edit(request, username):
 @admin_required
 @require_http_methods(["GET", "POST"])
 def user_password(request, username):
-    user = _user_or_404(username)
+    user = user_or_404(username)
     if request.method == "POST":
         form = forms.PasswordForm(user, request.POST)
         if form.is_valid():
@@ -142,11 +144,11 @@ def user_password(request, username):
 def user_policy(request, username, interface):
     if interface not in Interface.values:
         raise Http404(f"There is no interface '{interface}'; the interfaces are HTTPS and FTPS.")
-    user = _user_or_404(username)
+    user = user_or_404(username)
     if request.method == "POST":
         form = forms.PolicyForm(request.POST)
         if form.is_valid() and request.POST.get("confirm") != "yes":
-            impact = reports.impact_of_mode_change(user, interface, form.cleaned_data["mode"])
+            impact = mode_change_impact(user, interface, form.cleaned_data["mode"])
             if impact.stops or impact.certificates:
                 return _confirm_mode_change(request, user, interface, form.cleaned_data["mode"], impact)
         if form.is_valid():
@@ -172,20 +174,16 @@ def user_policy(request, username, interface):
 
 def _confirm_mode_change(request, user, interface, mode, impact):
     label = SignOnMode(mode).label
-    return render(
+    return confirm(
         request,
-        "confirm.html",
-        {
-            "title": f"{POLICY_TITLES[interface]}: {user.username}",
-            "question": f"Set {user.username}'s {Interface(interface).label} sign-on mode to \u201c{label}\u201d?",
-            "button": "Change the mode",
-            "button_style": "warning",
-            "cancel_url": reverse("users:policy", args=[user.username, interface]),
-            "hidden": {"mode": mode, "confirm": "yes"},
-            "show_impact": True,
-            "stops": impact.stops,
-            "consequences": impact.certificates,
-        },
+        title=f"{POLICY_TITLES[interface]}: {user.username}",
+        question=f"Set {user.username}'s {Interface(interface).label} sign-on mode to \u201c{label}\u201d?",
+        button="Change the mode",
+        button_style="warning",
+        cancel_url=reverse("users:policy", args=[user.username, interface]),
+        hidden={"mode": mode, "confirm": "yes"},
+        impact=impact.certificates,
+        stops=impact.stops,
     )
 
 

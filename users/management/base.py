@@ -12,7 +12,7 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from certs.x509 import MAX_FILE_BYTES
+from certs.loading import MAX_FILE_BYTES
 
 from ..models import NoSuchUser, User
 

@@ -2,24 +2,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from django.utils import timezone
-
-from certs import doctor, flows, reports
+from certs import chain as chain_picture
+from certs import flows, org_ca, reports, verdicts
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
+from certs.loading import CertificateLoadError, load_certificates
 from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
 from certs.trust import RULE_TEXT
-from certs.x509 import (
-    CertificateLoadError,
-    ThumbprintError,
-    format_fingerprint,
-    format_thumbprint,
-    load_certificates,
-    sha1_thumbprint,
-    sha256_fingerprint,
-)
+from certs.x509 import ThumbprintError, format_fingerprint, format_thumbprint, sha1_thumbprint, sha256_fingerprint
 from users.management.base import AdminCommand, bad_input, read_file, read_password_file
-from users.models import User
 
 STORE_AREAS = {"roots": Store.ROOT, "intermediates": Store.INTERMEDIATE, "cas": Store.APPROVED}
 
@@ -148,15 +139,16 @@ class Command(AdminCommand):
 
     # --- stores ----------------------------------------------------------------------------
 
+    def report(self, outcome: flows.Outcome) -> None:
+        for message in outcome.messages:
+            self.say(message)
+        for warning in outcome.all_warnings():
+            self.warn(warning)
+
     def do_store_add(self, store, files, password_file, **_):
         password = self.password(password_file)
         certs = [cert for path in files for cert in read_certificates(path, password)]
-        for change in flows.add_to_store(store, certs, self.actor):
-            self.say(change.message)
-            for warning in change.warnings:
-                self.warn(warning)
-        if store == Store.ROOT:
-            self.say("Re-export the bundle for the front proxy: manage.py certs export-roots FILE")
+        self.report(flows.add_to_store(store, certs, self.actor))
 
     def do_store_list(self, store, json, **_):
         entries = list(StoreEntry.objects.in_store(store))
@@ -181,13 +173,11 @@ class Command(AdminCommand):
             self.say(f"    SHA-256 {c.fingerprint_sha256}")
 
     def do_store_remove(self, store, thumbprint, **_):
-        self.say(flows.remove_from_store(store, thumbprint, self.actor))
-        if store == Store.ROOT:
-            self.say("Re-export the bundle for the front proxy: manage.py certs export-roots FILE")
+        self.report(flows.remove_from_store(store, thumbprint, self.actor))
 
     def do_match_cn(self, state, **_):
         if state is None:
-            on = flows.trust_config().match_cn
+            on = verdicts.trust_config().match_cn
             self.say(f"Match Cert CN to Username/Full Name is {'on' if on else 'off'}.")
             return
         self.say(flows.set_match_cn(state == "on", self.actor))
@@ -232,7 +222,7 @@ class Command(AdminCommand):
             self.say(f"Added CN '{credential.value}' to {user.username}'s profile (id {credential.pk}).")
         else:
             self.say(f"CN '{credential.value}' is already on {user.username}'s profile (id {credential.pk}).")
-        if not flows.trust_config().approved:
+        if not verdicts.trust_config().approved:
             self.warn("The approved CA list is empty: a CN authenticates only with a certificate from an approved CA.")
 
     def do_user_import(self, username, file, password_file, **_):
@@ -303,20 +293,18 @@ class Command(AdminCommand):
     # --- org CA and issuing ----------------------------------------------------------------
 
     def do_org_ca_create(self, cn, key, days, rotate, **_):
-        _, messages = flows.create_org_ca(cn, self.actor, key_type=key, days=days, rotate=rotate)
-        for message in messages:
-            self.say(message)
-        self.say("Re-export the bundle for the front proxy: manage.py certs export-roots FILE")
+        _, outcome = org_ca.create(cn, self.actor, key_type=key, days=days, rotate=rotate)
+        self.report(outcome)
 
     def do_org_ca_show(self, json, **_):
-        org_ca = OrgCA.active()
+        current = OrgCA.active()
         if json:
-            self.emit_json(org_ca.certificate.as_dict() if org_ca else None)
+            self.emit_json(current.certificate.as_dict() if current else None)
             return
-        if org_ca is None:
+        if current is None:
             self.say("There is no org CA yet. Create one: manage.py certs org-ca create --cn NAME")
             return
-        c = org_ca.certificate
+        c = current.certificate
         self.say(f"{c.subject_display} ({c.thumbprint}), valid until {c.not_after:%Y-%m-%d}")
 
     def do_issue(self, username, out, password_file, cn, days, key, **_):
@@ -330,7 +318,7 @@ class Command(AdminCommand):
         except OSError as exc:
             raise bad_input(f"{out}: cannot be written ({exc.strerror or exc}).") from None
         try:
-            issued = flows.issue_certificate(user, self.actor, password=password, cn=cn, days=days, key_type=key)
+            issued = org_ca.issue_certificate(user, self.actor, password=password, cn=cn, days=days, key_type=key)
         except BaseException:
             os.close(fd)
             os.unlink(out)
@@ -373,22 +361,22 @@ class Command(AdminCommand):
         extra = read_certificates(chain, password) if chain else []
         # The first certificate is the one judged; any others in its file act as its chain.
         cert, chain_certs = certs[0], certs[1:] + extra
-        if user is not None and User.objects.find(user) is None:
-            raise bad_input(f"There is no user '{user}'.")
-        verdict = flows.judge(cert, chain_certs, username=user)
+        if user is not None:
+            user = self.user(user).username
+        diagnosis = reports.diagnose(cert, chain_certs, username=user)
+        verdict = diagnosis.verdict
         if json:
-            self.emit_json(flows.verdict_as_dict(verdict))
+            self.emit_json(verdicts.verdict_as_dict(verdict))
             return
         connection, auth = verdict.connection, verdict.authentication
-        picture = doctor.picture(cert, chain_certs, flows.trust_config(), connection, timezone.now())
         self.say(f"Certificate: {cert.subject.rfc4514_string() or '(empty subject)'}")
         self.say(f"  Thumbprint {format_thumbprint(sha1_thumbprint(cert))}")
         self.say(f"  SHA-256 {format_fingerprint(sha256_fingerprint(cert))}")
         self.say(f"Verdict: {verdict.category_text}")
         self.say(f"Connect: {'yes' if connection.ok else 'no'}. {connection.reason}")
         self.say("Chain, from the certificate up:")
-        for box in picture.boxes:
-            marks = ", ".join(doctor.MARK_TEXT[m] for m in box.marks)
+        for box in diagnosis.picture.boxes:
+            marks = ", ".join(chain_picture.MARK_TEXT[m] for m in box.marks)
             notes = [marks] if marks else []
             if box.anchor:
                 notes.append("trust anchor")

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 
-from .x509 import CertificateLoadError, der_length, load_der
+from certs.loading import CertificateLoadError, der_length, load_der
 
 FORMATS = ("nginx", "envoy", "traefik", "haproxy", "apache", "rfc9440", "builtin")
 
@@ -66,6 +66,11 @@ class Presented:
 
 
 NOTHING = Presented(None)
+
+# Where the built-in HTTPS server (``signon.tls``) puts the client's certificate and the chain
+# it sent, as DER, in the WSGI environ; no client can set these.
+TLS_CERT_ENVIRON_KEY = "mft.tls_client_cert"
+TLS_CHAIN_ENVIRON_KEY = "mft.tls_client_chain"
 
 Headers = Callable[[str], "str | None"]
 

@@ -5,14 +5,14 @@ import re
 from django.http import Http404
 from django.shortcuts import render
 
-from users.access import admin_required
 from users.models import User
+from users.pages import admin_required
 
-from . import reports, trust
-from .doctor import MARK_TEXT
-from .forms import DoctorForm
-from .models import Certificate
-from .x509 import sha256_fingerprint
+from .. import reports, trust
+from ..chain import MARK_TEXT
+from ..forms import DoctorForm
+from ..models import Certificate
+from ..x509 import sha256_fingerprint
 
 _FINGERPRINT = re.compile("[0-9A-F]{64}")
 PERIODS = {1: "the last day", 7: "the last 7 days", 30: "the last 30 days", 90: "the last 90 days"}
@@ -26,11 +26,8 @@ def doctor(request):
         form = DoctorForm(request.POST, request.FILES)
         if not form.is_valid():
             return render(request, "certs/doctor.html", {"form": form}, status=400)
-        cert, chain, username = (
-            form.cleaned_data["certificate"],
-            form.cleaned_data["chain"],
-            form.cleaned_data["username"],
-        )
+        cert, chain, user = form.cleaned_data["certificate"], form.cleaned_data["chain"], form.cleaned_data["username"]
+        username = user.username if user is not None else None
     elif request.GET.get("certificate"):
         fingerprint = request.GET["certificate"].upper()
         row = Certificate.objects.filter(sha256=fingerprint).first() if _FINGERPRINT.fullmatch(fingerprint) else None

@@ -1,41 +1,29 @@
-"""The Edit SSL Client Certificates page of each user, and the org holding tank."""
+"""The Edit SSL Client Certificates page of each user: current certificates, add, import, create
+new, and the user's holding tank."""
 
 import base64
 import secrets
 import time
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from users.access import admin_required, client_address
-from users.models import User
+from users.pages import admin_required, client_address, confirm, user_or_404
 
-from . import flows, issuing
-from .forms import AddCredentialForm, AssignTankEntryForm, CertificateUploadForm, CreateCertificateForm
-from .models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+from .. import flows, issuing, org_ca
+from ..forms import AddCredentialForm, CertificateUploadForm, CreateCertificateForm
+from ..models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+from . import safe_filename
 
 # A PKCS#12 made by "Create New" waits in the session for one download, this long at most.
 DOWNLOAD_SECONDS = 15 * 60
 
 
-def safe_filename(name: str, fallback: str) -> str:
-    """A file name every browser takes as it is: ASCII letters, digits, - _ . only."""
-    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name).strip("._")
-    return cleaned[:80] or fallback
-
-
-def _user(username: str) -> User:
-    user = User.objects.find(username)
-    if user is None:
-        raise Http404(f"There is no user '{username}'.")
-    return user
-
-
-def _page_url(user: User) -> str:
+def _page_url(user) -> str:
     return reverse("certs:edit-client-certs", args=[user.username])
 
 
@@ -56,68 +44,55 @@ def _render_page(request, user, status=200, **forms):
 
 @admin_required
 def edit_client_certs(request, username):
-    return _render_page(request, _user(username))
+    return _render_page(request, user_or_404(username))
 
 
 @admin_required
 @require_POST
 def add_credential(request, username):
-    user = _user(username)
+    user = user_or_404(username)
     form = AddCredentialForm(request.POST)
     if not form.is_valid():
         return _render_page(request, user, status=400, add_form=form)
     kind, value = form.cleaned_data["kind"], form.cleaned_data["value"]
-    source = client_address(request)
-    if kind == CredentialKind.THUMBPRINT:
-        credential, added = flows.add_thumbprint(user, value, request.user, source_address=source)
-    else:
-        credential, added = flows.add_cn(user, value, request.user, source_address=source)
-    what = credential.get_kind_display().lower() if kind == CredentialKind.CN else "thumbprint"
+    add = flows.add_thumbprint if kind == CredentialKind.THUMBPRINT else flows.add_cn
+    try:
+        credential, added = add(user, value, request.user, source_address=client_address(request))
+    except flows.FlowError as exc:
+        form.add_error("value", str(exc))
+        return _render_page(request, user, status=400, add_form=form)
+    what = f"{credential.kind_phrase} {credential.shown_value}"
     if added:
-        messages.success(request, f"Added {what} {credential.shown_value} to {user.username}'s profile.")
+        messages.success(request, f"Added {what} to {user.username}'s profile.")
         if kind == CredentialKind.CN and not StoreEntry.objects.filter(store=Store.APPROVED).exists():
             messages.warning(
                 request,
                 "The approved CA list is empty: a CN authenticates only with a certificate from an approved CA.",
             )
     else:
-        messages.info(request, f"The {what} {credential.shown_value} is already on {user.username}'s profile.")
+        messages.info(request, f"The {what} is already on {user.username}'s profile.")
     return redirect(_page_url(user))
 
 
 @admin_required
 @require_POST
 def import_certificates(request, username):
-    user = _user(username)
+    user = user_or_404(username)
     form = CertificateUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _render_page(request, user, status=400, import_form=form)
     imported, skipped = flows.import_to_profile(
         user, form.cleaned_data["certificates"], request.user, source_address=client_address(request)
     )
-    roots = set(StoreEntry.objects.filter(store=Store.ROOT).values_list("certificate__sha256", flat=True))
-    approved = set(StoreEntry.objects.filter(store=Store.APPROVED).values_list("certificate__sha256", flat=True))
-    results = []
-    for item in imported:
-        cert = item.certificate.to_x509()
-        issuer = None if item.self_signed or item.issuer_approved else flows.find_issuer(cert)
-        results.append(
-            {
-                "item": item,
-                "offer_install": item.self_signed and item.certificate.sha256 not in roots,
-                "issuer": issuer,
-                "issuer_approved": issuer is not None and issuer.sha256 in approved,
-            }
-        )
     messages.success(request, f"Imported {len(imported)} certificate{'s' if len(imported) != 1 else ''}.")
-    return render(request, "certs/import_result.html", {"user_obj": user, "results": results, "skipped": skipped})
+    return render(request, "certs/import_result.html", {"user_obj": user, "results": imported, "skipped": skipped})
 
 
 @never_cache
 @admin_required
 @require_POST
 def create_certificate(request, username):
-    user = _user(username)
+    user = user_or_404(username)
     if OrgCA.active() is None:
         messages.error(request, "There is no org CA yet: create one on the Trusted CAs page first.")
         return redirect(_page_url(user))
@@ -126,7 +101,7 @@ def create_certificate(request, username):
         return _render_page(request, user, status=400, create_form=form)
     password = issuing.generate_password()
     try:
-        issued = flows.issue_certificate(
+        issued = org_ca.issue_certificate(
             user,
             request.user,
             password=password,
@@ -163,7 +138,7 @@ def create_certificate(request, username):
 @never_cache
 @admin_required
 def download_issued(request, username, token):
-    user = _user(username)
+    user = user_or_404(username)
     waiting = request.session.pop(f"issued:{token}", None)
     if not waiting or waiting.get("user") != user.pk or waiting.get("until", 0) < time.time():
         messages.error(
@@ -179,31 +154,28 @@ def download_issued(request, username, token):
 
 @admin_required
 def remove_credential(request, username, pk):
-    user = _user(username)
+    user = user_or_404(username)
     credential = get_object_or_404(Credential, pk=pk, user=user)
     if request.method == "POST":
         message = flows.remove_credential(user, credential.pk, request.user, source_address=client_address(request))
         messages.success(request, message)
         return redirect(_page_url(user))
-    return render(
+    return confirm(
         request,
-        "confirm.html",
-        {
-            "title": "Remove a client certificate",
-            "question": f"Remove {credential.get_kind_display().lower()} {credential.shown_value} "
-            f"from {user.username}'s profile?",
-            "consequence": "A certificate that signed on through this entry will no longer authenticate "
-            f"{user.username} by it.",
-            "button": "Remove",
-            "cancel_url": _page_url(user),
-        },
+        title="Remove a client certificate",
+        question=f"Remove {credential.get_kind_display().lower()} {credential.shown_value} "
+        f"from {user.username}'s profile?",
+        consequence="A certificate that signed on through this entry will no longer authenticate "
+        f"{user.username} by it.",
+        button="Remove",
+        cancel_url=_page_url(user),
     )
 
 
 @admin_required
 @require_POST
 def accept_tank_entry(request, username, pk):
-    user = _user(username)
+    user = user_or_404(username)
     entry = get_object_or_404(TankEntry, pk=pk, user=user)
     try:
         message = flows.accept_tank_entry(entry.pk, request.user, user=user, source_address=client_address(request))
@@ -216,66 +188,23 @@ def accept_tank_entry(request, username, pk):
 
 @admin_required
 def remove_tank_entry(request, username, pk):
-    user = _user(username)
+    user = user_or_404(username)
     entry = get_object_or_404(TankEntry, pk=pk, user=user)
-    return _confirm_tank_removal(request, entry, _page_url(user))
+    return confirm_tank_removal(request, entry, _page_url(user))
 
 
-def _confirm_tank_removal(request, entry, back_url):
+def confirm_tank_removal(request, entry, back_url):
     if request.method == "POST":
         try:
             messages.success(request, flows.remove_tank_entry(entry.pk, request.user, client_address(request)))
         except flows.FlowError as exc:
             messages.error(request, str(exc))
         return redirect(back_url)
-    owner = f"{entry.user.username}'s holding tank" if entry.user_id else "the org holding tank"
-    return render(
+    return confirm(
         request,
-        "confirm.html",
-        {
-            "title": "Remove a holding-tank entry",
-            "question": f"Remove {entry.get_kind_display().lower()} {entry.shown_value} from {owner}?",
-            "consequence": "If the certificate is presented again it comes back to the tank.",
-            "button": "Remove",
-            "cancel_url": back_url,
-        },
+        title="Remove a holding-tank entry",
+        question=f"Remove {entry.get_kind_display().lower()} {entry.shown_value} from {entry.owner_phrase}?",
+        consequence="If the certificate is presented again it comes back to the tank.",
+        button="Remove",
+        cancel_url=back_url,
     )
-
-
-# --- the org holding tank ---------------------------------------------------------------------
-
-
-@admin_required
-def org_tank(request):
-    return _render_org_tank(request)
-
-
-def _render_org_tank(request, status=200, failed=None, form=None):
-    entries = TankEntry.objects.filter(user__isnull=True).select_related("certificate").order_by("-last_seen")
-    rows = [{"entry": e, "form": form if failed == e.pk else AssignTankEntryForm(prefix=f"e{e.pk}")} for e in entries]
-    return render(request, "certs/org_tank.html", {"rows": rows}, status=status)
-
-
-@admin_required
-@require_POST
-def assign_tank_entry(request, pk):
-    entry = get_object_or_404(TankEntry, pk=pk, user__isnull=True)
-    form = AssignTankEntryForm(request.POST, prefix=f"e{entry.pk}")
-    if not form.is_valid():
-        return _render_org_tank(request, status=400, failed=entry.pk, form=form)
-    user, as_kind = form.cleaned_data["username"], form.cleaned_data["as_kind"]
-    try:
-        message = flows.accept_tank_entry(
-            entry.pk, request.user, user=user, as_kind=as_kind, source_address=client_address(request)
-        )
-    except flows.FlowError as exc:
-        form.add_error(None, str(exc))
-        return _render_org_tank(request, status=400, failed=entry.pk, form=form)
-    messages.success(request, message)
-    return redirect("certs:org-tank")
-
-
-@admin_required
-def remove_org_tank_entry(request, pk):
-    entry = get_object_or_404(TankEntry, pk=pk, user__isnull=True)
-    return _confirm_tank_removal(request, entry, reverse("certs:org-tank"))

@@ -21,10 +21,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from gunicorn.workers.gthread import ThreadWorker
 
-from . import issuing
+from certs import issuing
 
-ENVIRON_KEY = "mft.tls_client_cert"  # also read by certs.middleware
-CHAIN_ENVIRON_KEY = "mft.tls_client_chain"
+from .proxy import TLS_CERT_ENVIRON_KEY, TLS_CHAIN_ENVIRON_KEY
+
 CHECK_EVERY_SECONDS = 1.0
 
 
@@ -71,13 +71,13 @@ class ContextCache:
 
 
 def _trust_generation():
-    from .models import TrustSettings
+    from certs.models import TrustSettings
 
     return TrustSettings.get().generation
 
 
 def _build_context(conf) -> ssl.SSLContext:
-    from . import flows
+    from certs import flows
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -147,8 +147,8 @@ class ClientCertWorker(ThreadWorker):
 
         def with_client_cert(environ, start_response):
             leaf, chain = getattr(local, "certificates", (None, ()))
-            environ[ENVIRON_KEY] = leaf
-            environ[CHAIN_ENVIRON_KEY] = chain
+            environ[TLS_CERT_ENVIRON_KEY] = leaf
+            environ[TLS_CHAIN_ENVIRON_KEY] = chain
             return application(environ, start_response)
 
         self.wsgi = with_client_cert

@@ -1,0 +1,200 @@
+"""Verdicts as sign-on reaches them: the trust configuration from the database, the users a
+certificate could concern, and the engine's verdict, with the caches that keep this fast.
+
+The pure rules are in ``trust``; this module only feeds them. Sign-on, the doctor, the
+command line and every page that judges a certificate come here, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+
+import cachetools
+from cryptography import x509
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from users.models import User
+
+from . import trust
+from .models import Credential, CredentialKind, Store, StoreEntry, TrustSettings
+from .x509 import format_thumbprint, name_key, sha1_thumbprint, sha256_fingerprint, single_common_name
+
+# Path-validation verdicts kept per process, at most this many.
+CONNECTION_CACHE_SIZE = 20_000
+
+_lock = threading.Lock()
+_config: tuple[int, trust.TrustConfig] | None = None
+_connections: cachetools.TLRUCache | None = None
+
+
+def clear_caches() -> None:
+    """Forget the cached configuration and verdicts (the next judgement reads the database)."""
+    global _config, _connections
+    with _lock:
+        _config = None
+        _connections = None
+
+
+def trust_config() -> trust.TrustConfig:
+    """The current configuration, reloaded only when its generation changed."""
+    return _current_config()[1]
+
+
+def _current_config(known: tuple[int, bool] | None = None) -> tuple[int, trust.TrustConfig]:
+    """(generation, configuration); ``known`` is (generation, match_cn) when already read."""
+    global _config
+    generation, match_cn = known or TrustSettings.current()
+    cached = _config
+    if cached is not None and cached[0] == generation:
+        return cached
+    by_store: dict[str, list[x509.Certificate]] = {s: [] for s in Store.values}
+    for entry in StoreEntry.objects.select_related("certificate").order_by("id"):
+        by_store[entry.store].append(entry.certificate.to_x509())
+    config = trust.TrustConfig(
+        roots=tuple(by_store[Store.ROOT]),
+        intermediates=tuple(by_store[Store.INTERMEDIATE]),
+        approved=tuple(by_store[Store.APPROVED]),
+        match_cn=match_cn,
+    )
+    with _lock:
+        _config = (generation, config)
+    return _config
+
+
+def connection_lifetime(connection: trust.Connection, now: dt.datetime) -> float:
+    """Seconds a verdict may be reused: a short while, and never past the first expiry on its path."""
+    lifetime = float(settings.MFT_VERDICT_CACHE_SECONDS)
+    if connection.ok:
+        first_expiry = min(c.not_valid_after_utc for c in connection.path)
+        lifetime = min(lifetime, (first_expiry - now).total_seconds())
+    return max(lifetime, 0.0)
+
+
+def _connection_cache() -> cachetools.TLRUCache:
+    global _connections
+    if _connections is None:
+        _connections = cachetools.TLRUCache(
+            maxsize=CONNECTION_CACHE_SIZE,
+            ttu=lambda _key, connection, now: now + connection_lifetime(connection, timezone.now()),
+        )
+    return _connections
+
+
+def connection_for(cert, chain, generation: int, config: trust.TrustConfig, at: dt.datetime | None = None):
+    """Path validation, cached per certificate, chain and configuration generation.
+
+    The cache is keyed by the certificates' SHA-256 and the generation that every change to
+    the stores bumps, so a removed root is never honoured from the cache. A verdict for an
+    explicit moment ``at`` is never cached.
+    """
+    if at is not None or settings.MFT_VERDICT_CACHE_SECONDS <= 0:
+        return trust.connect(cert, chain, config, at or timezone.now())
+    key = (generation, sha256_fingerprint(cert), tuple(sha256_fingerprint(c) for c in chain))
+    cache = _connection_cache()
+    with _lock:
+        found = cache.get(key)
+    if found is not None:
+        return found
+    connection = trust.connect(cert, chain, config, timezone.now())
+    with _lock:
+        cache[key] = connection
+    return connection
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A user a certificate could concern, with the profile the rules read.
+
+    The profile holds only the entries that concern this certificate (its thumbprint, its CN).
+    """
+
+    user: User
+    profile: trust.Profile
+
+
+def candidates(cert, username: str | None = None) -> tuple[int, trust.TrustConfig, dict[str, Candidate]]:
+    """The trust configuration, and the users a certificate could concern, by username.
+
+    With a username, that user alone (or nobody). Without, every user who has the
+    certificate's thumbprint or CN on their profile, and, when the Match Cert CN option is
+    on, every user whose username or full name is the CN. One query (two with Match CN).
+    """
+    sha1 = sha1_thumbprint(cert)
+    # A CN that no rule may match (none, several, blank, control characters) is not looked up.
+    cn = None if trust.cn_problem(cert) else single_common_name(cert)
+    generation, match_cn, rows = Credential.objects.candidates(
+        sha1, cn, name_key(username) if username is not None else None
+    )
+    generation, config = _current_config((generation, match_cn))
+    users: dict[int, User] = {}
+    entries: dict[int, tuple[set, set]] = {}
+    for row in rows:
+        users.setdefault(row.pk, row)
+        thumbprints, cns = entries.setdefault(row.pk, (set(), set()))
+        if row.matched_kind is not None:
+            (thumbprints if row.matched_kind == CredentialKind.THUMBPRINT else cns).add(row.matched_key)
+    if username is None and config.match_cn and cn:
+        key = name_key(cn)
+        for user in User.objects.filter(Q(username_key=key) | Q(full_name_key=key)):
+            users.setdefault(user.pk, user)
+    found = {}
+    for pk, user in users.items():
+        thumbprints, cns = entries.get(pk, ((), ()))
+        found[user.username] = Candidate(user, profile_of(user, thumbprints, cns))
+    return generation, config, found
+
+
+def profile_of(user: User, thumbprints=(), cns=()) -> trust.Profile:
+    return trust.Profile(
+        username=user.username,
+        full_name=user.full_name,
+        is_active=user.is_active,
+        thumbprints=frozenset(thumbprints),
+        cns=frozenset(cns),
+    )
+
+
+def judge(cert, chain=(), username: str | None = None, at: dt.datetime | None = None) -> trust.Verdict:
+    """The verdict for a presented certificate, exactly as sign-on reaches it."""
+    return judge_with_candidates(cert, chain, username, at)[0]
+
+
+def judge_with_candidates(cert, chain=(), username=None, at=None) -> tuple[trust.Verdict, dict[str, User]]:
+    """The verdict, and the users it was reached about (by username)."""
+    generation, config, found = candidates(cert, username)
+    chain = tuple(chain)
+    connection = connection_for(cert, chain, generation, config, at)
+    profiles = [c.profile for c in found.values()]
+    verdict = trust.evaluate(
+        cert, chain, config, profiles, at or timezone.now(), username=username, connection=connection
+    )
+    return verdict, {name: c.user for name, c in found.items()}
+
+
+def verdict_as_dict(verdict: trust.Verdict) -> dict:
+    """The verdict as the JSON that ``certs check --json`` prints (a public format)."""
+
+    def link(cert):
+        return {"subject": cert.subject.rfc4514_string(), "thumbprint": format_thumbprint(sha1_thumbprint(cert))}
+
+    connection, auth = verdict.connection, verdict.authentication
+    return {
+        "category": verdict.category,
+        "category_text": verdict.category_text,
+        "connect": {
+            "ok": connection.ok,
+            "reason": connection.reason,
+            "chain": [link(c) for c in connection.path],
+            "anchor": link(connection.anchor) if connection.anchor is not None else None,
+        },
+        "authenticate": {
+            "ok": auth.ok,
+            "user": auth.user,
+            "rule": auth.rule,
+            "reasons": list(auth.reasons),
+        },
+    }

@@ -1,0 +1,11 @@
+from django.shortcuts import render
+
+from users.pages import admin_required
+
+from .. import reports
+
+
+@admin_required
+def dashboard(request, signed_on: dict):
+    """The administrator's home page (reached through ``/``, which also serves end users)."""
+    return render(request, "certs/dashboard.html", {**reports.dashboard(), **signed_on})

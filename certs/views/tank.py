@@ -1,0 +1,49 @@
+"""The org holding tank: certificates that connected but named no user."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from users.pages import admin_required, client_address
+
+from .. import flows
+from ..forms import AssignTankEntryForm
+from ..models import TankEntry
+from .profiles import confirm_tank_removal
+
+
+@admin_required
+def org_tank(request):
+    return _render_org_tank(request)
+
+
+def _render_org_tank(request, status=200, failed=None, form=None):
+    entries = TankEntry.objects.filter(user__isnull=True).select_related("certificate").order_by("-last_seen")
+    rows = [{"entry": e, "form": form if failed == e.pk else AssignTankEntryForm(prefix=f"e{e.pk}")} for e in entries]
+    return render(request, "certs/org_tank.html", {"rows": rows}, status=status)
+
+
+@admin_required
+@require_POST
+def assign_tank_entry(request, pk):
+    entry = get_object_or_404(TankEntry, pk=pk, user__isnull=True)
+    form = AssignTankEntryForm(request.POST, prefix=f"e{entry.pk}")
+    if not form.is_valid():
+        return _render_org_tank(request, status=400, failed=entry.pk, form=form)
+    user, as_kind = form.cleaned_data["username"], form.cleaned_data["as_kind"]
+    try:
+        message = flows.accept_tank_entry(
+            entry.pk, request.user, user=user, as_kind=as_kind, source_address=client_address(request)
+        )
+    except flows.FlowError as exc:
+        form.add_error(None, str(exc))
+        return _render_org_tank(request, status=400, failed=entry.pk, form=form)
+    messages.success(request, message)
+    return redirect("certs:org-tank")
+
+
+@admin_required
+def remove_org_tank_entry(request, pk):
+    entry = get_object_or_404(TankEntry, pk=pk, user__isnull=True)
+    return confirm_tank_removal(request, entry, reverse("certs:org-tank"))
