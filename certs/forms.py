@@ -10,9 +10,31 @@ from .models import CredentialKind, Store, StoreEntry
 from .x509 import MAX_CN_LENGTH, CNError, ThumbprintError, clean_cn, parse_thumbprint
 
 
-class CNField(forms.CharField):
+class ConvertingField(forms.CharField):
+    """Text that ``convert`` turns into the clean value; an ``errors`` exception's sentence
+    becomes the field's error. Empty input cleans to ``empty``."""
+
+    errors: tuple[type[Exception], ...] = ()
+    empty = ""
+
+    def convert(self, value: str):
+        raise NotImplementedError
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return self.empty
+        try:
+            return self.convert(value)
+        except self.errors as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class CNField(ConvertingField):
     """A CN as a certificate would carry it: white space tidied, and refused in a sentence when no
     certificate could ever match it (``x509.clean_cn``, the rule every other path uses too)."""
+
+    errors = (CNError,)
 
     def __init__(self, *, max_length=MAX_CN_LENGTH, **kwargs):
         kwargs.setdefault("label", "CN")
@@ -20,53 +42,38 @@ class CNField(forms.CharField):
         super().__init__(max_length=max_length * 4, **kwargs)
         self.cn_max_length = max_length
 
-    def clean(self, value):
-        value = super().clean(value)
-        if value in self.empty_values:
-            return value
-        try:
-            cn = clean_cn(value)
-        except CNError as exc:
-            raise forms.ValidationError(str(exc)) from None
+    def convert(self, value):
+        cn = clean_cn(value)
         if len(cn) > self.cn_max_length:
-            raise forms.ValidationError(
-                f"A CN here has at most {self.cn_max_length} characters; this one has {len(cn)}."
-            )
+            raise CNError(f"A CN here has at most {self.cn_max_length} characters; this one has {len(cn)}.")
         return cn
 
 
-class ThumbprintField(forms.CharField):
+class ThumbprintField(ConvertingField):
     """A SHA-1 thumbprint in any common notation (3D17 CFF3 ..., 3d:17:cf:...), as 40 hex digits."""
+
+    errors = (ThumbprintError,)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 200)
         super().__init__(**kwargs)
 
-    def clean(self, value):
-        value = super().clean(value)
-        if value in self.empty_values:
-            return value
-        try:
-            return parse_thumbprint(value)
-        except ThumbprintError as exc:
-            raise forms.ValidationError(str(exc)) from None
+    def convert(self, value):
+        return parse_thumbprint(value)
 
 
-class UserField(forms.CharField):
-    """A username that must name a user; cleans to the User."""
+class UserField(ConvertingField):
+    """A username that must name a user; cleans to the User (or None when empty and optional)."""
+
+    errors = (NoSuchUser,)
+    empty = None
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 150)
         super().__init__(**kwargs)
 
-    def clean(self, value):
-        value = super().clean(value)
-        if value in self.empty_values:
-            return None
-        try:
-            return User.objects.named(value)
-        except NoSuchUser as exc:
-            raise forms.ValidationError(str(exc)) from None
+    def convert(self, value):
+        return User.objects.named(value)
 
 
 class CertificateFileField(forms.FileField):

@@ -62,6 +62,21 @@ def _check_days(days: int, maximum: int) -> int:
     return days
 
 
+def _self_signed(cn: str, key, days: int, now: dt.datetime | None) -> x509.CertificateBuilder:
+    """A self-signed certificate's builder: name, key, serial and validity (from a few minutes ago)."""
+    now = now or dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+
+
 def create_ca(cn: str, key_type: str = "ec-p256", days: int = 10 * 365, now: dt.datetime | None = None):
     """A self-signed CA certificate and its key: the organisational CA.
 
@@ -70,16 +85,8 @@ def create_ca(cn: str, key_type: str = "ec-p256", days: int = 10 * 365, now: dt.
     cn = _check_cn(cn)
     days = _check_days(days, MAX_CA_DAYS)
     key = new_private_key(key_type)
-    now = now or dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + dt.timedelta(days=days))
+        _self_signed(cn, key, days, now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -232,17 +239,9 @@ def create_server_certificate(hostnames: list[str], addresses: list[str], days: 
     import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
-    now = now or dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0] if hostnames else "localhost")])
     alternatives = [x509.DNSName(h) for h in hostnames] + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + dt.timedelta(days=days))
+        _self_signed(hostnames[0] if hostnames else "localhost", key, days, now)
         .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

@@ -274,15 +274,31 @@ def _user_table() -> str:
     return get_user_model()._meta.db_table
 
 
-class Credential(AddedBy):
-    """A thumbprint or CN accepted on a user's profile (the specification's "Accepted Certs")."""
+class Entry(models.Model):
+    """A thumbprint or a CN, on a profile or in a holding tank: shown as entered, compared by key."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
-    kind = models.CharField(max_length=16, choices=CredentialKind.choices)
     # As shown: a thumbprint in 40 hex digits, a CN as it was entered.
     value = models.CharField(max_length=500)
     # As compared: the thumbprint, or the CN's name_key (which case folding can lengthen).
     key = models.CharField(max_length=1000, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self.key = entry_key(self.kind, self.value)
+        super().save(*args, **kwargs)
+
+    @property
+    def shown_value(self) -> str:
+        return self.value if self.kind == "cn" else format_thumbprint(self.value)
+
+
+class Credential(AddedBy, Entry):
+    """A thumbprint or CN accepted on a user's profile (the specification's "Accepted Certs")."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
+    kind = models.CharField(max_length=16, choices=CredentialKind.choices)
     certificate = models.ForeignKey(
         Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="credentials"
     )
@@ -297,14 +313,6 @@ class Credential(AddedBy):
 
     def __str__(self):
         return f"{self.user}: {self.get_kind_display()} {self.shown_value}"
-
-    def save(self, *args, **kwargs):
-        self.key = entry_key(self.kind, self.value)
-        super().save(*args, **kwargs)
-
-    @property
-    def shown_value(self) -> str:
-        return format_thumbprint(self.value) if self.kind == CredentialKind.THUMBPRINT else self.value
 
     @property
     def kind_phrase(self) -> str:
@@ -331,7 +339,7 @@ class TankKind(models.TextChoices):
     CERTIFICATE = "certificate", "Certificate (no user named)"
 
 
-class TankEntry(models.Model):
+class TankEntry(Entry):
     """A certificate presented at sign-on that nobody has accepted yet.
 
     In a user's tank there are two entries per certificate, one for its thumbprint and one
@@ -343,8 +351,6 @@ class TankEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="tank_entries"
     )
     kind = models.CharField(max_length=16, choices=TankKind.choices)
-    value = models.CharField(max_length=500)
-    key = models.CharField(max_length=1000, editable=False)
     certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="tank_entries")
     interface = models.CharField(max_length=8, choices=Interface.choices, default=Interface.HTTPS)
     source_address = models.GenericIPAddressField(null=True, blank=True)
@@ -370,18 +376,10 @@ class TankEntry(models.Model):
         owner = self.user.username if self.user_id else "org"
         return f"{owner}: {self.get_kind_display()} {self.shown_value}"
 
-    def save(self, *args, **kwargs):
-        self.key = entry_key(self.kind, self.value)
-        super().save(*args, **kwargs)
-
     @property
     def owner_phrase(self) -> str:
         """Whose tank, inside a sentence: "rich's holding tank" or "the org holding tank"."""
         return f"{self.user.username}'s holding tank" if self.user_id else "the org holding tank"
-
-    @property
-    def shown_value(self) -> str:
-        return self.value if self.kind == TankKind.CN else format_thumbprint(self.value)
 
     def as_dict(self) -> dict:
         return {

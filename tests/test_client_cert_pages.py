@@ -117,6 +117,10 @@ def test_adding_twice_says_it_is_already_there(admin_client, rich):
         ({"kind": "thumbprint", "value": "a" * 64}, "That is a SHA-256 fingerprint"),
         ({"kind": "cn", "value": "   "}, "This field is required."),
         ({"kind": "cn", "value": "bad\x01cn"}, "control characters"),
+        # Each of these once passed the form, was refused by the use case and answered 500.
+        ({"kind": "cn", "value": "A" * 300}, "A CN has at most 256 characters; this one has 300."),
+        ({"kind": "cn", "value": "Rich\x7f"}, "A CN cannot contain control characters or invisible characters"),
+        ({"kind": "cn", "value": "Ri\u200bch"}, "A CN cannot contain control characters or invisible characters"),
         ({"kind": "password", "value": "x"}, "Select a valid choice."),
         ({}, "This field is required."),
     ],

@@ -1,14 +1,10 @@
 """The certificate doctor: the chain picture, the verdict and the rules, and what a change would break."""
 
 import html
-import json
 import re
-from urllib.parse import quote
 
 import pytest
-from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -297,7 +293,7 @@ def test_a_mode_change_lists_the_certificates_that_stop_signing_on(admin, spec, 
     assert "Certificates play no part for rich any more." in page and "Frank" in page
 
 
-# --- the overview and expiry ---------------------------------------------------------------------
+# --- the overview ---------------------------------------------------------------------
 
 
 def test_the_overview_groups_certificates_seen_at_sign_on(admin, spec, rich, toot_installed):
@@ -314,36 +310,6 @@ def test_the_overview_groups_certificates_seen_at_sign_on(admin, spec, rich, too
     page = admin.get(reverse("certs:overview"), {"days": 30})
     assert f"/doctor/?certificate={sha256_fingerprint(spec.dick.cert)}" in page.content.decode()
     assert "Cannot connect" in text(page)
-
-
-def test_certs_expiring_lists_and_mails_the_admins(alice, spec, rich, capsys):
-    soon = make_client("Soon", spec.chug, not_after=NOW + 5 * DAY)
-    flows.import_to_profile(rich, [soon.cert], ACTOR)
-    install(Store.ROOT, spec.toot)
-    alice.email = "alice@example.com"
-    alice.save()
-    call_command("certs", "expiring", "--days", "10")
-    out = capsys.readouterr().out
-    assert "profile on rich's profile: Soon" in out
-    assert "Mailed 1 administrator." in out
-    (message,) = mail.outbox
-    assert message.to == ["alice@example.com"] and "Soon" in message.body
-    call_command("certs", "expiring", "--days", "10", "--json", "--no-mail")
-    items = json.loads(capsys.readouterr().out)
-    assert [(i["kind"], i["user"], i["expired"]) for i in items] == [("profile", "rich", False)]
-
-
-def test_the_dashboard_and_the_users_home_warn_of_expiry(client, alice, spec, rich):
-    soon = make_client("Soon", spec.chug, not_after=NOW + 5 * DAY)
-    install(Store.ROOT, spec.toot)
-    install(Store.INTERMEDIATE, spec.chug)
-    flows.import_to_profile(rich, [soon.cert], ACTOR)
-    rich.https_mode = "cert"
-    rich.save()
-    page = text(client.get("/", HTTP_X_SSL_CLIENT_CERT=quote(soon.pem.decode(), safe="")))
-    assert "Your certificate Soon expires on" in page
-    client.force_login(alice)
-    assert "Expiring within 30 days" in text(client.get("/")) and "Soon" in text(client.get("/"))
 
 
 def test_the_doctor_agrees_with_sign_on(spec, rich, charlie, toot_installed):

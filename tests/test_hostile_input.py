@@ -7,9 +7,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from certs import flows, verdicts
 from certs.flows import FlowError
+from certs.forms import AddCredentialForm, CreateCertificateForm
 from certs.loading import load_certificates
 from certs.models import Credential, Store
 from certs.org_ca import create as create_org_ca
@@ -131,3 +135,24 @@ def test_a_non_ca_in_the_root_store_does_not_make_its_children_connect(spec):
     flows.add_to_store(Store.ROOT, [not_ca.cert], ACTOR)
     assert verdicts.judge(not_ca.cert).connection.ok
     assert not verdicts.judge(make_client("Child", not_ca).cert).connection.ok
+
+
+# --- one rule for a CN, wherever it is typed -----------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=300))
+def test_the_add_form_and_the_use_case_accept_the_same_cns(rich, cn):
+    """The form, the use case and the org CA's issuing share one CN rule: what the form accepts
+    the use case stores, and what it refuses the use case refuses too."""
+    form = AddCredentialForm({"kind": "cn", "value": cn})
+    try:
+        with transaction.atomic():
+            flows.add_cn(rich, cn, ACTOR)
+            stored = True
+            transaction.set_rollback(True)
+    except FlowError:
+        stored = False
+    assert form.is_valid() == stored, (cn, form.errors)
+    if stored and len(form.cleaned_data["value"].encode()) <= 64:
+        assert CreateCertificateForm({"cn": cn, "key_type": "ec-p256", "days": 30}).is_valid()

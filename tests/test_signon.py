@@ -79,7 +79,8 @@ class SignOnScenarios:
         event = AuditEvent.objects.get(action="signon.refused")
         assert "No user was identified." in event.detail["reasons"]
 
-    def test_a_known_certificate_signs_its_user_on(self):
+    def test_known_certificate(self):
+        """Signs its user on, once: the session persists."""
         assert self.whoami(self.spec.frank) == {
             "authenticated": True,
             "username": "rich",
@@ -91,12 +92,14 @@ class SignOnScenarios:
         assert self.whoami(self.spec.frank)["username"] == "rich"
         assert AuditEvent.objects.filter(action="signon.success").count() == 1
 
-    def test_the_session_ends_when_the_certificate_is_gone(self):
+    def test_certificate_gone_mid_session(self):
+        """The session ends."""
         self.whoami(self.spec.frank)
         assert not self.whoami()["authenticated"]
         assert AuditEvent.objects.filter(action="signon.ended", summary__contains="no longer presented").exists()
 
-    def test_another_certificate_switches_the_user(self):
+    def test_another_certificate_mid_session(self):
+        """The session switches to the other certificate's user."""
         assert self.whoami(self.spec.frank)["username"] == "rich"
         assert self.whoami(self.spec.dick)["username"] == "charlie"
 
@@ -104,7 +107,8 @@ class SignOnScenarios:
         User.objects.filter(username="rich").update(is_active=False)
         assert not self.whoami(self.spec.frank)["authenticated"]
 
-    def test_a_session_ends_when_the_thumbprint_is_removed(self, rich):
+    def test_thumbprint_removed_mid_session(self, rich):
+        """The session ends."""
         self.whoami(self.spec.frank)
         credential = rich.credentials.get()
         flows.remove_credential(rich, credential.pk, ACTOR)
@@ -247,7 +251,8 @@ class TestModeCertAndPassword(SignOnScenarios):
 
     # Under this mode the certificate alone never signs on: the scenarios that expect it to
     # are replaced by the ones below.
-    def test_a_known_certificate_signs_its_user_on(self):
+    def test_known_certificate(self):
+        """Does not sign on alone: the sign-in page asks for the password, the username filled in."""
         assert not self.whoami(self.spec.frank)["authenticated"]
         page = self.client.get("/accounts/login/", **self.forward(self.spec.frank))
         assert b"Enter your password as well to finish signing on." in page.content
@@ -270,16 +275,19 @@ class TestModeCertAndPassword(SignOnScenarios):
     def test_the_certificate_with_a_wrong_password_is_refused(self):
         assert sign_in(self.client, "rich", "wrong", **self.forward(self.spec.frank)).status_code == 200
 
-    def test_the_session_ends_when_the_certificate_is_gone(self):
+    def test_certificate_gone_mid_session(self):
+        """The session (certificate and password) ends."""
         sign_in(self.client, "rich", "a fine passphrase", **self.forward(self.spec.frank))
         assert self.whoami(self.spec.frank)["authenticated"]
         assert not self.whoami()["authenticated"]
 
-    def test_another_certificate_switches_the_user(self):
+    def test_another_certificate_mid_session(self):
+        """The session ends, and nobody is signed on: charlie would need his password too."""
         sign_in(self.client, "rich", "a fine passphrase", **self.forward(self.spec.frank))
-        assert not self.whoami(self.spec.dick)["authenticated"]  # charlie would need his password too
+        assert not self.whoami(self.spec.dick)["authenticated"]
 
-    def test_a_session_ends_when_the_thumbprint_is_removed(self, rich):
+    def test_thumbprint_removed_mid_session(self, rich):
+        """The session ends."""
         sign_in(self.client, "rich", "a fine passphrase", **self.forward(self.spec.frank))
         flows.remove_credential(rich, rich.credentials.get().pk, ACTOR)
         assert not self.whoami(self.spec.frank)["authenticated"]
@@ -288,20 +296,31 @@ class TestModeCertAndPassword(SignOnScenarios):
 class TestModePassword(SignOnScenarios):
     mode = "password"
 
-    def test_a_known_certificate_signs_its_user_on(self):
-        assert not self.whoami(self.spec.frank)["authenticated"]  # certificates play no part
+    def test_known_certificate(self):
+        """Signs nobody on: certificates play no part, and nothing lands in a tank."""
+        assert not self.whoami(self.spec.frank)["authenticated"]
         assert not TankEntry.objects.exists()
 
-    def test_the_session_ends_when_the_certificate_is_gone(self):
+    def test_certificate_gone_mid_session(self):
+        """A password session does not need the certificate: it goes on."""
         sign_in(self.client, "rich", "a fine passphrase", **self.forward(self.spec.frank))
-        assert self.whoami()["method"] == "password"  # a password session does not need the certificate
+        assert self.whoami()["method"] == "password"
 
-    def test_another_certificate_switches_the_user(self):
+    def test_another_certificate_mid_session(self):
+        """A password session stays the password user's."""
         sign_in(self.client, "rich", "a fine passphrase")
         assert self.whoami(self.spec.dick)["username"] == "rich"
 
-    def test_a_session_ends_when_the_thumbprint_is_removed(self):
-        pass  # no certificate is involved in a password session
+    def test_thumbprint_removed_mid_session(self, rich):
+        """No certificate is involved in a password session: it goes on."""
+        sign_in(self.client, "rich", "a fine passphrase", **self.forward(self.spec.frank))
+        flows.remove_credential(rich, rich.credentials.get().pk, ACTOR)
+        assert self.whoami(self.spec.frank) == {
+            "authenticated": True,
+            "username": "rich",
+            "method": "password",
+            "rule": None,
+        }
 
 
 # --- outside the scenario lists ----------------------------------------------------------------
