@@ -430,3 +430,31 @@ def test_readme_documents_every_command():
         "manage.py certs issue USERNAME",
     ]:
         assert line in readme
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+def test_audit_list_polls_after_an_id_and_filters_by_user(alice, rich, spec):
+    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), alice)
+    flows.add_cn(rich, "Dick", alice)
+    events = json.loads(run("audit", "list", "--json"))
+    assert [e["action"] for e in events][-2:] == ["credential.add", "credential.add"]
+    assert events[-1]["actor"] == "alice" and events[-1]["target"] == "rich"
+    assert set(events[-1]) == {
+        "id",
+        "at",
+        "actor",
+        "action",
+        "summary",
+        "target",
+        "source_address",
+        "detail",
+        "repeats",
+        "last_at",
+    }
+    newer = json.loads(run("audit", "list", "--json", "--after-id", str(events[-2]["id"])))
+    assert [e["summary"] for e in newer] == [events[-1]["summary"]]
+    assert json.loads(run("audit", "list", "--json", "--user", "charlie")) == []
+    assert "Added CN Dick to rich's profile." in run("audit", "list", "--user", "rich", "--limit", "1")
+    assert refused("audit", "list", "--limit", "0") == "--limit must be at least 1."
