@@ -72,6 +72,26 @@ def envsecret(name: str, data_file: Path, length: int = 50) -> str:
     return secret
 
 
+def envsecretfile(name: str, minimum: int = 32) -> str | None:
+    """A secret given in ``name`` or, in ``name``_FILE, the path of a file holding it (first line)."""
+    value, path = os.environ.get(name), os.environ.get(f"{name}_FILE")
+    if value is not None and path is not None:
+        raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both.")
+    if path is not None:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read ({exc.strerror or exc}).") from None
+        value = lines[0] if lines else ""
+        name = f"{name}_FILE"
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) < minimum:
+        raise ImproperlyConfigured(f"{name} is shorter than {minimum} characters; use a long random value.")
+    return value
+
+
 def envdatabase(name: str, default_sqlite: Path) -> dict:
     url = os.environ.get(name, "").strip()
     if not url:
@@ -144,7 +164,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "signon.middleware.ForwardedHeadersMiddleware",
+    "signon.middleware.ProxyGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -223,9 +243,16 @@ MFT_PROXY_HEADERS = proxy.HeaderNames(
     verify=envstr("MFT_PROXY_VERIFY_HEADER", _default_headers.verify or "").strip() or None,
 )
 try:
-    MFT_TRUSTED_PROXIES = proxy.parse_networks(envstr("MFT_TRUSTED_PROXIES", "127.0.0.0/8,::1"))
+    # Exact addresses, never a whole range by default: any process that can connect from a
+    # trusted address may say which certificate a client presented.
+    MFT_TRUSTED_PROXIES = proxy.parse_proxies(envstr("MFT_TRUSTED_PROXIES", "127.0.0.1,::1"))
 except ValueError as exc:
-    raise ImproperlyConfigured(f"MFT_TRUSTED_PROXIES: {exc}; give addresses or networks, comma-separated.") from None
+    raise ImproperlyConfigured(
+        f"MFT_TRUSTED_PROXIES: {exc}; give addresses, networks or 'unix', comma-separated."
+    ) from None
+# Shared with the front proxy, which sends it in X-MFT-Proxy-Secret: with it set, certificate
+# headers count only from a request that carries it (a local process cannot forge them).
+MFT_PROXY_SECRET = envsecretfile("MFT_PROXY_SECRET")
 
 # Certificates expiring within this many days are flagged (dashboard, end users' home, mail).
 MFT_EXPIRY_WARNING_DAYS = envint("MFT_EXPIRY_WARNING_DAYS", 30, 1)

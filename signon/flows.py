@@ -262,14 +262,12 @@ def record_session_end(user, reason: str, source_address=None) -> None:
     )
 
 
-def record_untrusted_header(address: str | None) -> None:
-    """A certificate header from an address that is not a configured proxy: one entry a minute
-    (the log has each)."""
+def record_ignored_certificate_header(address: str | None, why: str) -> None:
+    """A certificate header that did not come from the proxy: one entry a minute (the log has each)."""
     if cache.add("mft:untrusted-header", 1, 60):
         AuditEvent.objects.record(
             SIGN_ON,
             "signon.untrusted_header",
-            f"Ignored a client certificate header sent by {address}, which is not a configured proxy "
-            "(MFT_TRUSTED_PROXIES).",
-            source_address=address,
+            f"Ignored a client certificate header sent by {address or 'a unix socket'} {why}.",
+            source_address=address or None,
         )

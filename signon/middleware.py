@@ -5,6 +5,7 @@ one the built-in HTTPS server received) and manages the session. Whom a certific
 on, by which rule, and what is recorded, ``signon.flows`` decides.
 """
 
+import functools
 import logging
 import threading
 from functools import cached_property
@@ -33,24 +34,83 @@ def meta_name(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
 
 
-class ForwardedHeadersMiddleware:
-    """First in line: X-Forwarded-For/-Proto/-Host count only from a configured proxy.
+def own_header_names(names: proxy.HeaderNames) -> set[str]:
+    own = {n for n in (names.cert, names.chain, names.verify) if n}
+    if names.chain:
+        own.update(proxy.numbered_chain_headers(names.chain))
+    return own
 
-    From any other address (and always with the built-in HTTPS server, which has no proxy)
-    they are removed before anything reads them, so that the client's address in the audit
-    log and Django's idea of HTTPS (SECURE_PROXY_SSL_HEADER) cannot be forged.
+
+class ProxyGateMiddleware:
+    """First in line: only the front proxy may say who the client is and what it presented.
+
+    A request is from the proxy when it comes from ``MFT_TRUSTED_PROXIES`` (an address, or the
+    app's unix socket) and, with ``MFT_PROXY_SECRET`` set, carries that secret in
+    X-MFT-Proxy-Secret. The secret header is removed at once. From anyone else, every header
+    only the proxy may set (X-Forwarded-*, the configured certificate headers) is removed before
+    anything reads the request; the certificate headers of the other proxy formats are removed
+    from every request, so that nothing can read them. With the built-in HTTPS server there is
+    no proxy at all.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
         self.builtin = settings.MFT_PROXY_FORMAT == "builtin"
-        self.trusted_proxies = settings.MFT_TRUSTED_PROXIES
+        self.proxies = settings.MFT_TRUSTED_PROXIES
+        self.secret = settings.MFT_PROXY_SECRET
+        own = set() if self.builtin else own_header_names(settings.MFT_PROXY_HEADERS)
+        every = proxy.forwarded_header_names(settings.MFT_PROXY_HEADERS)
+        self.own = [meta_name(name) for name in sorted(own)]
+        self.foreign = [meta_name(name) for name in every if name not in own]
+        self.secret_header = meta_name(proxy.SECRET_HEADER)
+        _warn_once(unguarded_proxy_warning())
 
     def __call__(self, request):
-        if self.builtin or not proxy.address_in(request.META.get("REMOTE_ADDR"), self.trusted_proxies):
-            for name in FORWARDED_HEADERS:
-                request.META.pop(name, None)
+        meta = request.META
+        sent_secret = meta.pop(self.secret_header, None)
+        from_proxy = (
+            not self.builtin
+            and meta.get("REMOTE_ADDR") in self.proxies
+            and (self.secret is None or proxy.secret_matches(sent_secret, self.secret))
+        )
+        meta[proxy.FROM_PROXY_ENVIRON_KEY] = from_proxy
+        for name in self.foreign:
+            meta.pop(name, None)
+        if not from_proxy:
+            if not self.builtin and any(meta.get(name) for name in self.own):
+                self.note_ignored_certificate(request, secret_sent=sent_secret is not None)
+            for name in (*self.own, *FORWARDED_HEADERS):
+                meta.pop(name, None)
         return self.get_response(request)
+
+    def note_ignored_certificate(self, request, secret_sent: bool):
+        address = request.META.get("REMOTE_ADDR")
+        if address in self.proxies:
+            why = "with a wrong proxy secret" if secret_sent else "without the proxy secret (MFT_PROXY_SECRET)"
+        else:
+            why = "from an address that is not a configured proxy (MFT_TRUSTED_PROXIES)"
+        logger.warning("Ignored a client certificate header sent by %s %s.", address or "a unix socket", why)
+        flows.record_ignored_certificate_header(address, why)
+
+
+@functools.cache
+def _warn_once(problem: str | None) -> None:
+    if problem:
+        logger.warning(problem)
+
+
+def unguarded_proxy_warning() -> str | None:
+    """Behind a proxy reached over TCP without a shared secret, any local process that can
+    connect from a trusted address can send a certificate header and sign on as anyone."""
+    if settings.MFT_PROXY_FORMAT == "builtin" or settings.MFT_PROXY_SECRET is not None:
+        return None
+    if not settings.MFT_TRUSTED_PROXIES.any_address:
+        return None
+    return (
+        "MFT_PROXY_SECRET is not set: any local process that can connect to the app from "
+        "MFT_TRUSTED_PROXIES can sign on as anyone. Set a secret shared with the front proxy, or "
+        "connect the proxy over the app's unix socket (MFT_TRUSTED_PROXIES=unix)."
+    )
 
 
 class ClientCertificateMiddleware:
@@ -68,7 +128,6 @@ class ClientCertificateMiddleware:
         self.get_response = get_response
         self.proxy_format = settings.MFT_PROXY_FORMAT
         self.header_names = settings.MFT_PROXY_HEADERS
-        self.trusted_proxies = settings.MFT_TRUSTED_PROXIES
 
     def __call__(self, request):
         response = self.process_request(request)
@@ -107,12 +166,8 @@ class ClientCertificateMiddleware:
                 return proxy.Presented(load_der(der), chain[: proxy.MAX_CHAIN])
             except CertificateLoadError as exc:
                 raise proxy.ForwardedCertError(f"The client certificate cannot be read: {exc}") from None
-        if not self.from_trusted_proxy(request):
-            if request.META.get(meta_name(self.header_names.cert)):
-                address = request.META.get("REMOTE_ADDR")
-                logger.warning("Ignored a client certificate header from %s, which is not a configured proxy.", address)
-                flows.record_untrusted_header(address)
-            return proxy.NOTHING
+        if not request.META.get(proxy.FROM_PROXY_ENVIRON_KEY):
+            return proxy.NOTHING  # ProxyGateMiddleware has removed what anyone else sent
         return self.read_headers(request)
 
     def read_headers(self, request) -> proxy.Presented:
@@ -128,9 +183,6 @@ class ClientCertificateMiddleware:
             with _parsed_lock:
                 _parsed[key] = found
         return found
-
-    def from_trusted_proxy(self, request) -> bool:
-        return proxy.address_in(request.META.get("REMOTE_ADDR"), self.trusted_proxies)
 
     # --- signing on by certificate alone --------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import ipaddress
 import re
 from collections.abc import Callable
@@ -71,6 +72,9 @@ NOTHING = Presented(None)
 # it sent, as DER, in the WSGI environ; no client can set these.
 TLS_CERT_ENVIRON_KEY = "mft.tls_client_cert"
 TLS_CHAIN_ENVIRON_KEY = "mft.tls_client_chain"
+# Whether the request came from the front proxy, as ``signon.middleware.ProxyGateMiddleware``
+# decided (an environ key no client can set).
+FROM_PROXY_ENVIRON_KEY = "mft.from_proxy"
 
 Headers = Callable[[str], "str | None"]
 
@@ -287,11 +291,11 @@ def _apache(header, names: HeaderNames) -> Presented:
     certs = _pem_certificates(value, where)
     chain = list(certs[1:])
     if names.chain:
-        for index in range(MAX_CHAIN + 1):
-            item = header(f"{names.chain}-{index}")
+        for name in numbered_chain_headers(names.chain):
+            item = header(name)
             if _absent(item, "(null)"):
                 break
-            chain.extend(_pem_certificates(item, f"{names.chain}-{index} header"))
+            chain.extend(_pem_certificates(item, f"{name} header"))
     verify = header(names.verify)
     failure = None
     if verify and verify.upper() != "SUCCESS":
@@ -337,42 +341,87 @@ READERS = {
 
 # --- who may send these headers ----------------------------------------------------------------
 
+UNIX = "unix"
+SECRET_HEADER = "X-MFT-Proxy-Secret"
 
-def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """'127.0.0.1, 10.0.0.0/8, ::1' as networks; raises ValueError naming a bad entry."""
-    networks = []
+
+@dataclass(frozen=True)
+class TrustedProxies:
+    """Where the front proxy connects from: exact addresses or networks, and/or the app's unix
+    socket (``unix``: a connection over a socket has no address, so file permissions decide)."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    unix: bool = False
+
+    def __contains__(self, address: str | None) -> bool:
+        if not address:
+            # Only a unix socket gives no address (a TCP peer always has one).
+            return self.unix and address == ""
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.networks)
+
+    @property
+    def any_address(self) -> bool:
+        """Whether anything that can open a TCP connection from a trusted address counts as the proxy."""
+        return bool(self.networks)
+
+
+def parse_proxies(text: str) -> TrustedProxies:
+    """'127.0.0.1, 10.0.0.0/24, ::1' or 'unix' (or both); raises ValueError naming a bad entry."""
+    networks, unix = [], False
     for item in text.split(","):
         item = item.strip()
         if not item:
             continue
+        if item.lower() == UNIX:
+            unix = True
+            continue
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise ValueError(f"'{item}' is neither an IP address nor a network") from None
-    return tuple(networks)
+            raise ValueError(f"'{item}' is neither an IP address, a network nor 'unix'") from None
+    return TrustedProxies(tuple(networks), unix)
 
 
-def address_in(address: str | None, networks) -> bool:
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in networks)
+def secret_matches(sent: str | None, secret: str) -> bool:
+    """The proxy's shared secret, compared in constant time."""
+    return sent is not None and hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), secret.encode())
 
 
-def client_address(remote_addr: str | None, forwarded_for: str | None, proxies) -> str | None:
-    """The address of the client: behind trusted proxies, the nearest untrusted hop of X-Forwarded-For."""
-    if not address_in(remote_addr, proxies) or not forwarded_for:
-        return remote_addr or None
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not address_in(hop, proxies):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return remote_addr
-    return remote_addr
+def client_address(remote_addr: str | None, forwarded_for: str | None, from_proxy: bool) -> str | None:
+    """The client's address: for a request from the proxy, the address the proxy saw.
+
+    Each shipped proxy appends the address it saw to X-Forwarded-For, so that is the right-most
+    entry; anything to its left came from the client and proves nothing.
+    """
+    if from_proxy and forwarded_for:
+        hop = forwarded_for.rsplit(",", 1)[-1].strip()
+        try:
+            return str(ipaddress.ip_address(hop.split("%", 1)[0]))
+        except ValueError:
+            pass
+    return remote_addr or None
+
+
+def forwarded_header_names(*extra: HeaderNames) -> tuple[str, ...]:
+    """Every header any supported proxy format uses for a client certificate, and the secret.
+
+    From anyone but the proxy, and (except the configured format's own) from the proxy too,
+    these are removed before anything reads the request.
+    """
+    names = {SECRET_HEADER}
+    for header_names in (*DEFAULT_HEADERS.values(), *extra):
+        names.update(n for n in (header_names.cert, header_names.chain, header_names.verify) if n)
+    for chain in {h.chain for h in (DEFAULT_HEADERS["apache"], *extra) if h.chain}:
+        names.update(numbered_chain_headers(chain))
+    return tuple(sorted(names))
+
+
+def numbered_chain_headers(chain: str) -> list[str]:
+    """Apache forwards the chain one certificate per header: X-SSL-Client-Chain-0, -1, ..."""
+    return [f"{chain}-{index}" for index in range(MAX_CHAIN + 1)]

@@ -10,6 +10,7 @@ A component that is not installed skips its tests with the reason, unless
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import socket
@@ -84,10 +85,13 @@ class AppServer:
         extra_env: dict | None = None,
         database: Database | None = None,
         builtin_tls: bool = False,
+        unix_socket: bool = False,
     ):
         self.data_dir = data_dir
         self.host = host
         self.port = free_port(host)
+        # Behind a proxy over the app's unix socket (the shipped default), instead of TCP.
+        self.socket = data_dir / "app.sock" if unix_socket else None
         self.workers = workers
         # Instances given the same database share it (and only its creator drops it).
         self.owns_database = database is None
@@ -102,8 +106,8 @@ class AppServer:
             }
         )
         self.builtin_tls = builtin_tls
-        if builtin_tls:  # the built-in HTTPS server, as bin/run starts it
-            self.env.update({"MFT_BIND": f"{host}:{self.port}", "MFT_WORKERS": str(workers)})
+        bind = f"unix:{self.socket}" if self.socket else f"{host}:{self.port}"
+        self.env.update({"MFT_BIND": bind, "MFT_WORKERS": str(workers)})
         self.env.update(extra_env or {})
         self.process = None
         self.log = data_dir / "gunicorn.log"
@@ -141,10 +145,8 @@ class AppServer:
         if self.owns_database:
             self.manage("migrate", "--noinput", "-v0")
         gunicorn = Path(sys.executable).with_name("gunicorn")
-        if self.builtin_tls:
-            command = [str(gunicorn), "-c", "mft/gunicorn_builtin.py", "mft.wsgi"]
-        else:
-            command = [str(gunicorn), "mft.wsgi", "--bind", f"{self.host}:{self.port}", "--workers", str(self.workers)]
+        config = "mft/gunicorn_builtin.py" if self.builtin_tls else "mft/gunicorn_proxy.py"
+        command = [str(gunicorn), "-c", config, "mft.wsgi"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -165,6 +167,8 @@ class AppServer:
         raise AssertionError(f"gunicorn did not answer within 30 s:\n{self.log.read_text()}")
 
     def _healthy(self) -> bool:
+        if self.socket is not None:
+            return self.over_socket("GET", "/healthz")[0] == 200
         if not self.builtin_tls:
             with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
                 return response.status == 200
@@ -175,6 +179,16 @@ class AppServer:
         context = ssl.create_default_context(cafile=str(self.server_certificate))
         with urllib.request.urlopen(f"{self.url}/healthz", timeout=2, context=context) as response:
             return response.status == 200
+
+    def over_socket(self, method: str, path: str, headers: dict | None = None) -> tuple[int, str]:
+        """A request straight to the app's unix socket, as any local process that may open it could."""
+        connection = UnixHTTPConnection(str(self.socket))
+        try:
+            connection.request(method, path, headers={"Host": "localhost", **(headers or {})})
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            connection.close()
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
@@ -187,22 +201,35 @@ class AppServer:
             self.database.drop()
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=5)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(self.path)
+
+
 class Nginx:
     """A real nginx in front of the app, configured from the site file the project ships.
 
-    It listens on 127.0.0.1 with TLS and connects to gunicorn from 127.0.0.2, so the app can
-    tell the proxy from anyone else on loopback.
+    It listens on 127.0.0.1 with TLS and reaches the app as the site file says: over the app's
+    unix socket with the shared proxy secret (the shipped default), or, for an app on TCP,
+    from 127.0.0.2, so that the app can tell the proxy from anyone else on loopback.
     """
 
     PROXY_ADDRESS = "127.0.0.2"
 
-    def __init__(self, directory: Path, app: AppServer, site: str = "mft.conf"):
+    def __init__(self, directory: Path, app: AppServer, site: str = "mft.conf", secret: str | None = None):
         self.binary = require("nginx", shutil.which("nginx") or _sbin("nginx"), "apt-get install nginx")
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.app = app
         self.site = site
+        self.secret = secret or app.env.get("MFT_PROXY_SECRET", "")
         self.process = None
 
     @property
@@ -214,14 +241,25 @@ class Nginx:
 
     def config(self) -> str:
         site = (ROOT / "deploy" / "nginx" / self.site).read_text()
-        site = site.replace("server 127.0.0.1:8000;", f"server {self.app.host}:{self.app.port};")
+        if self.app.socket is not None:
+            site = site.replace("server unix:/run/mft/app.sock;", f"server unix:{self.app.socket};")
+        else:
+            site = site.replace("server unix:/run/mft/app.sock;", f"server {self.app.host}:{self.app.port};")
+            site = site.replace(
+                "proxy_pass http://mft_app;", f"proxy_pass http://mft_app;\n        proxy_bind {self.PROXY_ADDRESS};"
+            )
         site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{self.port} ssl;")
         site = site.replace("/etc/ssl/mft/", f"{self.directory}/")
-        site = site.replace(
-            "proxy_pass http://mft_app;", f"proxy_pass http://mft_app;\n        proxy_bind {self.PROXY_ADDRESS};"
-        )
+        site = site.replace("/etc/nginx/snippets/", f"{self.directory}/")
+        headers = (ROOT / "deploy" / "nginx" / "mft-proxy-headers.conf").read_text()
+        (self.directory / "mft-proxy-headers.conf").write_text(headers.replace("/etc/mft/", f"{self.directory}/"))
+        (self.directory / "proxy-secret.conf").write_text(f'proxy_set_header X-MFT-Proxy-Secret "{self.secret}";\n')
         temp = self.directory / "temp"
+        # Started as root, nginx's workers would run as "nobody", which may not open the app's
+        # socket in a test folder: in production the proxy's user is in the socket's group.
+        user = "user root;" if os.geteuid() == 0 else ""
         return f"""
+{user}
 daemon off;
 worker_processes 1;
 pid {self.directory}/nginx.pid;

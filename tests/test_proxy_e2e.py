@@ -1,14 +1,18 @@
 """End to end: a real nginx terminating TLS in front of a real gunicorn, real client certificates.
 
-nginx runs the site file the project ships (deploy/nginx/), connects to gunicorn from
-127.0.0.2, and the app trusts only that address (MFT_TRUSTED_PROXIES=127.0.0.2). The tests
-administer the app through manage.py and sign on over HTTPS like any client.
+nginx runs the site file the project ships (deploy/nginx/) and reaches gunicorn, started with
+the shipped configuration (mft/gunicorn_proxy.py), over the app's unix socket with the shared
+proxy secret, as the README documents. The tests administer the app through manage.py and
+sign on over HTTPS like any client; the attacks come straight at gunicorn, as a local process.
 """
 
+import http.client
 import json
+import secrets
 from urllib.parse import quote
 
 import pytest
+from cryptography import x509
 
 from signon.tls import ensure_server_certificate
 from tests.e2e import AppServer, HttpsClient, Nginx
@@ -48,10 +52,13 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     world = World(tmp_path_factory.mktemp("proxy-e2e"))
-    world.app = AppServer(
-        world.dir / "app", extra_env={"MFT_PROXY_FORMAT": "nginx", "MFT_TRUSTED_PROXIES": Nginx.PROXY_ADDRESS}
-    )
+    world.secret = secrets.token_urlsafe(32)
     (world.dir / "app").mkdir()
+    world.app = AppServer(
+        world.dir / "app",
+        unix_socket=True,
+        extra_env={"MFT_PROXY_FORMAT": "nginx", "MFT_TRUSTED_PROXIES": "unix", "MFT_PROXY_SECRET": world.secret},
+    )
     world.nginx = Nginx(world.dir / "nginx", world.app)
     world.app.start()
     try:
@@ -215,27 +222,53 @@ def test_removing_the_thumbprint_ends_the_session(world, app):
     assert not browser.whoami()["authenticated"]
 
 
-def test_a_forged_header_sent_straight_to_gunicorn_is_ignored(world, app):
-    user(app, world, "rich", "cert", "Rich")
-    app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
-    direct = HttpsClient(world.app.url)  # from 127.0.0.1, which is not the proxy
-    status, body = direct.request(
-        "/api/whoami",
-        headers={"X-SSL-Client-Cert": quote(world.frank.pem.decode(), safe=""), "X-SSL-Client-Verify": "SUCCESS"},
-    )
-    assert status == 200
+def forged(issued) -> dict:
+    return {"X-SSL-Client-Cert": quote(issued.pem.decode(), safe=""), "X-SSL-Client-Verify": "SUCCESS"}
+
+
+def test_a_forged_header_sent_straight_to_the_apps_socket_is_ignored(world, app):
+    """A local process that may open the socket, but does not know the proxy's secret."""
+    user(app, world, "alice", "cert", "Alice Admin")
+    app.manage("certs", "user", "alice", "import", world.pem_file("frank", world.frank))
+    status, body = app.over_socket("GET", "/api/whoami", forged(world.frank))
+    assert status == 200 and json.loads(body)["authenticated"] is False
+    status, body = app.over_socket("GET", "/api/whoami", {**forged(world.frank), "X-MFT-Proxy-Secret": "guess"})
     assert json.loads(body)["authenticated"] is False
-    (event,) = audit(app, "signon.untrusted_header")
-    assert event["source"] == "127.0.0.1"
+    summaries = [e["summary"] for e in audit(app, "signon.untrusted_header")]
+    assert any("without the proxy secret" in summary for summary in summaries), summaries
+
+
+def test_the_apps_socket_is_closed_to_other_users(world):
+    assert world.app.socket.stat().st_mode & 0o007 == 0
+
+
+def test_a_forged_client_address_does_not_reach_the_audit_log(world, app):
+    unknown = make_client("Somebody New", world.chug)
+    client(world, unknown, world.chug, name="new").request("/api/whoami", headers={"X-Forwarded-For": "203.0.113.9"})
+    tank = json.loads(app.manage("certs", "tank", "list", "--json").stdout)
+    assert [t["source_address"] for t in tank] == ["127.0.0.1"]
 
 
 def test_a_client_cannot_forge_the_header_through_nginx_either(world, app):
     user(app, world, "rich", "cert", "Rich")
     app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
-    status, body = client(world).request(
-        "/api/whoami", headers={"X-SSL-Client-Cert": quote(world.frank.pem.decode(), safe="")}
-    )
+    status, body = client(world).request("/api/whoami", headers=forged(world.frank))
     assert json.loads(body)["authenticated"] is False  # nginx replaced it with the (empty) real one
+
+
+def test_a_certificate_of_post_quantum_size_signs_on_through_nginx(world, app):
+    """Some 8 KB of certificate: more than gunicorn's default header limit once escaped."""
+    big = make_client("Frank", world.chug, extensions=[(bulky_extension(8000), False)])
+    assert len(big.der) > 8000
+    user(app, world, "rich", "cert", "Rich")
+    app.manage("certs", "user", "rich", "import", world.pem_file("big", big))
+    assert client(world, big, world.chug, name="big").whoami()["username"] == "rich"
+
+
+def bulky_extension(size: int) -> x509.UnrecognizedExtension:
+    return x509.UnrecognizedExtension(
+        x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x04\x82" + size.to_bytes(2) + b"x" * size
+    )
 
 
 def test_the_root_store_change_reaches_nginx_with_a_reload(world, app):
@@ -276,3 +309,89 @@ def test_with_optional_no_ca_the_proxys_failure_is_final(world, app, lenient_ngi
     assert not browser.whoami()["authenticated"]
     (event,) = audit(app, "signon.refused")
     assert any(r.startswith("The front proxy refused the certificate: FAILED:") for r in event["reasons"])
+
+
+# --- the attacks the proxy settings close -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tcp_app(world):
+    """The app on TCP with the default MFT_TRUSTED_PROXIES (exact loopback addresses), no secret."""
+    server = AppServer(world.dir / "tcp-app", extra_env={"MFT_PROXY_FORMAT": "nginx"})
+    (world.dir / "tcp-app").mkdir()
+    server.start()
+    server.manage("certs", "roots", "add", world.pem_file("toot", world.toot))
+    server.manage("certs", "intermediates", "add", world.pem_file("chug", world.chug))
+    user(server, world, "alice", "cert", "Alice Admin")
+    server.manage("certs", "user", "alice", "import", world.pem_file("frank", world.frank))
+    yield server
+    server.stop()
+
+
+def straight_to(server, source: str, headers: dict) -> dict:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10, source_address=(source, 0))
+    try:
+        connection.request("GET", "/api/whoami", headers={"Host": "localhost", **headers})
+        return json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+
+
+def test_any_other_loopback_address_is_not_the_proxy(world, tcp_app):
+    """A local process binding 127.0.0.2 once signed on as anyone, admins included."""
+    assert straight_to(tcp_app, "127.0.0.2", forged(world.frank))["authenticated"] is False
+    assert straight_to(tcp_app, "127.0.0.1", forged(world.frank))["username"] == "alice"  # the trusted address
+
+
+def test_with_a_secret_even_the_trusted_address_must_prove_itself(world):
+    secret = secrets.token_urlsafe(32)
+    server = AppServer(world.dir / "secret-app", extra_env={"MFT_PROXY_FORMAT": "nginx", "MFT_PROXY_SECRET": secret})
+    (world.dir / "secret-app").mkdir()
+    server.start()
+    try:
+        server.manage("certs", "roots", "add", world.pem_file("toot", world.toot))
+        server.manage("certs", "intermediates", "add", world.pem_file("chug", world.chug))
+        user(server, world, "alice", "cert", "Alice Admin")
+        server.manage("certs", "user", "alice", "import", world.pem_file("frank", world.frank))
+        assert straight_to(server, "127.0.0.1", forged(world.frank))["authenticated"] is False
+        assert (
+            straight_to(server, "127.0.0.1", {**forged(world.frank), "X-MFT-Proxy-Secret": secret + "x"})[
+                "authenticated"
+            ]
+            is False
+        )
+        proven = straight_to(server, "127.0.0.1", {**forged(world.frank), "X-MFT-Proxy-Secret": secret})
+        assert proven["username"] == "alice"
+    finally:
+        server.stop()
+
+
+def test_nginx_removes_the_headers_of_every_other_format(world):
+    """An app set to the wrong format (envoy here) behind the shipped nginx site reads nothing a
+    client sent in that format's header."""
+    (world.dir / "envoy-app").mkdir()
+    server = AppServer(
+        world.dir / "envoy-app",
+        unix_socket=True,
+        extra_env={"MFT_PROXY_FORMAT": "envoy", "MFT_TRUSTED_PROXIES": "unix", "MFT_PROXY_SECRET": world.secret},
+    )
+    server.start()
+    nginx = Nginx(world.dir / "nginx-envoy", server)
+    try:
+        server.manage("certs", "roots", "add", world.pem_file("toot", world.toot))
+        server.manage("certs", "intermediates", "add", world.pem_file("chug", world.chug))
+        user(server, world, "alice", "cert", "Alice Admin")
+        server.manage("certs", "user", "alice", "import", world.pem_file("frank", world.frank))
+        nginx.start(world.server_cert, world.server_key)
+        xfcc = f'Cert="{quote(world.frank.pem.decode(), safe="")}"'
+        browser = HttpsClient(nginx.url, cafile=world.server_cert)
+        status, body = browser.request("/api/whoami", headers={"X-Forwarded-Client-Cert": xfcc})
+        assert status == 200 and json.loads(body)["authenticated"] is False
+        # The same header straight to the socket with the secret is read: only nginx stood in the way.
+        status, body = server.over_socket(
+            "GET", "/api/whoami", {"X-Forwarded-Client-Cert": xfcc, "X-MFT-Proxy-Secret": world.secret}
+        )
+        assert json.loads(body)["username"] == "alice"
+    finally:
+        nginx.stop()
+        server.stop()

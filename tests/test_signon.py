@@ -409,7 +409,7 @@ def test_repeated_sign_ons_fold_into_one_audit_entry(spec, rich):
     assert event.repeats == 4
     assert event.last_at >= event.at
     # Another certificate, user or address is another kind of event.
-    other = {**headers, "REMOTE_ADDR": "127.0.0.9"}
+    other = {**headers, "HTTP_X_FORWARDED_FOR": "192.0.2.9"}
     Client().get("/api/whoami", **other)
     assert AuditEvent.objects.filter(action="signon.success").count() == 2
 

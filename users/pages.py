@@ -3,12 +3,12 @@ the confirmation page shown before a change that removes or stops something."""
 
 from functools import wraps
 
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
+from signon.proxy import FROM_PROXY_ENVIRON_KEY
 from signon.proxy import client_address as _client_address
 
 from .models import NoSuchUser, User
@@ -30,9 +30,10 @@ def admin_required(view):
 
 
 def client_address(request) -> str | None:
-    """The client's address: behind a configured proxy, the one the proxy reports."""
+    """The client's address: for a request from the front proxy, the one the proxy saw."""
+    meta = request.META
     return _client_address(
-        request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"), settings.MFT_TRUSTED_PROXIES
+        meta.get("REMOTE_ADDR"), meta.get("HTTP_X_FORWARDED_FOR"), bool(meta.get(FROM_PROXY_ENVIRON_KEY))
     )
 
 
