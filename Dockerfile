@@ -22,4 +22,7 @@ USER mft
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn mft.wsgi --bind 0.0.0.0:8000 --workers ${MFT_WORKERS:-4} --access-logfile -"]
+# The proxy runs in another container, so the app listens on TCP: set MFT_PROXY_SECRET (or
+# MFT_PROXY_SECRET_FILE) to the secret the proxy sends, and MFT_TRUSTED_PROXIES to its address.
+ENV MFT_BIND=0.0.0.0:8000
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn -c mft/gunicorn_proxy.py mft.wsgi"]

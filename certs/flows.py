@@ -10,6 +10,7 @@ what the person should know next), so the caller can say so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -188,7 +189,7 @@ def export_roots() -> tuple[str, int]:
     """
     rows = [entry.certificate for entry in StoreEntry.objects.in_store(Store.ROOT).order_by("id")]
     parts = [
-        f"# {printable(row.subject_display)}\n# Thumbprint {row.thumbprint}, valid until {row.not_after:%Y-%m-%d}\n"
+        f"# {_comment(row.subject_display)}\n# Thumbprint {row.thumbprint}, valid until {row.not_after:%Y-%m-%d}\n"
         f"{row.pem}"
         for row in rows
     ]
@@ -197,6 +198,12 @@ def export_roots() -> tuple[str, int]:
     if read_back != [row.sha256 for row in rows]:
         raise FlowError("The root store could not be exported faithfully; nothing was written.")
     return bundle, len(rows)
+
+
+def _comment(text: str) -> str:
+    """A name made harmless inside a PEM file: one line, and no run of dashes that a reader
+    could take for the start of a certificate ("-----BEGIN CERTIFICATE-----")."""
+    return re.sub(r"-{2,}", "-", printable(text))
 
 
 # --- user profiles ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ helper that fails at start-up, naming the variable, when its value cannot be use
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -95,7 +96,6 @@ def envsecretfile(name: str, minimum: int = 32) -> str | None:
 def envdatabase(name: str, default_sqlite: Path) -> dict:
     url = os.environ.get(name, "").strip()
     if not url:
-        default_sqlite.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return _sqlite({"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)})
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
@@ -125,7 +125,43 @@ def envdatabase(name: str, default_sqlite: Path) -> dict:
     )
 
 
+def private(path: Path, mode: int, what: str) -> None:
+    """Close a file or folder the app keeps secrets in to other users: it holds session keys,
+    password hashes and the encrypted org CA key. One the app cannot close stops start-up."""
+    current = path.stat().st_mode & 0o777
+    if current & 0o077 == 0:
+        return
+    try:
+        os.chmod(path, mode)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"{what.capitalize()} {path} is open to other users (mode {current:o}) and cannot be closed "
+            f"({exc.strerror}); run: chmod {mode:o} {path}"
+        ) from None
+    sys.stderr.write(f"Closed {what} {path} to other users (it was mode {current:o}, now {mode:o}).\n")
+
+
+def private_folder(path: Path, what: str) -> Path:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{what.capitalize()} {path} cannot be created ({exc.strerror}).") from None
+    private(path, 0o700, what)
+    return path
+
+
 def _sqlite(config: dict) -> dict:
+    # The database file is created readable by the app alone; SQLite gives its journal files
+    # the same mode.
+    database = Path(config["NAME"])
+    try:
+        database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise ImproperlyConfigured(f"The database file {database} cannot be created ({exc.strerror}).") from None
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if path.exists():
+            private(path, 0o600, "the database file")
     # Several gunicorn workers share the file: wait for locks, take write locks up front.
     config["OPTIONS"] = {
         "timeout": 20,
@@ -136,7 +172,9 @@ def _sqlite(config: dict) -> dict:
     return config
 
 
-DATA_DIR = Path(envstr("MFT_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR = private_folder(
+    Path(envstr("MFT_DATA_DIR", str(BASE_DIR / "data"))).resolve(), "the data folder (MFT_DATA_DIR)"
+)
 
 SECRET_KEY = envsecret("MFT_SECRET_KEY", DATA_DIR / "secret-key")
 # Encrypts the organisational CA's private key at rest. Losing it means issuing a new org CA.
@@ -253,6 +291,9 @@ except ValueError as exc:
 # Shared with the front proxy, which sends it in X-MFT-Proxy-Secret: with it set, certificate
 # headers count only from a request that carries it (a local process cannot forge them).
 MFT_PROXY_SECRET = envsecretfile("MFT_PROXY_SECRET")
+
+# The built-in HTTPS server drops a client whose TLS handshake takes longer than this.
+MFT_TLS_HANDSHAKE_SECONDS = envint("MFT_TLS_HANDSHAKE_SECONDS", 10, 1)
 
 # Certificates expiring within this many days are flagged (dashboard, end users' home, mail).
 MFT_EXPIRY_WARNING_DAYS = envint("MFT_EXPIRY_WARNING_DAYS", 30, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _ssl
 import datetime as dt
+import logging
 import os
 import ssl
 import threading
@@ -26,6 +27,8 @@ from certs import issuing
 from .proxy import TLS_CERT_ENVIRON_KEY, TLS_CHAIN_ENVIRON_KEY
 
 CHECK_EVERY_SECONDS = 1.0
+
+logger = logging.getLogger(__name__)
 
 
 def ensure_server_certificate(directory: Path, hostnames=("localhost",), addresses=("127.0.0.1", "::1")):
@@ -49,13 +52,20 @@ def ensure_server_certificate(directory: Path, hostnames=("localhost",), address
 
 
 class ContextCache:
-    """One TLS server context per worker, rebuilt when the trusted root store changes."""
+    """One TLS server context per worker, rebuilt when the trusted root store changes.
+
+    A rebuild that fails (the store cannot be loaded) keeps the last good context, so the
+    server stays online; the failure is logged, audited and shown on the administrator's
+    dashboard until a rebuild succeeds. With no good context yet, the server starts without
+    client certificates (passwords still work) rather than not at all.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._context = None
         self._generation = None
         self._checked = 0.0
+        self.failure: str | None = None
 
     def get(self, conf) -> ssl.SSLContext:
         now = time.monotonic()
@@ -65,9 +75,24 @@ class ContextCache:
             generation = _trust_generation()
             self._checked = now
             if self._context is None or generation != self._generation:
-                self._context = _build_context(conf)
+                try:
+                    self._context = _build_context(conf, with_roots=True)
+                    self.failure = None
+                except Exception as exc:  # any failure: the server must stay up
+                    self._note_failure(exc, generation)
+                    if self._context is None:
+                        self._context = _build_context(conf, with_roots=False)
                 self._generation = generation
             return self._context
+
+    def _note_failure(self, exc: Exception, generation) -> None:
+        kept = "keeps the previous trusted root store" if self._context else "accepts no client certificates"
+        self.failure = (
+            f"The built-in HTTPS server could not load the trusted root store ({exc}); it {kept} "
+            "until the store can be loaded. Check the certificates in the trusted root store."
+        )
+        logger.error("%s", self.failure, exc_info=True)
+        _record_failure(self.failure, generation)
 
 
 def _trust_generation():
@@ -76,19 +101,84 @@ def _trust_generation():
     return TrustSettings.get().generation
 
 
-def _build_context(conf) -> ssl.SSLContext:
+def _record_failure(message: str, generation) -> None:
+    from django.core.cache import cache
+
+    from audit.models import AuditEvent
+
+    if cache.add(f"mft:tls-context-failed:{generation}", 1, 3600):  # once per configuration
+        AuditEvent.objects.record("built-in HTTPS server", "tls.context_failed", message)
+
+
+def context_failure() -> str | None:
+    """Why this process's built-in server is not using the current trusted root store, if it is not."""
+    return _contexts.failure
+
+
+# A client that has sent no complete request line for this long is dropped: a stalled reader
+# would otherwise hold one of the worker's threads for good.
+READ_TIMEOUT_SECONDS = 60.0
+
+
+class GuardedSSLSocket(ssl.SSLSocket):
+    """A TLS connection that cannot hold the server up.
+
+    The handshake must finish within ``MFT_TLS_HANDSHAKE_SECONDS`` (a client that sends a few
+    bytes of a record and falls silent is dropped), and a blocking read gives up after
+    ``READ_TIMEOUT_SECONDS``: gunicorn sets its sockets blocking, without a timeout, before each
+    request, so here "blocking" means "blocking with a deadline". A connection that failed its
+    handshake or stalled is closed at once: gunicorn would otherwise linger on it, politely
+    draining it for seconds on the thread that accepts every other connection.
+    """
+
+    def do_handshake(self, block=False):
+        from django.conf import settings
+
+        self.settimeout(settings.MFT_TLS_HANDSHAKE_SECONDS)
+        try:
+            super().do_handshake(block)
+        except (OSError, ValueError):
+            self.close()
+            raise
+
+    def recv(self, buflen=1024, flags=0):
+        try:
+            return super().recv(buflen, flags)
+        except TimeoutError:
+            self.close()
+            raise
+
+    def recv_into(self, buffer, nbytes=None, flags=0):
+        try:
+            return super().recv_into(buffer, nbytes, flags)
+        except TimeoutError:
+            self.close()
+            raise
+
+    def setblocking(self, flag):
+        if self.fileno() == -1:
+            return  # closed above; gunicorn still tidies up after it
+        if flag:
+            self.settimeout(READ_TIMEOUT_SECONDS)
+        else:
+            super().setblocking(False)
+
+
+def _build_context(conf, *, with_roots: bool) -> ssl.SSLContext:
     from certs import flows
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.sslsocket_class = GuardedSSLSocket
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile=conf.certfile, keyfile=conf.keyfile)
     # Ask for a client certificate without requiring one; verify one that is sent against the
     # trusted root store alone (no system CAs), where any installed certificate is an anchor.
     context.verify_mode = ssl.CERT_OPTIONAL
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    bundle, count = flows.export_roots()
-    if count:
-        context.load_verify_locations(cadata=bundle)
+    if with_roots:
+        bundle, count = flows.export_roots()
+        if count:
+            context.load_verify_locations(cadata=bundle)
     return context
 
 

@@ -15,8 +15,9 @@ from certs.views.dashboard import dashboard
 from certs.x509 import display_name
 from users.pages import client_address
 
-from . import flows, session
+from . import flows, session, tls
 from .forms import SignOnForm
+from .middleware import unguarded_proxy_warning
 
 REFUSED = "Sign-on failed. Check your username, your password and your client certificate."
 
@@ -94,12 +95,17 @@ def home(request):
     user = request.user
     signed_on = _signed_on(request)
     if user.is_authenticated and user.is_admin:
-        return dashboard(request, signed_on)
+        return dashboard(request, signed_on, warnings=service_warnings())
     context = dict(signed_on)
     if user.is_authenticated:
         context["expiry_warnings"] = reports.own_expiring(user, request.client_certificate.cert)
         context["now"] = timezone.now()
     return render(request, "signon/home.html", context)
+
+
+def service_warnings() -> list[str]:
+    """What an administrator must know about how sign-on is set up in this process."""
+    return [problem for problem in (unguarded_proxy_warning(), tls.context_failure()) if problem]
 
 
 def _signed_on(request) -> dict:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("builtin")
-    app = AppServer(data, builtin_tls=True).start()
+    app = AppServer(data, builtin_tls=True, extra_env={"MFT_TLS_HANDSHAKE_SECONDS": "2"}).start()
     yield app
     app.stop()
 
@@ -153,3 +153,37 @@ def test_a_forwarded_for_header_is_not_believed(server):
         )
     )
     assert addresses and set(addresses) == {"127.0.0.1"}
+
+
+def test_half_open_handshakes_do_not_stall_the_server(server):
+    """Each connection sends the first 5 bytes of a TLS record and falls silent: once they held
+    every worker thread until they closed, and /healthz went unanswered."""
+    stalled = []
+    try:
+        for _ in range(20):
+            connection = socket.create_connection(("127.0.0.1", server.port))
+            connection.sendall(b"\x16\x03\x01\x02\x00")
+            stalled.append(connection)
+        time.sleep(3)  # the server has taken them all up by now
+        started = time.monotonic()
+        status, _ = HttpsClient(server.url, cafile=server.server_certificate).request("/healthz")
+        assert status == 200
+        assert time.monotonic() - started < 2 + 4  # the handshake deadline, and some slack
+    finally:
+        for connection in stalled:
+            connection.close()
+
+
+def test_a_root_whose_name_looks_like_a_certificate_keeps_the_server_online(server, issued, tmp_path):
+    """A subject holding "-----BEGIN CERTIFICATE-----" once broke the bundle and every handshake."""
+    trap = make_root("-----BEGIN CERTIFICATE-----\nMIIB-----END CERTIFICATE-----")
+    (tmp_path / "trap.pem").write_bytes(trap.pem)
+    server.manage("certs", "roots", "add", str(tmp_path / "trap.pem"))
+    time.sleep(1.5)
+    cert, key, _ = issued
+    client = HttpsClient(server.url, cafile=server.server_certificate, cert=cert, key=key)
+    assert client.whoami()["username"] == "rich"
+    bundle = server.manage("certs", "export-roots", "-").stdout
+    assert bundle.count("-----BEGIN CERTIFICATE-----") == len(
+        json.loads(server.manage("certs", "roots", "list", "--json").stdout)
+    )

@@ -128,7 +128,11 @@ def _add_known(request, sha256, store):
 
 @admin_required
 def roots_bundle(request):
-    bundle, _ = flows.export_roots()
+    try:
+        bundle, _ = flows.export_roots()
+    except flows.FlowError as exc:
+        messages.error(request, str(exc))
+        return redirect(PAGE[Store.ROOT])
     response = HttpResponse(bundle, content_type="application/x-pem-file")
     response["Content-Disposition"] = 'attachment; filename="client-roots.pem"'
     return response
