@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -236,11 +236,74 @@ def _add_credential(user, kind, value, actor, *, certificate=None, source="manua
     return credential, True
 
 
-def add_thumbprint(user, thumbprint: str, actor, *, certificate=None, source="manual", source_address=None):
-    """Assign a thumbprint to the user's profile. Returns (credential, added)."""
+@dataclass(frozen=True)
+class Overlap:
+    """Another user that a profile entry would concern too, and how."""
+
+    username: str
+    how: str  # inside a sentence: "the CN 'Rich' is rich's username"
+
+
+class SharedEntry(FlowError):
+    """An entry that other users' sign-on would share; nothing was changed. ``overlaps`` says whom."""
+
+    def __init__(self, what: str, overlaps: list[Overlap]):
+        self.overlaps = overlaps
+        names = ", ".join(dict.fromkeys(o.username for o in overlaps))
+        super().__init__(
+            f"{what} concerns {names} too: {'; '.join(o.how for o in overlaps)}. A certificate that matches it could "
+            f"then sign on more than one user, and one that signs {names} on by itself today would stop signing "
+            "anyone on without a username. Nothing was changed."
+        )
+
+
+def overlaps(user, kind: str, value: str, certificate: Certificate | None = None) -> list[Overlap]:
+    """The other users that a thumbprint or CN on ``user``'s profile would concern as well.
+
+    A CN overlaps another user's username, full name or profile CN (whether or not Match CN is
+    on or any CA approved today: both can change later). A thumbprint overlaps another profile's
+    thumbprint, and, for a certificate the app knows, every other user it authenticates now.
+    """
+    found: list[Overlap] = []
+    key = entry_key(kind, value)
+    others = User.objects.exclude(pk=user.pk)
+    what = f"the CN '{value}'" if kind == CredentialKind.CN else "the thumbprint"
+    if kind == CredentialKind.CN:
+        for other in others.filter(Q(username_key=key) | Q(full_name_key=key)):
+            which = "username" if other.username_key == key else "full name"
+            found.append(Overlap(other.username, f"{what} is the {which} of user '{other.username}'"))
+    holders = Credential.objects.filter(kind=kind, key=key).exclude(user=user).select_related("user")
+    for holder in holders[:20]:
+        found.append(Overlap(holder.user.username, f"{what} is on {holder.user.username}'s profile"))
+    if kind == CredentialKind.THUMBPRINT and certificate is not None:
+        known = {o.username for o in found}
+        for decision in verdicts.judge(certificate.to_x509()).authentication.decisions:
+            if decision.rule is not None and decision.username not in known | {user.username}:
+                rule = trust.RULE_TEXT[decision.rule][0].lower() + trust.RULE_TEXT[decision.rule][1:]
+                found.append(Overlap(decision.username, f"its certificate signs {decision.username} on by {rule}"))
+    return found
+
+
+def _refuse_unless_shared(user, kind, value, certificate, allow_shared: bool) -> None:
+    if allow_shared:
+        return
+    shared = overlaps(user, kind, value, certificate)
+    if shared:
+        what = f"The CN '{value}'" if kind == CredentialKind.CN else f"The thumbprint {format_thumbprint(value)}"
+        raise SharedEntry(what, shared)
+
+
+def add_thumbprint(
+    user, thumbprint: str, actor, *, certificate=None, source="manual", source_address=None, allow_shared=False
+):
+    """Assign a thumbprint to the user's profile. Returns (credential, added).
+
+    Refused (``SharedEntry``) when it would concern other users too, unless ``allow_shared``.
+    """
     sha1 = parse_thumbprint(thumbprint)
     if certificate is None:
         certificate = Certificate.objects.filter(sha1=sha1).first()
+    _refuse_unless_shared(user, CredentialKind.THUMBPRINT, sha1, certificate, allow_shared)
     return _add_credential(
         user,
         CredentialKind.THUMBPRINT,
@@ -252,12 +315,16 @@ def add_thumbprint(user, thumbprint: str, actor, *, certificate=None, source="ma
     )
 
 
-def add_cn(user, cn: str, actor, *, certificate=None, source="manual", source_address=None):
-    """Assign a CN to the user's profile (authenticates only with an approved CA). Returns (credential, added)."""
+def add_cn(user, cn: str, actor, *, certificate=None, source="manual", source_address=None, allow_shared=False):
+    """Assign a CN to the user's profile (authenticates only with an approved CA). Returns (credential, added).
+
+    Refused (``SharedEntry``) when it would concern other users too, unless ``allow_shared``.
+    """
     try:
         cn = clean_cn(cn)
     except CNError as exc:
         raise FlowError(str(exc)) from None
+    _refuse_unless_shared(user, CredentialKind.CN, cn, certificate, allow_shared)
     return _add_credential(
         user, CredentialKind.CN, cn, actor, certificate=certificate, source=source, source_address=source_address
     )
@@ -297,12 +364,13 @@ class ImportedCertificate:
     issuer_to_approve: Certificate | None = None
 
 
-def import_to_profile(user, certs: list[x509.Certificate], actor, source_address=None):
+def import_to_profile(user, certs: list[x509.Certificate], actor, source_address=None, allow_shared=False):
     """Record certificates from a file on the user's profile.
 
     Each end-entity certificate is recorded by thumbprint, and by CN as well when its
     issuing CA is approved. CA certificates in the same file (a chain) are not put on the
-    profile. Returns (imported, skipped_ca_names).
+    profile. All or nothing: an entry other users would share refuses the whole import
+    (``SharedEntry``) unless ``allow_shared``. Returns (imported, skipped_ca_names).
     """
     user_certs = [c for c in certs if not is_ca(c)] or certs[:1]
     skipped = [display_name(c.subject) for c in certs if c not in user_certs]
@@ -311,15 +379,21 @@ def import_to_profile(user, certs: list[x509.Certificate], actor, source_address
     results = []
     with transaction.atomic():
         for cert in user_certs:
-            results.append(_import_one(user, cert, chain, config, actor, source_address))
+            results.append(_import_one(user, cert, chain, config, actor, source_address, allow_shared))
     return results, skipped
 
 
-def _import_one(user, cert, chain, config, actor, source_address) -> ImportedCertificate:
+def _import_one(user, cert, chain, config, actor, source_address, allow_shared) -> ImportedCertificate:
     verdict = verdicts.judge(cert, chain, username=user.username)
     (row,) = keep_certificates(cert)
     _, thumb_added = add_thumbprint(
-        user, row.sha1, actor, certificate=row, source="import", source_address=source_address
+        user,
+        row.sha1,
+        actor,
+        certificate=row,
+        source="import",
+        source_address=source_address,
+        allow_shared=allow_shared,
     )
     notes = [] if thumb_added else [f"Thumbprint {row.thumbprint} was already on the profile."]
     others = Credential.objects.filter(kind=CredentialKind.THUMBPRINT, key=row.sha1).exclude(user=user)
@@ -336,7 +410,15 @@ def _import_one(user, cert, chain, config, actor, source_address) -> ImportedCer
                 "store itself."
             )
     elif approval.approved and cn:
-        _, cn_added = add_cn(user, cn, actor, certificate=row, source="import", source_address=source_address)
+        _, cn_added = add_cn(
+            user,
+            cn,
+            actor,
+            certificate=row,
+            source="import",
+            source_address=source_address,
+            allow_shared=allow_shared,
+        )
         if not cn_added:
             notes.append(f"CN '{cn}' was already on the profile.")
     elif cn:
@@ -350,136 +432,3 @@ def _import_one(user, cert, chain, config, actor, source_address) -> ImportedCer
     return ImportedCertificate(
         row, thumb_added, cn_added, row.self_signed, approval.approved, notes, offer_install, issuer
     )
-
-
-# --- the holding tank -------------------------------------------------------------------------
-
-
-def record_presentation(
-    verdict: trust.Verdict, cert, username: str | None, interface: str, source_address: str | None
-) -> list[TankEntry]:
-    """Put a presented certificate that connected but did not authenticate into a tank.
-
-    With a known username: two entries in that user's tank, one for the thumbprint and one
-    for the CN. With no username (or an unknown one): one entry in the org tank. A repeat
-    updates the entry (last seen, attempts). Certificates that cannot connect never reach
-    the tank; neither do ones that authenticate, or ones held back for another reason
-    (an inactive user, several users matching).
-    """
-    if not verdict.connection.ok or verdict.authentication.ok:
-        return []
-    if any(d.rule is not None for d in verdict.authentication.decisions):
-        return []
-    (row,) = keep_certificates(cert)
-    user = User.objects.find(username) if username else None
-    if user is None:
-        return [_tank(None, TankKind.CERTIFICATE, row.sha1, row, interface, source_address)]
-    entries = [_tank(user, TankKind.THUMBPRINT, row.sha1, row, interface, source_address)]
-    if not trust.cn_problem(cert):
-        entries.append(_tank(user, TankKind.CN, single_common_name(cert), row, interface, source_address))
-    return [entry for entry in entries if entry is not None]
-
-
-def _tank(user, kind, value, row, interface, source_address) -> TankEntry:
-    lookup = TankEntry.objects.filter(user=user, kind=kind, key=entry_key(kind, value))
-    changes = dict(
-        last_seen=timezone.now(),
-        attempts=F("attempts") + 1,
-        interface=interface,
-        source_address=source_address,
-        certificate=row,
-    )
-    if not lookup.update(**changes):
-        try:
-            with transaction.atomic():
-                return TankEntry.objects.create(
-                    user=user,
-                    kind=kind,
-                    value=value,
-                    certificate=row,
-                    interface=interface,
-                    source_address=source_address,
-                )
-        except IntegrityError:  # a concurrent attempt created it first
-            lookup.update(**changes)
-    return lookup.first()  # None if an administrator accepted it in the meantime
-
-
-def accept_tank_entry(entry_id: int, actor, *, user=None, as_kind: str | None = None, source_address=None) -> str:
-    """Accept a holding-tank entry into a profile.
-
-    A user's entry goes to that user's profile as what it is (thumbprint or CN). An org
-    entry needs a ``user`` and is assigned by thumbprint unless ``as_kind`` is "cn".
-    """
-    entry = TankEntry.objects.select_related("user", "certificate").filter(pk=entry_id).first()
-    if entry is None:
-        raise FlowError(f"There is no holding-tank entry with id {entry_id}.")
-    if entry.user_id is not None:
-        if user is not None and user.pk != entry.user_id:
-            raise FlowError(
-                f"Entry {entry_id} is in {entry.owner_phrase}; it can only be accepted for {entry.user.username}."
-            )
-        user, kind = entry.user, entry.kind
-    else:
-        if user is None:
-            raise FlowError(f"Entry {entry_id} is in the org holding tank: choose the user to assign it to.")
-        kind = as_kind or CredentialKind.THUMBPRINT
-    with transaction.atomic():
-        if kind == CredentialKind.CN:
-            cert = entry.certificate.to_x509()
-            problem = trust.cn_problem(cert)
-            if problem:
-                raise FlowError(f"It cannot be assigned by CN: {problem}. Assign it by thumbprint instead.")
-            credential, added = add_cn(
-                user,
-                single_common_name(cert),
-                actor,
-                certificate=entry.certificate,
-                source="holding tank",
-                source_address=source_address,
-            )
-        else:
-            credential, added = add_thumbprint(
-                user,
-                entry.certificate.sha1,
-                actor,
-                certificate=entry.certificate,
-                source="holding tank",
-                source_address=source_address,
-            )
-        TankEntry.objects.filter(pk=entry.pk).delete()
-        what = credential.kind_phrase
-        if added:
-            message = f"Accepted {what} {credential.shown_value} into {user.username}'s profile."
-        else:
-            message = (
-                f"{what.capitalize()} {credential.shown_value} was already on {user.username}'s profile; "
-                "removed the entry."
-            )
-        AuditEvent.objects.record(
-            actor,
-            "tank.accept",
-            message,
-            target=user,
-            source_address=source_address,
-            detail={"kind": credential.kind, "value": credential.shown_value, "entry": entry_id},
-        )
-    return message
-
-
-def remove_tank_entry(entry_id: int, actor, source_address=None) -> str:
-    entry = TankEntry.objects.select_related("user").filter(pk=entry_id).first()
-    if entry is None:
-        raise FlowError(f"There is no holding-tank entry with id {entry_id}.")
-    message = f"Removed {entry.get_kind_display().lower()} {entry.shown_value} from {entry.owner_phrase}."
-    with transaction.atomic():
-        entry.delete()
-        AuditEvent.objects.record(
-            actor,
-            "tank.remove",
-            message,
-            target=entry.user,
-            source_address=source_address,
-            detail={"kind": entry.kind, "value": entry.shown_value},
-        )
-    return message

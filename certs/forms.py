@@ -118,6 +118,21 @@ class CertificateUploadForm(forms.Form):
         return cleaned
 
 
+class ConfirmedCertificatesForm(forms.Form):
+    """Certificates sent back from a confirmation page, as PEM (public data only)."""
+
+    pem = forms.CharField(max_length=MAX_FILE_BYTES, widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("pem"):
+            try:
+                cleaned["certificates"] = load_certificates(cleaned["pem"].encode())
+            except CertificateLoadError as exc:
+                self.add_error("pem", str(exc))
+        return cleaned
+
+
 class AddCredentialForm(forms.Form):
     """Add (manually): a thumbprint in any common notation, or a CN."""
 

@@ -10,16 +10,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from users.models import User
 
 from . import issuing
-from .flows import Change, FlowError, Outcome, add_thumbprint, add_to_store, keep_certificates
+from .flows import Change, FlowError, Outcome, add_thumbprint, add_to_store, keep_certificates, overlaps
 from .models import Certificate, Credential, CredentialKind, OrgCA, Store
-from .x509 import CNError, clean_cn, name_key
+from .x509 import CNError, clean_cn
 
 
 def create(cn: str, actor, *, key_type="ec-p256", days=10 * 365, rotate=False, source_address=None):
@@ -87,21 +85,11 @@ def _install(cert, key, actor, verb: str, source_address) -> tuple[OrgCA, Outcom
 
 def refuse_cn_of_another_user(user, cn: str) -> None:
     """A certificate the org CA signs must not carry a name that can sign someone else on."""
-    key = name_key(cn)
-    others = User.objects.exclude(pk=user.pk)
-    namesake = others.filter(Q(username_key=key) | Q(full_name_key=key)).first()
-    if namesake is not None:
-        which = "username" if namesake.username_key == key else "full name"
+    shared = overlaps(user, CredentialKind.CN, cn)
+    if shared:
+        how = shared[0].how
         raise FlowError(
-            f"The CN '{cn}' is the {which} of user '{namesake.username}': a certificate with it could sign "
-            f"{namesake.username} on. Choose another CN."
-        )
-    holder = Credential.objects.filter(kind=CredentialKind.CN, key=key).exclude(user=user).select_related("user")
-    holder = holder.first()
-    if holder is not None:
-        raise FlowError(
-            f"The CN '{cn}' is on {holder.user.username}'s profile: a certificate with it could sign "
-            f"{holder.user.username} on. Choose another CN."
+            f"{how[0].upper()}{how[1:]}: a certificate with it could sign {shared[0].username} on. Choose another CN."
         )
 
 

@@ -182,6 +182,9 @@ class Profile:
     is_active: bool = True
     thumbprints: frozenset[str] = field(default_factory=frozenset)
     cns: frozenset[str] = field(default_factory=frozenset)
+    # Other users whose username or full name is the same name as this user's (as the
+    # certificate at hand's CN): such a name identifies nobody by the Match Cert CN rule.
+    namesakes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,13 @@ def cn_matches_user_and_ca_approved(
         matched = "full name"
     else:
         return Check(False, f"CN '{cn}' is neither the username nor the full name of {profile.username}")
+    if profile.namesakes:
+        others = ", ".join(profile.namesakes)
+        return Check(
+            False,
+            f"CN '{cn}' is {profile.username}'s {matched}, but also the username or full name of {others}, "
+            "so it identifies nobody by this rule",
+        )
     if not approval.approved:
         return Check(False, f"CN '{cn}' is {profile.username}'s {matched}, but {approval.reason}")
     return Check(True, f"CN '{cn}' is {profile.username}'s {matched} and {approval.reason}")

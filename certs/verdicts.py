@@ -137,24 +137,33 @@ def candidates(cert, username: str | None = None) -> tuple[int, trust.TrustConfi
         thumbprints, cns = entries.setdefault(row.pk, (set(), set()))
         if row.matched_kind is not None:
             (thumbprints if row.matched_kind == CredentialKind.THUMBPRINT else cns).add(row.matched_key)
-    if username is None and config.match_cn and cn:
-        key = name_key(cn)
-        for user in User.objects.filter(Q(username_key=key) | Q(full_name_key=key)):
+    # Everyone the CN names, by username or full name: the Match Cert CN rule's candidates, and
+    # what tells whether a name is shared (then it names nobody). Read only with the rule on.
+    named = (
+        list(User.objects.filter(Q(username_key=name_key(cn)) | Q(full_name_key=name_key(cn))))
+        if (config.match_cn and cn)
+        else []
+    )
+    named_pks = {user.pk for user in named}
+    if username is None:
+        for user in named:
             users.setdefault(user.pk, user)
     found = {}
     for pk, user in users.items():
         thumbprints, cns = entries.get(pk, ((), ()))
-        found[user.username] = Candidate(user, profile_of(user, thumbprints, cns))
+        namesakes = tuple(other.username for other in named if other.pk != pk) if pk in named_pks else ()
+        found[user.username] = Candidate(user, profile_of(user, thumbprints, cns, namesakes))
     return generation, config, found
 
 
-def profile_of(user: User, thumbprints=(), cns=()) -> trust.Profile:
+def profile_of(user: User, thumbprints=(), cns=(), namesakes=()) -> trust.Profile:
     return trust.Profile(
         username=user.username,
         full_name=user.full_name,
         is_active=user.is_active,
         thumbprints=frozenset(thumbprints),
         cns=frozenset(cns),
+        namesakes=tuple(namesakes),
     )
 
 

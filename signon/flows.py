@@ -19,7 +19,8 @@ from django.db import connection, transaction
 
 from audit.models import AuditEvent
 from certs import trust, verdicts
-from certs.flows import keep_certificates, record_presentation
+from certs.flows import keep_certificates
+from certs.tank import record_presentation
 from certs.x509 import format_thumbprint, printable, sha1_thumbprint, sha256_fingerprint
 from users.models import Interface, Method, SignOnMode, User
 

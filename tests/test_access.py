@@ -7,7 +7,7 @@ without anyone remembering to list it here.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from certs import flows, verdicts
+from certs import flows, tank, verdicts
 from certs.models import Store
 from certs.x509 import sha256_fingerprint
 from tests.conftest import ACTOR, install
@@ -39,7 +39,7 @@ def addresses(rich, spec):
     install(Store.ROOT, spec.toot)
     credential, _ = flows.add_cn(rich, "Dick", ACTOR)
     verdict = verdicts.judge(spec.frank.cert, [spec.chug.cert], username="rich")
-    entry = flows.record_presentation(verdict, spec.frank.cert, "rich", "https", None)[0]
+    entry = tank.record_presentation(verdict, spec.frank.cert, "rich", "https", None)[0]
     values = {
         "username": "rich",
         "interface": "https",

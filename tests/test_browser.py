@@ -148,9 +148,9 @@ def test_an_administrators_day(page, app, tmp_path):
     presented_file.write_bytes(presented.pem)
     app.manage("certs", "roots", "add", str(root_file))
     app.python(
-        "from certs import flows, verdicts; from certs.loading import load_certificates; "
+        "from certs import flows, tank, verdicts; from certs.loading import load_certificates; "
         f"cert = load_certificates(open({str(presented_file)!r}, 'rb').read())[0]; "
-        "flows.record_presentation(verdicts.judge(cert, username='rich'), cert, 'rich', 'https', '192.0.2.44')"
+        "tank.record_presentation(verdicts.judge(cert, username='rich'), cert, 'rich', 'https', '192.0.2.44')"
     )
     page.reload()
     tank_row = page.locator("#tank tbody tr", has_text="Thumbprint")

@@ -13,6 +13,7 @@ from certs import flows, verdicts
 from certs.loading import MAX_FILE_BYTES
 from certs.models import Credential, Store, StoreEntry, TankEntry
 from certs.org_ca import create as create_org_ca
+from certs.tank import record_presentation
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.conftest import ACTOR, install
 from tests.pki import make_client
@@ -304,7 +305,7 @@ def test_a_credential_of_another_user_cannot_be_removed_through_this_page(admin_
 
 def tank(spec, cert, username):
     verdict = verdicts.judge(cert.cert, username=username)
-    return flows.record_presentation(verdict, cert.cert, username, "https", "203.0.113.9")
+    return record_presentation(verdict, cert.cert, username, "https", "203.0.113.9")
 
 
 def test_the_users_tank_is_shown_and_entries_are_accepted(admin_client, rich, spec, toot_installed):

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
-from certs import flows, verdicts
+from certs import flows, tank, verdicts
 from certs.loading import load_certificates
 from certs.models import Credential, Store, StoreEntry, TankEntry
 from certs.x509 import format_thumbprint, sha1_thumbprint
@@ -287,7 +287,7 @@ def test_user_commands_refuse_unknown_users():
 
 def test_tank_list_accept_remove(spec, rich, toot_installed):
     verdict = verdicts.judge(spec.frank.cert, username="rich")
-    flows.record_presentation(verdict, spec.frank.cert, "rich", "https", "192.0.2.1")
+    tank.record_presentation(verdict, spec.frank.cert, "rich", "https", "192.0.2.1")
     entries = json.loads(run("certs", "tank", "list", "--json"))
     assert sorted(e["kind"] for e in entries) == ["cn", "thumbprint"]
     assert set(entries[0]) >= {
@@ -311,7 +311,7 @@ def test_tank_list_accept_remove(spec, rich, toot_installed):
 
 def test_tank_accept_of_an_org_entry_names_the_user(spec, rich, toot_installed):
     verdict = verdicts.judge(spec.frank.cert)
-    (entry,) = flows.record_presentation(verdict, spec.frank.cert, None, "https", None)
+    (entry,) = tank.record_presentation(verdict, spec.frank.cert, None, "https", None)
     assert "choose the user" in refused("certs", "tank", "accept", str(entry.pk))
     assert json.loads(run("certs", "tank", "list", "--org", "--json"))[0]["user"] is None
     out = run("certs", "tank", "accept", str(entry.pk), "--user", "rich", "--as", "cn")

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from certs import chain as chain_picture
-from certs import flows, reports, trust, verdicts
+from certs import flows, reports, tank, trust, verdicts
 from certs.models import Certificate, Store
 from certs.x509 import sha1_thumbprint, sha256_fingerprint
 from signon import flows as signon_flows
@@ -186,7 +186,7 @@ def test_an_unknown_user_is_explained(admin, spec):
 
 def test_holding_tank_entries_link_to_the_doctor(admin, spec, rich, toot_installed):
     verdict = verdicts.judge(spec.frank.cert, username="rich")
-    flows.record_presentation(verdict, spec.frank.cert, "rich", "https", None)
+    tank.record_presentation(verdict, spec.frank.cert, "rich", "https", None)
     page = admin.get(reverse("certs:edit-client-certs", args=["rich"])).content.decode()
     link = f"/doctor/?certificate={sha256_fingerprint(spec.frank.cert)}&amp;user=rich"
     assert link in page

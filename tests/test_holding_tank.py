@@ -3,7 +3,7 @@
 import pytest
 
 from audit.models import AuditEvent
-from certs import flows, verdicts
+from certs import flows, tank, verdicts
 from certs.flows import FlowError
 from certs.models import Credential, Store, TankEntry, TankKind
 from certs.x509 import format_thumbprint, sha1_thumbprint
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def present(issued, username=None, source="192.0.2.10", interface="https"):
     verdict = verdicts.judge(issued.cert, username=username)
-    return flows.record_presentation(verdict, issued.cert, username, interface, source)
+    return tank.record_presentation(verdict, issued.cert, username, interface, source)
 
 
 def test_a_known_user_gets_a_cn_entry_and_a_thumbprint_entry(spec, rich, toot_installed):
@@ -79,7 +79,7 @@ def test_a_certificate_without_a_cn_gets_only_a_thumbprint_entry(spec, rich, too
 
 def test_accepting_the_thumbprint_entry_lets_the_certificate_authenticate(spec, rich, toot_installed):
     entries = {e.kind: e for e in present(spec.frank, "rich")}
-    message = flows.accept_tank_entry(entries["thumbprint"].pk, ACTOR)
+    message = tank.accept_tank_entry(entries["thumbprint"].pk, ACTOR)
     assert message == f"Accepted thumbprint {format_thumbprint(sha1_thumbprint(spec.frank.cert))} into rich's profile."
     assert verdicts.judge(spec.frank.cert).authentication.user == "rich"
     # The CN entry stays for the admin to decide.
@@ -91,7 +91,7 @@ def test_accepting_the_thumbprint_entry_lets_the_certificate_authenticate(spec, 
 
 def test_accepting_the_cn_entry_needs_an_approved_ca_to_authenticate(spec, rich, toot_installed):
     entries = {e.kind: e for e in present(spec.frank, "rich")}
-    flows.accept_tank_entry(entries["cn"].pk, ACTOR)
+    tank.accept_tank_entry(entries["cn"].pk, ACTOR)
     assert Credential.objects.get(user=rich).value == "Frank"
     assert not verdicts.judge(spec.frank.cert).authentication.ok
     install(Store.APPROVED, spec.chug)
@@ -101,19 +101,19 @@ def test_accepting_the_cn_entry_needs_an_approved_ca_to_authenticate(spec, rich,
 def test_an_org_entry_is_assigned_to_a_user_by_thumbprint_or_cn(spec, rich, charlie, toot_installed):
     (entry,) = present(spec.frank)
     with pytest.raises(FlowError, match="choose the user"):
-        flows.accept_tank_entry(entry.pk, ACTOR)
-    flows.accept_tank_entry(entry.pk, ACTOR, user=charlie, as_kind="cn")
+        tank.accept_tank_entry(entry.pk, ACTOR)
+    tank.accept_tank_entry(entry.pk, ACTOR, user=charlie, as_kind="cn")
     assert Credential.objects.get(user=charlie).value == "Frank"
     assert not TankEntry.objects.exists()
     (entry,) = present(make_client("Zed", spec.chug))
-    flows.accept_tank_entry(entry.pk, ACTOR, user=rich)
+    tank.accept_tank_entry(entry.pk, ACTOR, user=rich)
     assert Credential.objects.get(user=rich).kind == "thumbprint"
 
 
 def test_a_users_entry_cannot_be_accepted_for_someone_else(spec, rich, charlie, toot_installed):
     entry = present(spec.frank, "rich")[0]
     with pytest.raises(FlowError, match="can only be accepted for rich"):
-        flows.accept_tank_entry(entry.pk, ACTOR, user=charlie)
+        tank.accept_tank_entry(entry.pk, ACTOR, user=charlie)
 
 
 def test_adding_a_credential_by_hand_clears_the_matching_entry(spec, rich, toot_installed):
@@ -124,7 +124,7 @@ def test_adding_a_credential_by_hand_clears_the_matching_entry(spec, rich, toot_
 
 def test_removing_an_entry_removes_only_that_entry_and_is_audited(spec, rich, toot_installed):
     entries = present(spec.frank, "rich")
-    message = flows.remove_tank_entry(entries[0].pk, ACTOR)
+    message = tank.remove_tank_entry(entries[0].pk, ACTOR)
     assert message.startswith("Removed ") and "from rich's holding tank" in message
     assert TankEntry.objects.count() == 1
     assert AuditEvent.objects.filter(action="tank.remove", target_user=rich).exists()
@@ -132,6 +132,6 @@ def test_removing_an_entry_removes_only_that_entry_and_is_audited(spec, rich, to
 
 def test_unknown_entries_are_refused_in_words(db):
     with pytest.raises(FlowError, match="no holding-tank entry with id 999"):
-        flows.accept_tank_entry(999, ACTOR)
+        tank.accept_tank_entry(999, ACTOR)
     with pytest.raises(FlowError, match="no holding-tank entry with id 999"):
-        flows.remove_tank_entry(999, ACTOR)
+        tank.remove_tank_entry(999, ACTOR)

@@ -72,7 +72,7 @@ def test_case_folding_that_lengthens_a_name_still_fits():
 
 
 def test_a_full_name_cannot_be_another_users_username(rich):
-    with pytest.raises(ValidationError, match="is the username of another user"):
+    with pytest.raises(ValidationError, match="is the username of user 'rich'"):
         User.objects.create_user("mallory", full_name="RICH")
 
 

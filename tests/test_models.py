@@ -33,10 +33,12 @@ def test_a_cn_on_a_profile_is_stored_once_however_it_is_written(rich):
     assert Credential.objects.get().key == "dick"
 
 
-def test_the_same_thumbprint_may_be_on_two_profiles(rich, charlie, spec):
+def test_the_same_thumbprint_may_be_on_two_profiles_when_sharing_is_allowed(rich, charlie, spec):
     thumbprint = sha1_thumbprint(spec.frank.cert)
     flows.add_thumbprint(rich, thumbprint, ACTOR)
-    flows.add_thumbprint(charlie, thumbprint, ACTOR)
+    with pytest.raises(flows.SharedEntry, match="concerns rich too"):
+        flows.add_thumbprint(charlie, thumbprint, ACTOR)
+    flows.add_thumbprint(charlie, thumbprint, ACTOR, allow_shared=True)
     assert Credential.objects.filter(key=thumbprint).count() == 2
 
 

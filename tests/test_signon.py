@@ -356,7 +356,7 @@ def test_a_certificate_of_several_users_needs_the_username(spec, rich, charlie):
     for user in (rich, charlie):
         user.https_mode = "cert"
         user.save()
-        flows.add_thumbprint(user, sha1_thumbprint(spec.frank.cert), ACTOR)
+        flows.add_thumbprint(user, sha1_thumbprint(spec.frank.cert), ACTOR, allow_shared=True)
     client = Client()
     headers = {meta("X-SSL-Client-Cert"): quote(spec.frank.pem.decode(), safe="")}
     assert not json.loads(client.get("/api/whoami", **headers).content)["authenticated"]

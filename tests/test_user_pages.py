@@ -335,7 +335,7 @@ def test_a_unicode_username_reaches_its_profile(admin):
         ({"password1": "newbie1234", "password2": "newbie1234"}, "The password is too similar to the username."),
         ({"email": "not an address"}, "Enter an email address such as name@example.com."),
         ({"full_name": "y" * 201}, "Ensure this value has at most 200 characters (it has 201)."),
-        ({"full_name": "RICH"}, "'RICH' is the username of another user."),
+        ({"full_name": "RICH"}, "'RICH' is the username of user 'rich'."),
     ],
 )
 def test_creating_a_user_refuses_bad_input_in_plain_words(admin, rich, fields, error):
@@ -427,7 +427,7 @@ def test_a_full_name_that_is_another_users_username_is_refused(admin, rich, char
     before = snapshot()
     response = edit(admin, full_name="Charlie")
     assert response.status_code == 200
-    assert "'Charlie' is the username of another user." in text(response)
+    assert "'Charlie' is the username of user 'charlie'." in text(response)
     assert snapshot() == before
 
 

@@ -157,22 +157,46 @@ class User(AbstractBaseUser):
         return self.username
 
     def clean(self):
-        super().clean()
+        super().clean()  # normalises the username (NFKC), which can lengthen it
+        self._check_normalised()
         self.username_key = name_key(self.username)
         self.full_name_key = name_key(self.full_name)
+        # Names are what the Match Cert CN rule compares a certificate's CN with: no name may
+        # belong to two users, or one certificate would name both.
         others = User.objects.exclude(pk=self.pk)
         errors = {}
         if self.username_key and others.filter(username_key=self.username_key).exists():
             errors["username"] = f"The username '{self.username}' is already taken."
         elif self.username_key:
-            # A certificate whose CN is this name would match two users under Match Cert CN.
             namesake = others.filter(full_name_key=self.username_key).first()
             if namesake is not None:
                 errors["username"] = f"'{self.username}' is the full name of user '{namesake.username}'."
         if self.full_name_key and self.full_name_key != self.username_key:
             namesake = others.filter(username_key=self.full_name_key).first()
             if namesake is not None:
-                errors["full_name"] = f"'{self.full_name}' is the username of another user."
+                errors["full_name"] = f"'{self.full_name}' is the username of user '{namesake.username}'."
+            namesake = namesake or others.filter(full_name_key=self.full_name_key).first()
+            if namesake is not None and "full_name" not in errors:
+                errors["full_name"] = (
+                    f"'{self.full_name}' is the full name of user '{namesake.username}' already: a certificate "
+                    "with that name as its CN would name both users."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_normalised(self):
+        """The username and full name as they will be stored: within their fields' limits after
+        normalising (one character can become eighteen), and nothing the validators refuse."""
+        errors = {}
+        for field_name in ("username", "full_name"):
+            field = self._meta.get_field(field_name)
+            try:
+                field.run_validators(getattr(self, field_name))
+            except ValidationError as error:
+                errors[field_name] = error.messages
+            key_field = self._meta.get_field(f"{field_name}_key")
+            if field_name not in errors and len(name_key(getattr(self, field_name))) > key_field.max_length:
+                errors[field_name] = [f"The {field.verbose_name} is too long once normalised."]
         if errors:
             raise ValidationError(errors)
 

@@ -5,6 +5,7 @@ import base64
 import secrets
 import time
 
+from cryptography.hazmat.primitives import serialization
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,8 +15,8 @@ from django.views.decorators.http import require_POST
 
 from users.pages import admin_required, client_address, confirm, user_or_404
 
-from .. import flows, issuing, org_ca
-from ..forms import AddCredentialForm, CertificateUploadForm, CreateCertificateForm
+from .. import flows, issuing, org_ca, tank
+from ..forms import AddCredentialForm, CertificateUploadForm, ConfirmedCertificatesForm, CreateCertificateForm
 from ..models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
 from . import safe_filename
 
@@ -57,7 +58,12 @@ def add_credential(request, username):
     kind, value = form.cleaned_data["kind"], form.cleaned_data["value"]
     add = flows.add_thumbprint if kind == CredentialKind.THUMBPRINT else flows.add_cn
     try:
-        credential, added = add(user, value, request.user, source_address=client_address(request))
+        credential, added = add(
+            user, value, request.user, source_address=client_address(request), allow_shared=sharing_allowed(request)
+        )
+    except flows.SharedEntry as exc:
+        hidden = {"kind": kind, "value": value}
+        return confirm_sharing(request, exc, f"Add it to {user.username}'s profile", hidden, _page_url(user))
     except flows.FlowError as exc:
         form.add_error("value", str(exc))
         return _render_page(request, user, status=400, add_form=form)
@@ -78,12 +84,18 @@ def add_credential(request, username):
 @require_POST
 def import_certificates(request, username):
     user = user_or_404(username)
-    form = CertificateUploadForm(request.POST, request.FILES)
+    confirmed = sharing_allowed(request) and request.POST.get("pem")
+    form = (ConfirmedCertificatesForm if confirmed else CertificateUploadForm)(request.POST, request.FILES)
     if not form.is_valid():
         return _render_page(request, user, status=400, import_form=form)
-    imported, skipped = flows.import_to_profile(
-        user, form.cleaned_data["certificates"], request.user, source_address=client_address(request)
-    )
+    certificates = form.cleaned_data["certificates"]
+    try:
+        imported, skipped = flows.import_to_profile(
+            user, certificates, request.user, source_address=client_address(request), allow_shared=bool(confirmed)
+        )
+    except flows.SharedEntry as exc:
+        pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates)
+        return confirm_sharing(request, exc, f"Import into {user.username}'s profile", {"pem": pem}, _page_url(user))
     messages.success(request, f"Imported {len(imported)} certificate{'s' if len(imported) != 1 else ''}.")
     return render(request, "certs/import_result.html", {"user_obj": user, "results": imported, "skipped": skipped})
 
@@ -178,7 +190,15 @@ def accept_tank_entry(request, username, pk):
     user = user_or_404(username)
     entry = get_object_or_404(TankEntry, pk=pk, user=user)
     try:
-        message = flows.accept_tank_entry(entry.pk, request.user, user=user, source_address=client_address(request))
+        message = tank.accept_tank_entry(
+            entry.pk,
+            request.user,
+            user=user,
+            source_address=client_address(request),
+            allow_shared=sharing_allowed(request),
+        )
+    except flows.SharedEntry as exc:
+        return confirm_sharing(request, exc, f"Accept it into {user.username}'s profile", {}, _page_url(user))
     except flows.FlowError as exc:  # e.g. another administrator removed it a moment ago
         messages.error(request, str(exc))
     else:
@@ -193,10 +213,30 @@ def remove_tank_entry(request, username, pk):
     return confirm_tank_removal(request, entry, _page_url(user))
 
 
+def sharing_allowed(request) -> bool:
+    return request.POST.get("allow_shared") == "yes"
+
+
+def confirm_sharing(request, refusal: flows.SharedEntry, action: str, hidden: dict, cancel_url: str):
+    """Ask before an entry that other users' sign-on would share; the form posts back to the
+    same page with ``allow_shared`` and what it needs to do the same again."""
+    names = ", ".join(dict.fromkeys(o.username for o in refusal.overlaps))
+    return confirm(
+        request,
+        title="An entry other users would share",
+        question=f"{action} although it concerns {names} too?",
+        consequence=str(refusal).replace(" Nothing was changed.", ""),
+        button=f"{action} anyway",
+        button_style="warning",
+        cancel_url=cancel_url,
+        hidden={**hidden, "allow_shared": "yes"},
+    )
+
+
 def confirm_tank_removal(request, entry, back_url):
     if request.method == "POST":
         try:
-            messages.success(request, flows.remove_tank_entry(entry.pk, request.user, client_address(request)))
+            messages.success(request, tank.remove_tank_entry(entry.pk, request.user, client_address(request)))
         except flows.FlowError as exc:
             messages.error(request, str(exc))
         return redirect(back_url)

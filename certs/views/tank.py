@@ -7,10 +7,10 @@ from django.views.decorators.http import require_POST
 
 from users.pages import admin_required, client_address
 
-from .. import flows
+from .. import flows, tank
 from ..forms import AssignTankEntryForm
 from ..models import TankEntry
-from .profiles import confirm_tank_removal
+from .profiles import confirm_sharing, confirm_tank_removal, sharing_allowed
 
 
 @admin_required
@@ -33,9 +33,17 @@ def assign_tank_entry(request, pk):
         return _render_org_tank(request, status=400, failed=entry.pk, form=form)
     user, as_kind = form.cleaned_data["username"], form.cleaned_data["as_kind"]
     try:
-        message = flows.accept_tank_entry(
-            entry.pk, request.user, user=user, as_kind=as_kind, source_address=client_address(request)
+        message = tank.accept_tank_entry(
+            entry.pk,
+            request.user,
+            user=user,
+            as_kind=as_kind,
+            source_address=client_address(request),
+            allow_shared=sharing_allowed(request),
         )
+    except flows.SharedEntry as exc:
+        hidden = {f"e{entry.pk}-username": user.username, f"e{entry.pk}-as_kind": as_kind}
+        return confirm_sharing(request, exc, f"Assign it to {user.username}", hidden, reverse("certs:org-tank"))
     except flows.FlowError as exc:
         form.add_error(None, str(exc))
         return _render_org_tank(request, status=400, failed=entry.pk, form=form)

@@ -56,7 +56,7 @@ class AdminCommand(BaseCommand):
         try:
             return handler(**options)
         except self.explained as exc:
-            raise bad_input(str(exc)) from None
+            raise bad_input(self.explain(exc)) from None
         except ValidationError as exc:
             raise bad_input(validation_message(exc)) from None
         except (CommandError, SystemExit, KeyboardInterrupt):
@@ -68,6 +68,10 @@ class AdminCommand(BaseCommand):
                 f"The command failed unexpectedly ({type(exc).__name__}: {exc}). Details are in the log.",
                 returncode=1,
             ) from None
+
+    def explain(self, error: Exception) -> str:
+        """The sentence for an explained error; by default, its own message."""
+        return str(error)
 
     @staticmethod
     def user(username: str) -> User:

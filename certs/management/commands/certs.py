@@ -3,7 +3,7 @@ import tempfile
 from pathlib import Path
 
 from certs import chain as chain_picture
-from certs import flows, org_ca, reports, verdicts
+from certs import flows, org_ca, reports, tank, verdicts
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
@@ -13,6 +13,7 @@ from certs.x509 import ThumbprintError, format_fingerprint, format_thumbprint, s
 from users.management.base import AdminCommand, bad_input, read_file, read_password_file
 
 STORE_AREAS = {"roots": Store.ROOT, "intermediates": Store.INTERMEDIATE, "cas": Store.APPROVED}
+ALLOW_SHARED_HELP = "Add it even though it concerns other users' sign-on too (refused without)."
 
 
 def read_certificates(path: str, password: str | None = None):
@@ -25,6 +26,11 @@ def read_certificates(path: str, password: str | None = None):
 class Command(AdminCommand):
     help = "Manage trusted roots, intermediate and approved CAs, user certificates and the holding tank."
     explained = (*AdminCommand.explained, FlowError, CertificateLoadError, ThumbprintError, IssuingError)
+
+    def explain(self, error: Exception) -> str:
+        if isinstance(error, flows.SharedEntry):
+            return f"{error} Give --allow-shared to share it anyway."
+        return super().explain(error)
 
     def add_arguments(self, parser):
         areas = parser.add_subparsers(dest="area", required=True, metavar="AREA")
@@ -54,13 +60,16 @@ class Command(AdminCommand):
         actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
         p = actions.add_parser("add-thumbprint", help="Assign a thumbprint (any common notation).")
         p.add_argument("thumbprint")
+        p.add_argument("--allow-shared", action="store_true", help=ALLOW_SHARED_HELP)
         p.set_defaults(handler="user_add_thumbprint")
         p = actions.add_parser("add-cn", help="Assign a CN (authenticates only with an approved CA).")
         p.add_argument("cn")
+        p.add_argument("--allow-shared", action="store_true", help=ALLOW_SHARED_HELP)
         p.set_defaults(handler="user_add_cn")
         p = actions.add_parser("import", help="Record the certificates in a file on the profile.")
         p.add_argument("file")
         p.add_argument("--password-file", help="Password of a PKCS#12 file.")
+        p.add_argument("--allow-shared", action="store_true", help=ALLOW_SHARED_HELP)
         p.set_defaults(handler="user_import")
         p = actions.add_parser("list", help="List the profile's thumbprints and CNs.")
         p.add_argument("--json", action="store_true")
@@ -84,6 +93,7 @@ class Command(AdminCommand):
         p.add_argument(
             "--as", dest="as_kind", choices=CredentialKind.values, help="For an org-tank entry: by thumbprint or CN."
         )
+        p.add_argument("--allow-shared", action="store_true", help=ALLOW_SHARED_HELP)
         p.set_defaults(handler="tank_accept")
         p = tank.add_parser("remove", help="Remove an entry.")
         p.add_argument("id", type=int)
@@ -208,16 +218,16 @@ class Command(AdminCommand):
 
     # --- profiles --------------------------------------------------------------------------
 
-    def do_user_add_thumbprint(self, username, thumbprint, **_):
-        credential, added = flows.add_thumbprint(self.user(username), thumbprint, self.actor)
+    def do_user_add_thumbprint(self, username, thumbprint, allow_shared, **_):
+        credential, added = flows.add_thumbprint(self.user(username), thumbprint, self.actor, allow_shared=allow_shared)
         if added:
             self.say(f"Added thumbprint {credential.shown_value} to {username}'s profile (id {credential.pk}).")
         else:
             self.say(f"Thumbprint {credential.shown_value} is already on {username}'s profile (id {credential.pk}).")
 
-    def do_user_add_cn(self, username, cn, **_):
+    def do_user_add_cn(self, username, cn, allow_shared, **_):
         user = self.user(username)
-        credential, added = flows.add_cn(user, cn, self.actor)
+        credential, added = flows.add_cn(user, cn, self.actor, allow_shared=allow_shared)
         if added:
             self.say(f"Added CN '{credential.value}' to {user.username}'s profile (id {credential.pk}).")
         else:
@@ -225,10 +235,10 @@ class Command(AdminCommand):
         if not verdicts.trust_config().approved:
             self.warn("The approved CA list is empty: a CN authenticates only with a certificate from an approved CA.")
 
-    def do_user_import(self, username, file, password_file, **_):
+    def do_user_import(self, username, file, password_file, allow_shared, **_):
         user = self.user(username)
         certs = read_certificates(file, self.password(password_file))
-        imported, skipped = flows.import_to_profile(user, certs, self.actor)
+        imported, skipped = flows.import_to_profile(user, certs, self.actor, allow_shared=allow_shared)
         for item in imported:
             c = item.certificate
             recorded = ["thumbprint" if item.thumbprint_added else None, "CN" if item.cn_added else None]
@@ -283,12 +293,12 @@ class Command(AdminCommand):
                 f"over {e.interface.upper()}"
             )
 
-    def do_tank_accept(self, id, user, as_kind, **_):
+    def do_tank_accept(self, id, user, as_kind, allow_shared, **_):
         target = self.user(user) if user else None
-        self.say(flows.accept_tank_entry(id, self.actor, user=target, as_kind=as_kind))
+        self.say(tank.accept_tank_entry(id, self.actor, user=target, as_kind=as_kind, allow_shared=allow_shared))
 
     def do_tank_remove(self, id, **_):
-        self.say(flows.remove_tank_entry(id, self.actor))
+        self.say(tank.remove_tank_entry(id, self.actor))
 
     # --- org CA and issuing ----------------------------------------------------------------
 
