@@ -7,6 +7,7 @@ command line and every page that judges a certificate come here, so they cannot 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from . import trust
 from .models import Credential, CredentialKind, Store, StoreEntry, TrustSettings
 from .x509 import format_thumbprint, name_key, sha1_thumbprint, sha256_fingerprint, single_common_name
 
-# Path-validation verdicts kept per process, at most this many.
-CONNECTION_CACHE_SIZE = 20_000
+# Path-validation verdicts kept per process, bounded in bytes: each entry weighs about its
+# path's certificates (a refused one keeps no certificates at all).
+CONNECTION_CACHE_BYTES = 32 * 1024 * 1024
 
 _lock = threading.Lock()
 _config: tuple[int, trust.TrustConfig] | None = None
@@ -78,10 +80,22 @@ def _connection_cache() -> cachetools.TLRUCache:
     global _connections
     if _connections is None:
         _connections = cachetools.TLRUCache(
-            maxsize=CONNECTION_CACHE_SIZE,
+            maxsize=CONNECTION_CACHE_BYTES,
             ttu=lambda _key, connection, now: now + connection_lifetime(connection, timezone.now()),
+            getsizeof=_weight,
         )
     return _connections
+
+
+def cache_usage() -> tuple[int, int]:
+    """(entries, bytes) of this process's verdict cache."""
+    cache = _connection_cache()
+    with _lock:
+        return len(cache), int(cache.currsize)
+
+
+def _weight(connection: trust.Connection) -> int:
+    return sum(len(c.tbs_certificate_bytes) + 512 for c in connection.path) + 512
 
 
 def connection_for(cert, chain, generation: int, config: trust.TrustConfig, at: dt.datetime | None = None):
@@ -100,9 +114,12 @@ def connection_for(cert, chain, generation: int, config: trust.TrustConfig, at: 
     if found is not None:
         return found
     connection = trust.connect(cert, chain, config, timezone.now())
+    # A refusal is kept without the chain it followed (that is for display, which never reads
+    # the cache): a client sending endless unknown certificates leaves only small entries.
+    kept = connection if connection.ok else dataclasses.replace(connection, path=())
     with _lock:
-        cache[key] = connection
-    return connection
+        cache[key] = kept
+    return kept
 
 
 @dataclass(frozen=True)
@@ -172,11 +189,15 @@ def judge(cert, chain=(), username: str | None = None, at: dt.datetime | None = 
     return judge_with_candidates(cert, chain, username, at)[0]
 
 
-def judge_with_candidates(cert, chain=(), username=None, at=None) -> tuple[trust.Verdict, dict[str, User]]:
-    """The verdict, and the users it was reached about (by username)."""
+def judge_with_candidates(
+    cert, chain=(), username=None, at=None, connection: trust.Connection | None = None
+) -> tuple[trust.Verdict, dict[str, User]]:
+    """The verdict, and the users it was reached about (by username). ``connection`` is given
+    when it is known already (a refusal by the front proxy): then no path is validated."""
     generation, config, found = candidates(cert, username)
     chain = tuple(chain)
-    connection = connection_for(cert, chain, generation, config, at)
+    if connection is None:
+        connection = connection_for(cert, chain, generation, config, at)
     profiles = [c.profile for c in found.values()]
     verdict = trust.evaluate(
         cert, chain, config, profiles, at or timezone.now(), username=username, connection=connection

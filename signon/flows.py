@@ -82,11 +82,14 @@ def decide(presented: Presented, *, username=None, password=None, interface=Inte
     decision = SignOn(presented, username, interface)
     candidates = {}
     if presented.cert is not None:
-        decision.verdict, candidates = verdicts.judge_with_candidates(presented.cert, presented.chain, username)
+        # The proxy's failure is final (and nothing of it is cached); its success never is: the
+        # app judges for itself.
+        failed = None
         if presented.proxy_failure:
-            # The proxy's failure is final; its success never is: the app judges for itself.
             failed = trust.Connection(False, f"The front proxy refused the certificate: {presented.proxy_failure}.", ())
-            decision.verdict = trust.Verdict(failed, decision.verdict.approval, decision.verdict.authentication)
+        decision.verdict, candidates = verdicts.judge_with_candidates(
+            presented.cert, presented.chain, username, connection=failed
+        )
         decision.reasons.append(f"Certificate: {decision.verdict.category_text}.")
         decision.reasons.extend([decision.verdict.connection.reason, *decision.verdict.authentication.reasons])
     by_certificate = None

@@ -6,6 +6,7 @@ on, by which rule, and what is recorded, ``signon.flows`` decides.
 """
 
 import functools
+import hashlib
 import logging
 import threading
 from functools import cached_property
@@ -25,9 +26,18 @@ logger = logging.getLogger(__name__)
 # Headers about the client that only a proxy may set; from anyone else they are removed.
 FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED")
 
-# Decoded headers, by their exact text: parsing the same certificate again gives the same result.
-_parsed: cachetools.LRUCache = cachetools.LRUCache(maxsize=2048)
+# Decoded headers, by a digest of their exact text: parsing the same certificate again gives the
+# same result. Bounded in bytes (each entry is about the size of its certificates' DER), so a
+# client sending endless distinct certificates cannot grow a worker's memory past it.
+HEADER_CACHE_BYTES = 8 * 1024 * 1024
+_parsed: cachetools.LRUCache = cachetools.LRUCache(maxsize=HEADER_CACHE_BYTES, getsizeof=proxy.Presented.size)
 _parsed_lock = threading.Lock()
+
+
+def header_cache_usage() -> tuple[int, int]:
+    """(entries, bytes) of this process's cache of decoded certificate headers."""
+    with _parsed_lock:
+        return len(_parsed), int(_parsed.currsize)
 
 
 def meta_name(header: str) -> str:
@@ -173,15 +183,17 @@ class ClientCertificateMiddleware:
     def read_headers(self, request) -> proxy.Presented:
         """Decode the proxy's headers; the same headers again are served from a small cache."""
         names = self.header_names
-        key = tuple(request.META.get(meta_name(name)) for name in (names.cert, names.chain, names.verify) if name)
-        if self.proxy_format == "apache" or not key[0]:  # numbered chain headers: not worth caching
+        values = [request.META.get(meta_name(name)) for name in (names.cert, names.chain, names.verify) if name]
+        if self.proxy_format == "apache" or not values[0]:  # numbered chain headers: not worth caching
             return proxy.read_forwarded(self.proxy_format, lambda name: request.META.get(meta_name(name)), names)
+        key = hashlib.sha256("\0".join(v or "" for v in values).encode("utf-8", "surrogatepass")).digest()
         with _parsed_lock:
             found = _parsed.get(key)
         if found is None:
             found = proxy.read_forwarded(self.proxy_format, lambda name: request.META.get(meta_name(name)), names)
-            with _parsed_lock:
-                _parsed[key] = found
+            if found.proxy_failure is None:  # what the proxy refused is not worth keeping
+                with _parsed_lock:
+                    _parsed[key] = found
         return found
 
     # --- signing on by certificate alone --------------------------------------------------------

@@ -65,6 +65,10 @@ class Presented:
     # Set when the proxy says its own verification failed ("FAILED:certificate has expired").
     proxy_failure: str | None = None
 
+    def size(self) -> int:
+        """About how many bytes this takes in memory: its certificates' DER, and some overhead."""
+        return sum(len(c.tbs_certificate_bytes) + 512 for c in (self.cert, *self.chain) if c is not None) + 256
+
 
 NOTHING = Presented(None)
 

@@ -463,3 +463,22 @@ def test_many_refusals_from_one_address_are_counted_in_one_entry(db):
     assert refused.count() == signon_flows.REFUSALS_PER_MINUTE + 1
     overflow = refused.get(summary__startswith="Many sign-on refusals")
     assert overflow.repeats == 40 - signon_flows.REFUSALS_PER_MINUTE - 1
+
+
+def test_headers_the_proxy_refused_are_not_kept_and_the_cache_is_bounded(spec, toot_installed, monkeypatch):
+    from signon import middleware
+
+    monkeypatch.setattr(middleware, "_parsed", middleware.cachetools.LRUCache(maxsize=20_000, getsizeof=len_of))
+    stranger = make_client("Zed", spec.other_root)
+    refused = {meta("X-SSL-Client-Cert"): quote(stranger.pem.decode(), safe=""), meta("X-SSL-Client-Verify"): "FAILED"}
+    Client().get("/api/whoami", **refused)
+    assert middleware.header_cache_usage() == (0, 0)
+    for number in range(40):
+        issued = make_client(f"Visitor {number}", spec.chug)
+        Client().get("/api/whoami", **{meta("X-SSL-Client-Cert"): quote(issued.pem.decode(), safe="")})
+    entries, size = middleware.header_cache_usage()
+    assert 0 < entries < 40 and size <= 20_000
+
+
+def len_of(presented):
+    return presented.size()

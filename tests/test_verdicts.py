@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from cryptography import x509
 from django.utils import timezone
 
 from certs import flows, trust, verdicts
@@ -72,3 +73,24 @@ def test_an_explicit_moment_is_never_cached(spec, toot_installed, count_validati
     verdicts.judge(spec.frank.cert, at=timezone.now())
     verdicts.judge(spec.frank.cert, at=timezone.now())
     assert len(count_validations) == 2
+
+
+# --- memory: bounded in bytes, nothing kept of what was refused -----------------------------------
+
+
+def test_a_refused_verdict_is_kept_without_its_chain(spec, toot_installed):
+    verdict = verdicts.judge(spec.stranger.cert, [spec.other_root.cert])
+    assert not verdict.connection.ok
+    entries, size = verdicts.cache_usage()
+    assert entries == 1 and size <= 1024
+
+
+def test_the_verdict_cache_stays_within_its_bytes(spec, toot_installed, monkeypatch):
+    monkeypatch.setattr(verdicts, "CONNECTION_CACHE_BYTES", 40_000)
+    verdicts.clear_caches()
+    big = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x04\x82\x1f\x40" + b"x" * 8000)
+    for number in range(30):
+        issued = make_client(f"Large {number}", spec.chug, extensions=[(big, False)])
+        assert verdicts.judge(issued.cert, [spec.chug.cert]).connection.ok
+    entries, size = verdicts.cache_usage()
+    assert size <= 40_000 and 0 < entries < 30
