@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .pfx import PFXError, WrongPassword, open_pfx
 from .x509 import CNError, clean_cn
 
 KEY_TYPES = {
@@ -202,16 +203,18 @@ def load_ca_pkcs12(data: bytes, password: str):
     if not data:
         raise IssuingError("The file is empty.")
     try:
-        loaded = pkcs12.load_pkcs12(data, password.encode() if password else None)
-    except ValueError:
+        loaded = open_pfx(data, [password.encode() if password else None], want_key=True)
+    except WrongPassword:
         if not password:
             raise IssuingError("This PKCS#12 file is protected: give its password.") from None
         raise IssuingError("The password does not open this PKCS#12 file (or it is not a PKCS#12 file).") from None
+    except PFXError as exc:
+        raise IssuingError(str(exc)) from None
     if loaded.key is None:
         raise IssuingError("The PKCS#12 file holds no private key; an org CA needs its key to sign certificates.")
-    if loaded.cert is None:
+    if not loaded.certificates:
         raise IssuingError("The PKCS#12 file holds a key but no certificate.")
-    cert = loaded.cert.certificate
+    cert = loaded.certificates[0]
     if cert.public_key() != loaded.key.public_key():
         raise IssuingError("The private key in the file does not belong to its certificate.")
     try:

@@ -13,7 +13,9 @@ import re
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from .pfx import PFXError, WrongPassword, open_pfx
 
 # A certificate bundle bigger than this is not something an administrator uploads on purpose.
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -210,26 +212,19 @@ def _load_der(data: bytes, password, filename: str) -> list[x509.Certificate]:
 def _load_pkcs12(data: bytes, password) -> list[x509.Certificate]:
     if isinstance(password, str):
         password = password.encode()
-    attempts = [password] if password else [None, b""]
-    for attempt in attempts:
-        try:
-            loaded = pkcs12.load_pkcs12(data, attempt)
-        except ValueError:
-            continue
-        except UnsupportedAlgorithm as exc:
+    try:
+        opened = open_pfx(data, [password] if password else [None, b""])
+    except WrongPassword:
+        if password:
             raise CertificateLoadError(
-                f"The PKCS#12 file uses an encryption the app does not support ({_short(exc)})."
+                "The password does not open this PKCS#12 file (or the file is damaged)."
             ) from None
-        certs = []
-        if loaded.cert is not None:
-            certs.append(loaded.cert.certificate)
-        certs.extend(c.certificate for c in loaded.additional_certs)
-        if not certs:
-            raise CertificateLoadError("The PKCS#12 file holds a key but no certificate.")
-        return certs
-    if password:
-        raise CertificateLoadError("The password does not open this PKCS#12 file (or the file is damaged).")
-    raise CertificateLoadError("This PKCS#12 file is protected: give its password.")
+        raise CertificateLoadError("This PKCS#12 file is protected: give its password.") from None
+    except PFXError as exc:
+        raise CertificateLoadError(str(exc)) from None
+    if not opened.certificates:
+        raise CertificateLoadError("The PKCS#12 file holds a key but no certificate.")
+    return opened.certificates
 
 
 def der_length(data: bytes) -> int | None:

@@ -1,5 +1,7 @@
 """Input meant to break things: names that smuggle text, names that collide, files that never end."""
 
+import time
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from certs import flows, verdicts
 from certs.flows import FlowError
 from certs.forms import AddCredentialForm, CreateCertificateForm
-from certs.loading import load_certificates
+from certs.loading import CertificateLoadError, load_certificates
 from certs.models import Credential, Store
 from certs.org_ca import create as create_org_ca
 from certs.org_ca import issue_certificate
@@ -156,3 +158,58 @@ def test_the_add_form_and_the_use_case_accept_the_same_cns(rich, cn):
     assert form.is_valid() == stored, (cn, form.errors)
     if stored and len(form.cleaned_data["value"].encode()) <= 64:
         assert CreateCertificateForm({"cn": cn, "key_type": "ec-p256", "days": 30}).is_valid()
+
+
+# --- PKCS#12 files that ask for endless work -------------------------------------------------------
+
+
+def _tlv(data: bytes, at: int) -> tuple[int, int, int]:
+    """(tag, start of the value, end of the value) of the DER element at ``at``."""
+    tag, length = data[at], data[at + 1]
+    start = at + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length, start = int.from_bytes(data[start : start + count], "big"), start + count
+    return tag, start, start + length
+
+
+def _der(tag: int, value: bytes) -> bytes:
+    n = len(value)
+    size = (
+        bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8)
+    )
+    return bytes([tag]) + size + value
+
+
+def with_mac_iterations(pfx: bytes, iterations: int) -> bytes:
+    """The same PKCS#12 file, its MAC asking for ``iterations`` rounds (no valid MAC needed: the
+    app tries the empty passwords before it can know)."""
+    _, start, end = _tlv(pfx, 0)
+    parts, at = [], start
+    while at < end:
+        _, value_start, value_end = _tlv(pfx, at)
+        parts.append(pfx[at:value_end])
+        at = value_end
+    mac = parts[-1]
+    _, start, end = _tlv(mac, 0)
+    inner, at = [], start
+    while at < end:
+        _, _, value_end = _tlv(mac, at)
+        inner.append(mac[at:value_end])
+        at = value_end
+    inner[-1] = _der(0x02, iterations.to_bytes(4, "big"))
+    return _der(0x30, b"".join(parts[:-1]) + _der(0x30, b"".join(inner)))
+
+
+def test_a_pkcs12_file_asking_for_endless_rounds_is_refused_within_the_budget(spec, monkeypatch):
+    from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
+
+    from certs import pfx
+
+    monkeypatch.setattr(pfx, "CPU_SECONDS", 1)
+    plain = pkcs12.serialize_key_and_certificates(b"x", None, spec.frank.cert, None, NoEncryption())
+    assert load_certificates(plain)[0] == spec.frank.cert  # the unpatched file opens
+    started = time.monotonic()
+    with pytest.raises(CertificateLoadError, match="took more than 1 seconds of work, so it was not read"):
+        load_certificates(with_mac_iterations(plain, 2**31 - 1), filename="trap.p12")
+    assert time.monotonic() - started < 10
