@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -125,6 +126,24 @@ def envdatabase(name: str, default_sqlite: Path) -> dict:
     )
 
 
+def envcache(name: str) -> dict:
+    """The cache every worker and instance shares: refusal memory, rate limits, throttling.
+
+    Empty: a cache in each process's memory (the embedded default; limits then count per
+    worker). ``redis://host:6379/0``, ``rediss://...`` or ``unix:///path/redis.sock``: Redis,
+    through Django's own backend.
+    """
+    url = os.environ.get(name, "").strip()
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mft"}
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(
+            f"{name} must be a Redis URL such as redis://127.0.0.1:6379/0 (got {scheme + '://' if scheme else url!r})."
+        )
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "mft"}
+
+
 def private(path: Path, mode: int, what: str) -> None:
     """Close a file or folder the app keeps secrets in to other users: it holds session keys,
     password hashes and the encrypted org CA key. One the app cannot close stops start-up."""
@@ -185,6 +204,7 @@ ALLOWED_HOSTS = envlist("MFT_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("MFT_CSRF_TRUSTED_ORIGINS", "")
 
 DATABASES = {"default": envdatabase("DATABASE_URL", DATA_DIR / "db.sqlite3")}
+CACHES = {"default": envcache("MFT_CACHE_URL")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [

@@ -24,6 +24,7 @@ from certs.tank import record_presentation
 from certs.x509 import format_thumbprint, printable, sha1_thumbprint, sha256_fingerprint
 from users.models import Interface, Method, SignOnMode, User
 
+from . import throttle
 from .proxy import Presented
 
 SIGN_ON = "sign-on"  # who acts in the audit log when nobody signed on acts
@@ -52,6 +53,8 @@ class SignOn:
     password_needed_for: User | None = None
     # The user the attempt was about (named, or found by the certificate), signed on or not.
     identified: User | None = None
+    # Password attempts paused (too many failures): seconds until one may be tried again.
+    retry_after: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -71,15 +74,26 @@ def sign_on(
     Without a username the certificate alone must identify the user (the sign-on a browser
     does by itself).
     """
-    decision = decide(presented, username=username, password=password, interface=interface)
-    decision.source_address = source_address
+    decision = decide(
+        presented, username=username, password=password, interface=interface, source_address=source_address
+    )
     record(decision)
     return decision
 
 
-def decide(presented: Presented, *, username=None, password=None, interface=Interface.HTTPS) -> SignOn:
+def decide(
+    presented: Presented, *, username=None, password=None, interface=Interface.HTTPS, source_address=None
+) -> SignOn:
     """The decision alone, recorded by nobody (``record`` does that)."""
-    decision = SignOn(presented, username, interface)
+    decision = SignOn(presented, username, interface, source_address)
+    if password:
+        decision.retry_after = throttle.retry_after(username, source_address)
+        if decision.retry_after:
+            decision.reasons.append(
+                f"Too many failed passwords for '{username}' or from {source_address or 'this address'}: password "
+                f"sign-on is paused for {decision.retry_after} more seconds."
+            )
+            return decision
     candidates = {}
     if presented.cert is not None:
         # The proxy's failure is final (and nothing of it is cached); its success never is: the
@@ -103,6 +117,7 @@ def decide(presented: Presented, *, username=None, password=None, interface=Inte
         if password:
             # Spend the time a real check takes, so that refusals do not tell which usernames exist.
             User().set_password(password)
+            throttle.note_failure(username, source_address)
         decision.reasons.append(f"There is no user '{username}'." if username else "No user was identified.")
         return decision
     decision.identified = user
@@ -114,8 +129,11 @@ def _apply_mode(decision: SignOn, user: User, *, cert_ok: bool, password: str | 
     mode = user.sign_on_mode(decision.interface)
     password_ok = bool(password) and user.check_password(password)
     if password and not password_ok:
+        throttle.note_failure(decision.username, decision.source_address)
         decision.reasons.append("The password is wrong.")
         return
+    if password_ok:
+        throttle.forget(decision.username)
     if not user.is_active:
         decision.reasons.append(f"User '{user.username}' is inactive.")
         return
@@ -235,7 +253,7 @@ def _audit(decision: SignOn) -> None:
     else:
         who = f"'{username}'" if username else "an unnamed user"
         summary = f"Sign-on over {label} refused for {who}: " + (decision.reasons[-1] if decision.reasons else "")
-        action = "signon.refused"
+        action = "signon.throttled" if decision.retry_after else "signon.refused"
     target = decision.user or decision.identified
     fold_key = (action, target.pk if target else None, detail["sha256"], decision.method, username, source_address)
     if not decision.ok and not _refusal_budget(source_address):

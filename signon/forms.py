@@ -1,4 +1,5 @@
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
 from users.models import Interface
 from users.pages import client_address
@@ -36,6 +37,12 @@ class SignOnForm(AuthenticationForm):
                 interface=Interface.HTTPS,
                 source_address=client_address(self.request),
             )
+            if self.decision.retry_after:
+                minutes = -(-self.decision.retry_after // 60)
+                raise ValidationError(
+                    f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                    code="throttled",
+                )
             if not self.decision.ok:
                 raise self.get_invalid_login_error()
             self.user_cache = self.decision.user

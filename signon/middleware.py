@@ -211,8 +211,7 @@ class ClientCertificateMiddleware:
 
     def try_certificate(self, request, presented):
         # Judged afresh on every request: a certificate accepted a moment ago works at once.
-        decision = flows.decide(presented)
-        decision.source_address = client_address(request)
+        decision = flows.decide(presented, source_address=client_address(request))
         with flows.one_commit():
             flows.record(decision, automatic=True)
             if decision.ok:

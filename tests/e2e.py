@@ -42,6 +42,19 @@ def chromium_path() -> str:
     return require("Chromium", next((c for c in candidates if c), None), "apt-get install chromium")
 
 
+def redis_url(db: int) -> str:
+    """A Redis database of the tests' own (emptied first), on the local Redis server."""
+    host, port = os.environ.get("MFT_TEST_REDIS", "127.0.0.1:6379").rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2) as connection:
+            connection.sendall(f"SELECT {db}\r\nFLUSHDB\r\n".encode())
+            answer = connection.recv(100)
+    except OSError:
+        answer = b""
+    require("Redis", answer.startswith(b"+OK"), "apt-get install redis-server, and start it")
+    return f"redis://{host}:{port}/{db}"
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -1,8 +1,9 @@
-"""Several app instances on one database: a change made through one applies at every other.
+"""Several app instances on one database and one cache: what one does applies at every other.
 
 Two gunicorn instances share the database (PostgreSQL when DATABASE_URL names one, else a
-SQLite file). An administrator removes a thumbprint through instance A's web page; the
-certificate is refused at both instances on their next request.
+SQLite file) and a Redis cache (MFT_CACHE_URL). An administrator removes a thumbprint through
+instance A's web page; the certificate is refused at both instances on their next request.
+Password guesses spread over both instances are throttled as one count.
 """
 
 import json
@@ -10,7 +11,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e import AppServer, HttpsClient
+from signon import throttle
+from tests.e2e import AppServer, HttpsClient, redis_url
 from tests.pki import make_client, make_intermediate, make_root
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +23,8 @@ ADMIN_PASSWORD = "a long admin passphrase"
 @pytest.fixture(scope="module")
 def instances(tmp_path_factory):
     first_dir, second_dir = tmp_path_factory.mktemp("instance-a"), tmp_path_factory.mktemp("instance-b")
-    first = AppServer(first_dir).start()
+    cache = redis_url(13)
+    first = AppServer(first_dir, extra_env={"MFT_CACHE_URL": cache}).start()
     # The second instance shares the first one's database and secrets, as a cluster does.
     second = AppServer(
         second_dir,
@@ -29,6 +32,7 @@ def instances(tmp_path_factory):
         extra_env={
             "MFT_SECRET_KEY": _secret(first_dir, "secret-key"),
             "MFT_KEY_ENCRYPTION_KEY": _secret(first_dir, "key-encryption-key"),
+            "MFT_CACHE_URL": cache,
         },
     ).start()
     yield first, second
@@ -78,3 +82,19 @@ def test_removing_a_thumbprint_through_one_instance_refuses_it_at_every_instance
 
     assert not whoami(at_second, frank)["authenticated"]
     assert not whoami(at_first, frank)["authenticated"]
+
+
+def test_password_guesses_spread_over_instances_are_throttled_as_one(instances, tmp_path):
+    first, second = instances
+    (tmp_path / "pw").write_text("the right passphrase")
+    first.manage("users", "add", "carol", "--password-file", str(tmp_path / "pw"))
+    first.manage("users", "policy", "carol", "--interface", "https", "--mode", "password")
+    for attempt in range(throttle.FAILURES_PER_USERNAME):
+        guesser = HttpsClient((first if attempt % 2 else second).url)
+        status, page = guesser.post_form("/accounts/login/", {"username": "carol", "password": f"guess {attempt}"})
+        assert "Sign-on failed." in page
+    for instance in (first, second):
+        status, page = HttpsClient(instance.url).post_form(
+            "/accounts/login/", {"username": "carol", "password": "the right passphrase"}
+        )
+        assert "Too many failed sign-ins. Try again in 15 minutes." in page
