@@ -259,7 +259,7 @@ def _audit(decision: SignOn) -> None:
     if not decision.ok and not _refusal_budget(source_address):
         # One address producing many distinct refusals (random usernames, freshly made
         # certificates) gets one entry a minute that counts them, not a row each.
-        fold_key = ("signon.refused", "many", source_address)
+        fold_key, action = ("signon.refused", "many", source_address), "signon.refused"
         summary = f"Many sign-on refusals over {label} from {source_address or 'an unknown address'}; counted here."
     AuditEvent.objects.record_repeatable(
         fold_key,

@@ -38,22 +38,39 @@ class How:
         return Method(self.method).label if self.method in Method.values else self.method
 
 
+# A request signed on without a session (see ``start``) carries how, for itself alone, here.
+REQUEST_ATTRIBUTE = "_mft_signed_on"
+
+
 def how(request) -> How:
+    stateless = getattr(request, REQUEST_ATTRIBUTE, None)
+    if stateless is not None:
+        return stateless
     info = request.session.get(HOW_KEY) or {}
     return How(info.get("method") or Method.PASSWORD, info.get("rule"), info.get("cert"))
 
 
+def needs_session(request) -> bool:
+    """By default, every request but the API's: a script calling the API with its certificate
+    signs on afresh with each request, and a session row per request would only pile up."""
+    return not request.path.startswith("/api/")
+
+
 def start(request, decision: flows.SignOn) -> None:
-    """Sign the decided user on: a new session (Django's login) that remembers how."""
+    """Sign the decided user on: a new session (Django's login) that remembers how, or, for a
+    request that needs no session, this request alone."""
     user = decision.user
+    uses_certificate = decision.method != Method.PASSWORD and decision.presented.cert is not None
+    signed_on = How(
+        decision.method, decision.rule, sha256_fingerprint(decision.presented.cert) if uses_certificate else None
+    )
+    if uses_certificate and not needs_session(request):
+        request.user = user
+        setattr(request, REQUEST_ATTRIBUTE, signed_on)
+        return
     auth.login(request, user, backend=BACKEND)
     request.user = user
-    uses_certificate = decision.method != Method.PASSWORD and decision.presented.cert is not None
-    request.session[HOW_KEY] = {
-        "method": decision.method,
-        "rule": decision.rule,
-        "cert": sha256_fingerprint(decision.presented.cert) if uses_certificate else None,
-    }
+    request.session[HOW_KEY] = {"method": signed_on.method, "rule": signed_on.rule, "cert": signed_on.certificate}
     for key in (SIGNED_OUT_KEY, PASSWORD_NEEDED_KEY):
         request.session.pop(key, None)
 

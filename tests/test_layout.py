@@ -15,6 +15,7 @@ ORDER = ["audit", "users", "certs", "signon"]  # each may import those before it
 PURE = {
     "certs.x509",
     "certs.loading",
+    "certs.pfx",
     "certs.trust",
     "certs.paths",
     "certs.issuing",

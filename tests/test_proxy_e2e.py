@@ -215,6 +215,7 @@ def test_removing_the_thumbprint_ends_the_session(world, app):
     user(app, world, "rich", "cert", "Rich")
     app.manage("certs", "user", "rich", "import", world.pem_file("frank", world.frank))
     browser = client(world, world.frank, world.chug)
+    browser.request("/")  # a page: the browser gets its session (the API keeps none)
     assert browser.whoami()["authenticated"]
     assert browser.cookie("sessionid")
     (entry,) = json.loads(app.manage("certs", "user", "rich", "list", "--json").stdout)

@@ -62,7 +62,11 @@ class SignOnScenarios:
         return {meta("X-SSL-Client-Cert"): quote(pem, safe=""), meta("X-SSL-Client-Verify"): "SUCCESS"}
 
     def whoami(self, issued=None, chain=(), **extra):
+        """Who the browser is, after visiting a page with the certificate (the API itself keeps no
+        session)."""
         headers = self.forward(issued, chain) if issued is not None else {}
+        if issued is not None:
+            self.client.get("/", **headers, **extra)
         response = self.client.get("/api/whoami", **headers, **extra)
         assert response.status_code == 200, response.content
         return json.loads(response.content)
@@ -459,7 +463,8 @@ def test_many_refusals_from_one_address_are_counted_in_one_entry(db):
     for number in range(40):
         signon_flows.sign_on(NOTHING_PRESENTED, username=f"guess{number}", password="x", source_address="198.51.100.4")
     AuditEvent.objects.flush_repeats()
-    refused = AuditEvent.objects.filter(action="signon.refused", source_address="198.51.100.4")
+    refusals = ["signon.refused", "signon.throttled"]  # past 20 failures the address is throttled too
+    refused = AuditEvent.objects.filter(action__in=refusals, source_address="198.51.100.4")
     assert refused.count() == signon_flows.REFUSALS_PER_MINUTE + 1
     overflow = refused.get(summary__startswith="Many sign-on refusals")
     assert overflow.repeats == 40 - signon_flows.REFUSALS_PER_MINUTE - 1
@@ -482,3 +487,19 @@ def test_headers_the_proxy_refused_are_not_kept_and_the_cache_is_bounded(spec, t
 
 def len_of(presented):
     return presented.size()
+
+
+def test_the_api_signs_a_certificate_on_without_a_session(frank_signs_on_rich):
+    """A script without a cookie jar once left a session row behind with every request."""
+    from django.contrib.sessions.models import Session
+
+    for _ in range(5):
+        response = Client().get("/api/whoami", **frank_signs_on_rich)
+        assert json.loads(response.content)["username"] == "rich"
+        assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
+    assert Session.objects.count() == 0
+    browser = Client()
+    browser.get("/", **frank_signs_on_rich)  # a browser keeps its session
+    assert Session.objects.count() == 1
+    assert json.loads(browser.get("/api/whoami", **frank_signs_on_rich).content)["username"] == "rich"
+    assert Session.objects.count() == 1
