@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import csp.constants as csp
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -224,6 +225,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "signon.middleware.ProxyGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -285,6 +287,23 @@ SESSION_COOKIE_AGE = envint("MFT_SESSION_SECONDS", 8 * 3600, 60)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Browsers that reached the service over HTTPS keep to HTTPS (sent on HTTPS responses only).
+SECURE_HSTS_SECONDS = envint("MFT_HSTS_SECONDS", 365 * 24 * 3600, 0)
+# Pages load only the service's own scripts, styles and images: no inline script can run.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
 
 # Uploads: certificate files are small; refuse anything large before it reaches a form.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024

@@ -89,6 +89,7 @@ def whoami(request):
     return JsonResponse({"authenticated": True, "username": user.username, "method": how.method, "rule": how.rule})
 
 
+@never_cache
 @require_GET
 def home(request):
     """The administrator's dashboard, or the end user's home."""

@@ -56,8 +56,13 @@ def page(browser, app):
     context = browser.new_context(base_url=app.url, accept_downloads=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
+    refused = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
     yield page
     context.close()
+    assert not refused, f"the Content-Security-Policy refused: {refused}"
 
 
 def sign_in(page):

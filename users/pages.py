@@ -7,6 +7,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 
 from signon.proxy import FROM_PROXY_ENVIRON_KEY
 from signon.proxy import client_address as _client_address
@@ -24,7 +25,9 @@ def admin_required(view):
             return redirect_to_login(request.get_full_path())
         if not (user.is_active and getattr(user, "is_admin", False)):
             raise PermissionDenied("This page is for administrators.")
-        return view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        add_never_cache_headers(response)  # nothing an administrator sees stays in a cache
+        return response
 
     return wrapper
 
