@@ -41,6 +41,7 @@ from .x509 import (
     display_name,
     format_thumbprint,
     is_ca,
+    looks_like_an_end_entity,
     parse_thumbprint,
     printable,
     sha256_fingerprint,
@@ -125,6 +126,13 @@ def add_to_store(store: str, certs: list[x509.Certificate], actor, source_addres
                 warnings.append(
                     f"'{row.subject_display}' is not a CA (no basic constraints marking it as one): "
                     "installing it trusts this one certificate itself, nothing it might sign."
+                )
+            elif store == Store.ROOT and looks_like_an_end_entity(row.to_x509()):
+                warnings.append(
+                    f"'{row.subject_display}' is marked as a CA (basic constraints CA:TRUE) without limiting what "
+                    "its key may do, as certificates made with 'openssl req -x509' are: installing it trusts every "
+                    "certificate its key signs, not only itself. If you meant to trust this one certificate, have "
+                    "it made again without CA:TRUE."
                 )
             _, created = StoreEntry.objects.get_or_create(store=store, certificate=row, defaults=StoreEntry.by(actor))
             if created:

@@ -115,6 +115,13 @@ def _explain_openssl(exc: ossl.X509StoreContextError, leaf, chain, config) -> st
     issuer = f"'{display_name(at_cert.issuer)}'"
     if code in (2, 20, 21):  # unable to get (local) issuer, unable to verify leaf signature
         known = [c for c in (*chain, *config._everything) if c.subject == at_cert.issuer]
+        signer = next((c for c in known if c in config.roots and directly_issued_by(at_cert, c)), None)
+        if signer is not None and not is_ca(signer):
+            return (
+                f"{subject} is signed by {issuer}, which is installed in the trusted root store but is not a CA "
+                "(its basic constraints do not mark it as one): it is trusted for itself alone and vouches for "
+                "no certificate it signs."
+            )
         if known:
             return (
                 f"{subject} is signed by {issuer}, but no certificate named {issuer} that the "
@@ -149,7 +156,22 @@ def _explain_openssl(exc: ossl.X509StoreContextError, leaf, chain, config) -> st
         return f"{subject} has a name outside the name constraints of a CA above it ({message})."
     if code == 22:
         return f"The chain is too long (more than {MAX_PATH_LENGTH} certificates)."
+    if code == 1 and any(_has_name_constraints(c) for c in (*chain, *config._everything)):
+        # OpenSSL gives up, without a reason of its own, when names times constraints exceed
+        # what it is willing to compare.
+        return (
+            f"{subject} carries more names than can be checked against the name constraints of a CA above it, "
+            "so it is refused."
+        )
     return f"The chain could not be verified at {subject}: {message}."
+
+
+def _has_name_constraints(cert: x509.Certificate) -> bool:
+    try:
+        cert.extensions.get_extension_for_class(x509.NameConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    return True
 
 
 def _why_not_a_ca(cert: x509.Certificate) -> str:

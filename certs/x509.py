@@ -15,7 +15,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 # CNs longer than this (X.509 allows 64 characters) or with control characters never match.
 MAX_CN_LENGTH = 256
@@ -39,6 +39,7 @@ __all__ = [
     "directly_issued_by",
     "is_self_signed",
     "is_ca",
+    "looks_like_an_end_entity",
     "Summary",
     "summarize",
     "describe_extensions",
@@ -192,6 +193,24 @@ def directly_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool
 
 def is_self_signed(cert: x509.Certificate) -> bool:
     return cert.subject == cert.issuer and directly_issued_by(cert, cert)
+
+
+def looks_like_an_end_entity(cert: x509.Certificate) -> bool:
+    """A CA certificate (CA:TRUE) that says nothing of signing certificates, or is meant for TLS
+    clients or servers: what ``openssl req -x509`` makes by default for anyone's own use."""
+    if not is_ca(cert):
+        return False
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    if not usage.key_cert_sign:
+        return False  # a CA whose key may not sign certificates vouches for nothing it signs anyway
+    try:
+        purposes = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in purposes or ExtendedKeyUsageOID.SERVER_AUTH in purposes
 
 
 def is_ca(cert: x509.Certificate) -> bool:

@@ -407,3 +407,29 @@ def test_unusable_cns_never_match(pki, setup, cn, reason):
     result = verdict(leaf.cert, [profile], approved=(pki["chug"].cert,), match_cn=True, **setup)
     assert not result.authentication.ok
     assert any(reason in r for r in result.authentication.reasons)
+
+
+# --- reasons that say what really went wrong -----------------------------------------------------
+
+
+def test_a_certificate_signed_by_an_installed_non_ca_says_so():
+    """Once the reason said the installed certificate "is neither installed ... nor chains up"."""
+    leaf_ca = make_client("Someone's Laptop")
+    signed = make_client("Signed By A Leaf", leaf_ca)
+    connection = trust.connect(signed.cert, [], TrustConfig(roots=(leaf_ca.cert,)), NOW)
+    assert not connection.ok
+    assert "'Someone's Laptop', which is installed in the trusted root store but is not a CA" in connection.reason
+
+
+def test_too_many_names_for_the_name_constraints_is_explained():
+    """OpenSSL's own words were "unspecified certificate verification error"."""
+    names = 1100
+    constraints = x509.NameConstraints(
+        permitted_subtrees=[x509.DNSName(f"d{i}.example") for i in range(names)], excluded_subtrees=None
+    )
+    root = make_root("Constrained Root", extensions=[(constraints, True)])
+    many = x509.SubjectAlternativeName([x509.DNSName(f"h{i}.d{i}.example") for i in range(names)])
+    leaf = make_client("Many Names", root, extensions=[(many, False)])
+    connection = trust.connect(leaf.cert, [], TrustConfig(roots=(root.cert,)), NOW)
+    assert not connection.ok
+    assert "carries more names than can be checked against the name constraints of a CA above it" in connection.reason

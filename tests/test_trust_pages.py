@@ -230,3 +230,43 @@ def test_issuing_passwords_are_random_and_readable():
     assert len(passwords) == 50
     assert all(re.fullmatch(r"([A-Za-z2-9]{5}-){3}[A-Za-z2-9]{5}", p) for p in passwords)
     assert not any(set(p) & set("0O1lI") for p in passwords)
+
+
+def test_installing_a_certificate_made_with_openssl_req_x509_warns_it_becomes_an_anchor(admin_client, tmp_path):
+    """`openssl req -x509` marks its certificate CA:TRUE: installed, it vouches for what its key signs."""
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is part of the base system the tests run on"
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=Partner Laptop",
+            "-days",
+            "30",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    response = admin_client.post(
+        reverse("certs:roots-add"), {"file": upload("laptop.pem", cert.read_bytes())}, follow=True
+    )
+    assert "installing it trusts every certificate its key signs, not only itself" in text(response)
+    proper = admin_client.post(
+        reverse("certs:roots-add"), {"file": upload("ca.pem", make_root("Proper CA").pem)}, follow=True
+    )
+    assert "trusts every certificate its key signs" not in text(proper)
