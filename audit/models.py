@@ -29,6 +29,18 @@ def actor_parts(actor) -> tuple[AbstractBaseUser | None, str]:
     return user, (str(actor)[:ACTOR_NAME_LENGTH] if actor is not None else "")
 
 
+def storable(value):
+    """``value`` with every NUL character written out as ``\\x00``: PostgreSQL stores no NUL in
+    text or JSON, and what a client presented (a CN, a username) may hold one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
+
+
 class AddedBy(models.Model):
     """Who added a stored thing and when: the user (if one did) and a name that outlives them."""
 
@@ -81,12 +93,12 @@ class AuditEventManager(models.Manager):
         user, name = actor_parts(actor)
         return self.create(
             actor=user,
-            actor_name=name,
+            actor_name=storable(name),
             action=action,
-            summary=summary,
+            summary=storable(summary),
             target_user=target,
             target_name=target.get_username() if target is not None else "",
-            detail=detail or {},
+            detail=storable(detail or {}),
             source_address=source_address or None,
         )
 

@@ -241,7 +241,7 @@ def cn_problem(cert: x509.Certificate) -> str | None:
     if not names:
         return "the certificate has no CN, so CN rules do not apply"
     if len(names) > 1:
-        shown = ", ".join(f"'{n}'" for n in names)
+        shown = ", ".join(f"'{printable(n)}'" for n in names)
         return f"the certificate has several CNs ({shown}), so CN rules do not apply"
     problem = cn_text_problem(names[0])
     if problem is None:

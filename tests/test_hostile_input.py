@@ -213,3 +213,39 @@ def test_a_pkcs12_file_asking_for_endless_rounds_is_refused_within_the_budget(sp
     with pytest.raises(CertificateLoadError, match="took more than 1 seconds of work, so it was not read"):
         load_certificates(with_mac_iterations(plain, 2**31 - 1), filename="trap.p12")
     assert time.monotonic() - started < 10
+
+
+# --- what PostgreSQL refuses to store ---------------------------------------------------------------
+
+
+def test_a_forwarded_certificate_with_a_nul_in_a_second_cn_is_refused_not_a_500(spec, toot_installed):
+    """Its CNs went into the audit log's JSON, which PostgreSQL refuses to hold a NUL in."""
+    from urllib.parse import quote
+
+    from cryptography.x509.oid import NameOID
+    from django.test import Client
+
+    from audit.models import AuditEvent
+
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "Frank"), x509.NameAttribute(NameOID.COMMON_NAME, "Fr\x00ank")]
+    )
+    two_names = make_cert(None, spec.chug, subject=subject)
+    response = Client().get("/api/whoami", HTTP_X_SSL_CLIENT_CERT=quote(two_names.pem.decode(), safe=""))
+    assert response.status_code == 200
+    reasons = " ".join(AuditEvent.objects.get(action="signon.refused").detail["reasons"])
+    assert "several CNs ('Frank', 'Fr\\x00ank')" in reasons
+
+
+def test_a_username_that_normalises_past_its_limit_is_refused_and_never_stored(db, tmp_path):
+    """150 x U+FDFA becomes 2,700 characters under NFKC: stored past the limit on SQLite, a
+    database error on PostgreSQL, a traceback on the command line."""
+    username = "\ufdfa" * 150
+    with pytest.raises(ValidationError, match="at most 150 characters"):
+        User.objects.create_user(username)
+    password = tmp_path / "pw"
+    password.write_text("a long enough password 1")
+    with pytest.raises(CommandError) as refused:
+        call_command("users", "add", username, "--password-file", str(password))
+    assert refused.value.returncode == 2
+    assert not User.objects.exists()

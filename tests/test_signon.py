@@ -503,3 +503,13 @@ def test_the_api_signs_a_certificate_on_without_a_session(frank_signs_on_rich):
     assert Session.objects.count() == 1
     assert json.loads(browser.get("/api/whoami", **frank_signs_on_rich).content)["username"] == "rich"
     assert Session.objects.count() == 1
+
+
+def test_the_client_address_is_the_one_the_proxy_appended():
+    """A client inside a trusted range once chose its logged address (and refusal budget) by
+    writing its own X-Forwarded-For entries to the left of the proxy's."""
+    from signon.proxy import client_address
+
+    assert client_address("127.0.0.1", "198.51.100.1, 10.0.0.5", from_proxy=True) == "10.0.0.5"
+    assert client_address("127.0.0.1", "198.51.100.1, 10.0.0.5", from_proxy=False) == "127.0.0.1"
+    assert client_address("", "not an address", from_proxy=True) is None
