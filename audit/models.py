@@ -204,3 +204,45 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name}: {self.summary}"
+
+    @property
+    def action_label(self) -> str:
+        return action_label(self.action)
+
+
+# What each action is called on pages; an action without a label here gets one made of its name.
+ACTION_LABELS = {
+    "user.create": "User created",
+    "user.update": "User changed",
+    "user.password": "Password set",
+    "user.policy": "Sign-on mode changed",
+    "defaults.set": "Default sign-on mode changed",
+    "defaults.apply": "Defaults applied to all users",
+    "root.add": "Trusted root installed",
+    "root.remove": "Trusted root removed",
+    "intermediate.add": "Intermediate CA added",
+    "intermediate.remove": "Intermediate CA removed",
+    "approved.add": "CA approved",
+    "approved.remove": "CA no longer approved",
+    "match_cn.set": "Match CN switched",
+    "credential.add": "Certificate entry added",
+    "credential.remove": "Certificate entry removed",
+    "tank.accept": "Holding-tank entry accepted",
+    "tank.remove": "Holding-tank entry removed",
+    "org_ca.create": "Org CA created",
+    "org_ca.import": "Org CA imported",
+    "certificate.issue": "Certificate issued",
+    "signon.success": "Signed on",
+    "signon.refused": "Sign-on refused",
+    "signon.throttled": "Sign-on paused (too many failed passwords)",
+    "signon.ended": "Session ended",
+    "signon.untrusted_header": "Forged certificate header ignored",
+    "tls.context_failed": "Built-in server kept its old trusted roots",
+}
+
+
+def action_label(action: str) -> str:
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    words = action.replace("_", " ").replace(".", " ")
+    return words[:1].upper() + words[1:]

@@ -277,7 +277,24 @@ def _check_parses(cert: x509.Certificate) -> None:
         ) from None
 
 
+# What the certificate library's own messages mean, in words (its parser speaks Rust).
+_LIBRARY_WORDS = (
+    ("ShortData", "the data ends before the certificate does"),
+    ("UnexpectedTag", "its structure is not that of a certificate"),
+    ("InvalidLength", "a length inside it is wrong"),
+    ("ExtraData", "there is data after the certificate"),
+    ("Unable to load PEM file", "its base64 text is damaged"),
+    ("ParseError", "its encoding is invalid"),
+)
+
+
 def _short(exc: Exception) -> str:
+    """The library's reason as a short phrase a person can read."""
     text = str(exc).strip() or type(exc).__name__
+    for marker, words in _LIBRARY_WORDS:
+        if marker in text:
+            return words
     text = text.split("\n")[0]
+    if "{" in text:  # a debug dump, not a sentence
+        return "its encoding is invalid"
     return text if len(text) <= 120 else text[:117] + "..."

@@ -46,6 +46,13 @@ RULE_THUMBPRINT = "thumbprint"
 RULE_CN = "cn"
 RULE_MATCH_CN = "match_cn"
 
+# The rule that signed someone on, told to them ("You signed on with your client certificate: ...").
+RULE_FOR_THE_USER = {
+    RULE_THUMBPRINT: "its thumbprint is on your profile",
+    RULE_CN: "its CN is on your profile, and its CA is approved",
+    RULE_MATCH_CN: "its CN is your username or full name, and its CA is approved",
+}
+
 RULE_TEXT = {
     RULE_THUMBPRINT: "Thumbprint assigned to the user's profile",
     RULE_CN: "CN assigned to the user's profile, signed by an approved CA",

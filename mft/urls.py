@@ -5,3 +5,5 @@ urlpatterns = [
     path("", include("users.urls")),
     path("", include("certs.urls")),
 ]
+
+handler404 = "signon.views.page_not_found"

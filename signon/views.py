@@ -5,12 +5,13 @@ from django.contrib.auth.views import LoginView
 from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import Resolver404
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from certs import reports
-from certs.trust import RULE_TEXT
+from certs.trust import RULE_FOR_THE_USER
 from certs.views.dashboard import dashboard
 from certs.x509 import display_name
 from users.pages import client_address
@@ -114,7 +115,7 @@ def _signed_on(request) -> dict:
     if not request.user.is_authenticated:
         return {}
     how = session.how(request)
-    return {"signed_on_by": how.method_text, "signed_on_rule": RULE_TEXT.get(how.rule) if how.rule else None}
+    return {"signed_on_by": how.method_text, "signed_on_rule": RULE_FOR_THE_USER.get(how.rule) if how.rule else None}
 
 
 @require_GET
@@ -126,3 +127,11 @@ def healthz(request):
     except Exception:
         return JsonResponse({"ok": False, "database": "unreachable"}, status=503)
     return JsonResponse({"ok": True})
+
+
+def page_not_found(request, exception):
+    """Nothing at this address: the app's own sentence when it gave one, never the framework's
+    internals (a resolver's name, a query's wording)."""
+    message = exception.args[0] if exception is not None and exception.args else ""
+    own = isinstance(message, str) and not isinstance(exception, Resolver404)
+    return render(request, "404.html", {"message": message if own else ""}, status=404)

@@ -93,11 +93,11 @@ def test_users_add_refuses_an_empty_or_missing_password_file(files, tmp_path):
 
 def test_users_policy_sets_one_interface(rich):
     out = run("users", "policy", "rich", "--interface", "https", "--mode", "cert")
-    assert out.strip() == "Set rich's HTTPS sign-on mode to cert (was password)."
+    assert out.strip() == "Set rich's HTTPS sign-on mode to “Client certificate required” (was “Password only”)."
     rich.refresh_from_db()
     assert (rich.https_mode, rich.ftps_mode) == ("cert", "password")
     assert run("users", "policy", "rich", "--interface", "https", "--mode", "cert").strip() == (
-        "rich's HTTPS sign-on mode is already cert."
+        "rich's HTTPS sign-on mode is already “Client certificate required”."
     )
 
 
@@ -127,7 +127,7 @@ def test_users_list_json(rich, alice):
 
 def test_users_defaults_apply_to_new_users():
     assert run("users", "defaults", "--interface", "ftps", "--mode", "cert-and-password").strip() == (
-        "New users now get FTPS sign-on mode cert-and-password."
+        "New users now get FTPS sign-on mode “Client certificate and password”."
     )
     assert "ftps: cert-and-password" in run("users", "defaults")
     run("users", "add", "newbie")

@@ -386,7 +386,7 @@ def test_the_home_page_says_who_and_how(frank_signs_on_rich):
     headers = frank_signs_on_rich
     page = Client().get("/", **headers).content.decode()
     assert "You are signed on as <strong>rich</strong> (Rich)." in page
-    assert "You signed on with your client certificate: thumbprint assigned to the user&#x27;s profile." in page
+    assert "You signed on with your client certificate: its thumbprint is on your profile." in page
 
 
 def test_a_password_session_ends_when_the_mode_stops_allowing_passwords(rich):

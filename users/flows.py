@@ -51,12 +51,15 @@ def set_sign_on_mode(user: User, interface: str, mode: str, actor, source_addres
     field = f"{interface}_mode"
     label = Interface(interface).label
     if getattr(user, field) == mode:
-        return f"{user.username}'s {label} sign-on mode is already {mode}."
+        return f"{user.username}'s {label} sign-on mode is already “{SignOnMode(mode).label}”."
     with transaction.atomic():
         old = getattr(user, field)
         setattr(user, field, mode)
         user.save(update_fields=[field])
-        message = f"Set {user.username}'s {label} sign-on mode to {mode} (was {old})."
+        message = (
+            f"Set {user.username}'s {label} sign-on mode to “{SignOnMode(mode).label}” "
+            f"(was “{SignOnMode(old).label}”)."
+        )
         AuditEvent.objects.record(
             actor,
             "user.policy",
@@ -88,7 +91,7 @@ def set_interface_default(interface: str, mode: str, actor, source_address=None)
     label = Interface(interface).label
     with transaction.atomic():
         InterfaceDefault.objects.update_or_create(interface=interface, defaults={"mode": mode})
-        message = f"New users now get {label} sign-on mode {mode}."
+        message = f"New users now get {label} sign-on mode “{SignOnMode(mode).label}”."
         AuditEvent.objects.record(
             actor,
             "defaults.set",

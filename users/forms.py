@@ -7,6 +7,8 @@ from django.contrib.auth.forms import SetPasswordForm, SetPasswordMixin
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
+from audit.models import action_label
+
 from .flows import interface_defaults
 from .models import Interface, SignOnMode, User
 
@@ -228,7 +230,7 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, actions=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "Any action")] + [(action, action) for action in actions]
+        self.fields["action"].choices = [("", "Any action")] + [(action, action_label(action)) for action in actions]
 
     def clean_after(self):
         return _event_key(self.cleaned_data["after"])

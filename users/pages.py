@@ -48,6 +48,14 @@ def user_or_404(username: str) -> User:
         raise Http404(str(exc)) from None
 
 
+def found_or_404(queryset, missing: str):
+    """The one object ``queryset`` finds; a page saying ``missing`` (a sentence) otherwise."""
+    found = queryset.first()
+    if found is None:
+        raise Http404(missing)
+    return found
+
+
 def confirm(
     request,
     *,

@@ -8,12 +8,12 @@ import time
 from cryptography.hazmat.primitives import serialization
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from users.pages import admin_required, client_address, confirm, user_or_404
+from users.pages import admin_required, client_address, confirm, found_or_404, user_or_404
 
 from .. import flows, issuing, org_ca, tank
 from ..forms import AddCredentialForm, CertificateUploadForm, ConfirmedCertificatesForm, CreateCertificateForm
@@ -167,7 +167,9 @@ def download_issued(request, username, token):
 @admin_required
 def remove_credential(request, username, pk):
     user = user_or_404(username)
-    credential = get_object_or_404(Credential, pk=pk, user=user)
+    credential = found_or_404(
+        Credential.objects.filter(pk=pk, user=user), f"{user.username}'s profile has no certificate entry {pk}."
+    )
     if request.method == "POST":
         message = flows.remove_credential(user, credential.pk, request.user, source_address=client_address(request))
         messages.success(request, message)
@@ -188,7 +190,9 @@ def remove_credential(request, username, pk):
 @require_POST
 def accept_tank_entry(request, username, pk):
     user = user_or_404(username)
-    entry = get_object_or_404(TankEntry, pk=pk, user=user)
+    entry = found_or_404(
+        TankEntry.objects.filter(pk=pk, user=user), f"{user.username}'s holding tank has no entry {pk}."
+    )
     try:
         message = tank.accept_tank_entry(
             entry.pk,
@@ -209,7 +213,9 @@ def accept_tank_entry(request, username, pk):
 @admin_required
 def remove_tank_entry(request, username, pk):
     user = user_or_404(username)
-    entry = get_object_or_404(TankEntry, pk=pk, user=user)
+    entry = found_or_404(
+        TankEntry.objects.filter(pk=pk, user=user), f"{user.username}'s holding tank has no entry {pk}."
+    )
     return confirm_tank_removal(request, entry, _page_url(user))
 
 

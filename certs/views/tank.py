@@ -1,11 +1,11 @@
 """The org holding tank: certificates that connected but named no user."""
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from users.pages import admin_required, client_address
+from users.pages import admin_required, client_address, found_or_404
 
 from .. import flows, tank
 from ..forms import AssignTankEntryForm
@@ -27,7 +27,7 @@ def _render_org_tank(request, status=200, failed=None, form=None):
 @admin_required
 @require_POST
 def assign_tank_entry(request, pk):
-    entry = get_object_or_404(TankEntry, pk=pk, user__isnull=True)
+    entry = found_or_404(TankEntry.objects.filter(pk=pk, user__isnull=True), f"The org holding tank has no entry {pk}.")
     form = AssignTankEntryForm(request.POST, prefix=f"e{entry.pk}")
     if not form.is_valid():
         return _render_org_tank(request, status=400, failed=entry.pk, form=form)
@@ -53,5 +53,5 @@ def assign_tank_entry(request, pk):
 
 @admin_required
 def remove_org_tank_entry(request, pk):
-    entry = get_object_or_404(TankEntry, pk=pk, user__isnull=True)
+    entry = found_or_404(TankEntry.objects.filter(pk=pk, user__isnull=True), f"The org holding tank has no entry {pk}.")
     return confirm_tank_removal(request, entry, reverse("certs:org-tank"))
