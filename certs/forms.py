@@ -165,6 +165,8 @@ class CreateCertificateForm(forms.Form):
     cn = CNField(max_length=64, help_text="The name in the certificate; defaults to the username.")
     key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
     days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=issuing.MAX_CLIENT_DAYS, initial=365)
+    # Good for one submission: posting the same form again (a reload) issues nothing more.
+    once = forms.CharField(widget=forms.HiddenInput, max_length=40)
 
 
 class OrgCACreateForm(forms.Form):
@@ -175,6 +177,11 @@ class OrgCACreateForm(forms.Form):
 
 class OrgCAImportForm(forms.Form):
     """An existing CA's certificate and private key, as a PKCS#12 file."""
+
+    def __init__(self, *args, **kwargs):
+        # It shares its page with the approved-CA upload, whose fields have the same names.
+        kwargs.setdefault("auto_id", "id_org_ca_%s")
+        super().__init__(*args, **kwargs)
 
     file = CertificateFileField(label="PKCS#12 file", help_text="The CA certificate with its private key (.pfx/.p12).")
     password = forms.CharField(required=False, widget=forms.PasswordInput, strip=False)

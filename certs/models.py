@@ -293,6 +293,11 @@ class Entry(models.Model):
     def shown_value(self) -> str:
         return self.value if self.kind == "cn" else format_thumbprint(self.value)
 
+    @property
+    def kind_phrase(self) -> str:
+        """The kind inside a sentence: "thumbprint", "CN" or "certificate"."""
+        return {"thumbprint": "thumbprint", "cn": "CN"}.get(self.kind, "certificate")
+
 
 class Credential(AddedBy, Entry):
     """A thumbprint or CN accepted on a user's profile (the specification's "Accepted Certs")."""
@@ -313,11 +318,6 @@ class Credential(AddedBy, Entry):
 
     def __str__(self):
         return f"{self.user}: {self.get_kind_display()} {self.shown_value}"
-
-    @property
-    def kind_phrase(self) -> str:
-        """The kind inside a sentence: "thumbprint" or "CN"."""
-        return "thumbprint" if self.kind == CredentialKind.THUMBPRINT else "CN"
 
     def as_dict(self) -> dict:
         data = {

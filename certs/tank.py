@@ -140,7 +140,7 @@ def remove_tank_entry(entry_id: int, actor, source_address=None) -> str:
     entry = TankEntry.objects.select_related("user").filter(pk=entry_id).first()
     if entry is None:
         raise FlowError(f"There is no holding-tank entry with id {entry_id}.")
-    message = f"Removed {entry.get_kind_display().lower()} {entry.shown_value} from {entry.owner_phrase}."
+    message = f"Removed {entry.kind_phrase} {entry.shown_value} from {entry.owner_phrase}."
     with transaction.atomic():
         entry.delete()
         AuditEvent.objects.record(

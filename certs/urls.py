@@ -25,6 +25,7 @@ urlpatterns = [
     path("user/<str:username>/certificates/add/", profiles.add_credential, name="add-credential"),
     path("user/<str:username>/certificates/import/", profiles.import_certificates, name="import-certificates"),
     path("user/<str:username>/certificates/create/", profiles.create_certificate, name="create-certificate"),
+    path("user/<str:username>/certificates/issued/<str:token>/", profiles.issued_certificate, name="issued"),
     path("user/<str:username>/certificates/download/<str:token>/", profiles.download_issued, name="download-issued"),
     path("user/<str:username>/certificates/<int:pk>/remove/", profiles.remove_credential, name="remove-credential"),
     path("user/<str:username>/tank/<int:pk>/accept/", profiles.accept_tank_entry, name="accept-tank-entry"),

@@ -1,4 +1,6 @@
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -9,4 +11,6 @@ urlpatterns = [
     path("accounts/certificate/", views.sign_on_with_certificate, name="certificate-sign-on"),
     path("accounts/logout/", views.sign_out, name="logout"),
     path("api/whoami", views.whoami, name="whoami"),
+    # Browsers ask for this address whatever a page says.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]

@@ -230,10 +230,17 @@ def org_ca(db):
     return create_org_ca("Example Org CA", ACTOR)[0]
 
 
+def create_new(client, username, **fields):
+    """Create New as a browser does it: the form (with its one-time token) first, then the post."""
+    page = client.get(url("edit-client-certs", username)).content.decode()
+    once = re.search(r'name="once" value="([^"]+)"', page).group(1)
+    return client.post(url("create-certificate", username), {"once": once, **fields}, follow=True)
+
+
 def test_create_new_shows_the_password_once_and_downloads_once(admin_client, rich, org_ca):
-    response = admin_client.post(url("create-certificate", "rich"), {"cn": "rich", "key_type": "ec-p256", "days": "30"})
+    response = create_new(admin_client, "rich", cn="rich", key_type="ec-p256", days="30")
     assert response.status_code == 200
-    assert response["Cache-Control"].startswith("max-age=0")
+    assert response.redirect_chain and response["Cache-Control"].startswith("max-age=0")
     body = text(response)
     password = re.search(r'id="p12-password">([^<]+)<', body).group(1).strip()
     download = re.search(r'id="download-p12" href="([^"]+)"', body).group(1)
@@ -259,7 +266,7 @@ def test_create_new_explains_bad_values(admin_client, rich, org_ca):
 
 def test_create_new_refuses_a_certificate_outliving_the_org_ca(admin_client, rich):
     create_org_ca("Short CA", ACTOR, days=10)
-    response = admin_client.post(url("create-certificate", "rich"), {"cn": "rich", "key_type": "ec-p256", "days": "30"})
+    response = create_new(admin_client, "rich", cn="rich", key_type="ec-p256", days="30")
     assert response.status_code == 400
     assert "would outlive it" in text(response)
 
@@ -272,7 +279,7 @@ def test_create_new_without_an_org_ca_says_so(admin_client, rich):
 
 
 def test_a_download_belongs_to_the_user_it_was_made_for(admin_client, rich, charlie, org_ca):
-    body = text(admin_client.post(url("create-certificate", "rich"), {"cn": "r", "key_type": "ec-p256", "days": "5"}))
+    body = text(create_new(admin_client, "rich", cn="r", key_type="ec-p256", days="5"))
     download = re.search(r'id="download-p12" href="([^"]+)"', body).group(1)
     other = download.replace("/user/rich/", "/user/charlie/")
     assert admin_client.get(other).status_code == 302
@@ -286,7 +293,7 @@ def test_remove_asks_first_then_removes(admin_client, rich):
     credential, _ = flows.add_cn(rich, "Dick", ACTOR)
     remove = url("remove-credential", "rich", credential.pk)
     confirm = admin_client.get(remove)
-    assert "Remove common name (cn) Dick from rich's profile?" in text(confirm)
+    assert "Remove CN Dick from rich's profile?" in text(confirm)
     assert Credential.objects.exists()
     done = admin_client.post(remove, follow=True)
     assert "Removed CN Dick from rich's profile." in text(done)
@@ -373,6 +380,22 @@ def test_get_requests_never_change_anything(admin_client, rich, spec, toot_insta
 
 def test_the_download_name_is_plain_ascii_whatever_the_cn(admin_client, rich, org_ca):
     cn = 'Rich "q" \u2603 \u65e5\u672c'
-    body = text(admin_client.post(url("create-certificate", "rich"), {"cn": cn, "key_type": "ec-p256", "days": "5"}))
+    body = text(create_new(admin_client, "rich", cn=cn, key_type="ec-p256", days="5"))
     download = re.search(r'id="download-p12" href="([^"]+)"', body).group(1)
     assert admin_client.get(download)["Content-Disposition"] == 'attachment; filename="Rich__q.p12"'
+
+
+def test_reloading_the_result_or_resubmitting_the_form_issues_nothing_more(admin_client, rich, org_ca):
+    """F5 on the result once posted the form again: a second certificate and password appeared."""
+    page = admin_client.get(url("edit-client-certs", "rich")).content.decode()
+    once = re.search(r'name="once" value="([^"]+)"', page).group(1)
+    form = {"once": once, "cn": "rich", "key_type": "ec-p256", "days": "30"}
+    first = admin_client.post(url("create-certificate", "rich"), form)
+    assert first.status_code == 302
+    shown = text(admin_client.get(first["Location"]))
+    assert 'id="p12-password"' in shown
+    again = text(admin_client.get(first["Location"], follow=True))
+    assert "was shown once and is not kept" in again and 'id="p12-password"' not in again
+    resubmitted = text(admin_client.post(url("create-certificate", "rich"), form, follow=True))
+    assert "That form was submitted already: nothing more was issued." in resubmitted
+    assert Credential.objects.filter(user=rich).count() == 1

@@ -325,3 +325,16 @@ def test_the_doctor_agrees_with_sign_on(spec, rich, charlie, toot_installed):
         assert doctor_says.would_sign_on == (
             [sign_on_says.verdict.authentication.user] if sign_on_says.verdict.authentication.ok else []
         )
+
+
+def test_the_authenticated_badge_agrees_with_the_verdict(admin, spec, rich):
+    """A thumbprint on rich's profile, but nothing installed: the certificate cannot connect,
+    so no badge may say "authenticated"."""
+    flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
+    response = admin.post(
+        reverse("certs:doctor"), {"file": SimpleUploadedFile("frank.pem", spec.frank.pem), "username": "rich"}
+    )
+    body = response.content.decode()
+    assert "Cannot connect" in body
+    assert ">authenticated<" not in body
+    assert "a credential rule holds, but the certificate does not sign this user on" in body

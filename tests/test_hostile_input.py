@@ -157,7 +157,7 @@ def test_the_add_form_and_the_use_case_accept_the_same_cns(rich, cn):
         stored = False
     assert form.is_valid() == stored, (cn, form.errors)
     if stored and len(form.cleaned_data["value"].encode()) <= 64:
-        assert CreateCertificateForm({"cn": cn, "key_type": "ec-p256", "days": 30}).is_valid()
+        assert CreateCertificateForm({"cn": cn, "key_type": "ec-p256", "days": 30, "once": "x"}).is_valid()
 
 
 # --- PKCS#12 files that ask for endless work -------------------------------------------------------

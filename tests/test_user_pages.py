@@ -801,3 +801,32 @@ def test_no_page_answers_500_to_any_input(admin, rich, username, full_name, emai
         assert response.status_code in (200, 302)
     if responses[0].status_code == 302:
         assert admin.get(responses[0]["Location"]).status_code == 200
+
+
+# --- the last administrator who can sign in -------------------------------------------------------
+
+
+def test_the_last_administrator_cannot_lock_themselves_out(admin, alice):
+    """alice (password only, no certificate) sets her own HTTPS mode to certificate-only."""
+    url = reverse("users:policy", args=["alice", "https"])
+    page = text(admin.post(url, {"mode": "cert"}))
+    assert "This is you: the new mode applies to your own next sign-in." in page
+    page = text(admin.post(url, {"mode": "cert", "confirm": "yes"}))
+    assert "No administrator could sign in after this change" in page
+    alice.refresh_from_db()
+    assert alice.https_mode == "password"
+
+
+def test_applying_defaults_cannot_lock_every_administrator_out(admin, alice):
+    flows.set_interface_default("https", "cert", "test")
+    response = admin.post(reverse("users:defaults-apply"), {"https_mode": "cert", "ftps_mode": "password"}, follow=True)
+    assert "No administrator could sign in after this change" in text(response)
+    alice.refresh_from_db()
+    assert alice.https_mode == "password"
+
+
+def test_another_administrator_who_can_sign_in_lets_the_change_through(admin, alice):
+    User.objects.create_user("bob", "another long passphrase", is_admin=True)
+    flows.set_sign_on_mode(alice, "https", "cert", alice)
+    alice.refresh_from_db()
+    assert alice.https_mode == "cert"

@@ -34,3 +34,17 @@ def test_a_damaged_pem_is_explained_without_the_parsers_debug_dump(admin, rich, 
     body = admin.post(url, {"file": SimpleUploadedFile("frank.pem", damaged)}).content.decode()
     assert "A CERTIFICATE block in the file is damaged or truncated" in body
     assert "ParseError" not in body and "{" not in body.split("damaged or truncated")[1][:200]
+
+
+def test_the_favicon_is_there(client):
+    response = client.get("/favicon.ico", follow=True)
+    assert response.status_code == 200 and b"<svg" in b"".join(response.streaming_content)
+
+
+def test_the_trusted_cas_page_has_no_duplicate_ids(admin):
+    import re
+    from collections import Counter
+
+    body = admin.get(reverse("certs:cas")).content.decode()
+    repeated = [i for i, n in Counter(re.findall(r'\bid="([^"]+)"', body)).items() if n > 1]
+    assert repeated == []

@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from audit.paging import Page, keyset_page
 from certs.x509 import name_key
 
-from .models import Interface, InterfaceDefault, SignOnMode, User
+from .models import Interface, InterfaceDefault, Method, SignOnMode, User
 
 
 def create_user(
@@ -52,6 +52,8 @@ def set_sign_on_mode(user: User, interface: str, mode: str, actor, source_addres
     label = Interface(interface).label
     if getattr(user, field) == mode:
         return f"{user.username}'s {label} sign-on mode is already “{SignOnMode(mode).label}”."
+    if interface == Interface.HTTPS:
+        refuse_locking_out_every_administrator(lambda admin: mode if admin.pk == user.pk else admin.https_mode)
     with transaction.atomic():
         old = getattr(user, field)
         setattr(user, field, mode)
@@ -69,6 +71,32 @@ def set_sign_on_mode(user: User, interface: str, mode: str, actor, source_addres
             detail={"interface": interface, "mode": mode, "was": old},
         )
     return message
+
+
+def can_sign_in(user: User, https_mode: str) -> bool:
+    """Whether the user could sign in to these pages under ``https_mode``, with what they have:
+    a password, a certificate entry on the profile, or both."""
+    methods = SignOnMode(https_mode).methods
+    password, certificate = user.has_usable_password(), user.credentials.exists()
+    return user.is_active and (
+        (Method.PASSWORD in methods and password)
+        or (Method.CERTIFICATE in methods and certificate)
+        or (Method.BOTH in methods and password and certificate)
+    )
+
+
+def refuse_locking_out_every_administrator(new_mode) -> None:
+    """Refuse new HTTPS modes (``new_mode(admin)``) under which no administrator could sign in
+    any more, when one can today: that is how the last administrator locks everybody out."""
+    admins = list(User.objects.filter(is_admin=True, is_active=True))
+    if not any(can_sign_in(a, a.https_mode) for a in admins):
+        return  # nobody can today: a change can only help
+    if not any(can_sign_in(a, new_mode(a)) for a in admins):
+        raise ValidationError(
+            "No administrator could sign in after this change (none would have a password or a certificate on "
+            "the profile that the new HTTPS mode accepts), so it was not made. Add a certificate to an "
+            "administrator's profile first, or keep a mode that accepts a password."
+        )
 
 
 def set_password(user: User, password: str, actor, source_address=None) -> str:
@@ -223,6 +251,7 @@ def apply_defaults_to_all(actor, source_address=None) -> dict[str, int]:
     """
     with transaction.atomic():
         preview = defaults_preview()
+        refuse_locking_out_every_administrator(lambda admin: preview[Interface.HTTPS]["mode"])
         changed = {}
         for interface, plan in preview.items():
             column = f"{interface}_mode"

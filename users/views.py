@@ -149,18 +149,24 @@ def user_policy(request, username, interface):
         form = forms.PolicyForm(request.POST)
         if form.is_valid() and request.POST.get("confirm") != "yes":
             impact = mode_change_impact(user, interface, form.cleaned_data["mode"])
+            if user.pk == request.user.pk and form.cleaned_data["mode"] != user.sign_on_mode(interface):
+                impact.stops.insert(0, "This is you: the new mode applies to your own next sign-in.")
             if impact.stops or impact.certificates:
                 return _confirm_mode_change(request, user, interface, form.cleaned_data["mode"], impact)
         if form.is_valid():
             before = user.sign_on_mode(interface)
-            message = flows.set_sign_on_mode(
-                user, interface, form.cleaned_data["mode"], request.user, client_address(request)
-            )
-            if user.sign_on_mode(interface) == before:
-                messages.info(request, message)
+            try:
+                message = flows.set_sign_on_mode(
+                    user, interface, form.cleaned_data["mode"], request.user, client_address(request)
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
             else:
-                messages.success(request, message)
-            return redirect("users:detail", user.username)
+                if user.sign_on_mode(interface) == before:
+                    messages.info(request, message)
+                else:
+                    messages.success(request, message)
+                return redirect("users:detail", user.username)
     else:
         form = forms.PolicyForm(initial={"mode": user.sign_on_mode(interface)})
     ctx = {
@@ -215,7 +221,11 @@ def interface_defaults_apply(request):
     if request.method == "POST":
         form = forms.ApplyDefaultsForm(request.POST)
         if form.is_valid():
-            changed = flows.apply_defaults_to_all(request.user, client_address(request))
+            try:
+                changed = flows.apply_defaults_to_all(request.user, client_address(request))
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+                return redirect("users:defaults")
             summary = ", ".join(f"{Interface(i).label}: {n:,} changed" for i, n in changed.items())
             messages.success(request, f"Applied the interface defaults to all existing users ({summary}).")
             return redirect("users:defaults")

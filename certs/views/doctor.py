@@ -52,7 +52,9 @@ def _context(diagnosis, cert) -> dict:
     rules = [
         {
             "username": decision.username,
-            "authenticates": decision.authenticates,
+            # A credential rule holding is not enough: the certificate must connect, and name one user.
+            "authenticates": verdict.authentication.ok and verdict.authentication.user == decision.username,
+            "credential_holds": decision.authenticates,
             "inactive": not decision.is_active,
             "checks": [(trust.RULE_TEXT[rule], check) for rule, check in decision.checks],
         }

@@ -17,7 +17,7 @@ from users.pages import admin_required, client_address, confirm, found_or_404, u
 
 from .. import flows, issuing, org_ca, tank
 from ..forms import AddCredentialForm, CertificateUploadForm, ConfirmedCertificatesForm, CreateCertificateForm
-from ..models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+from ..models import Certificate, Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
 from . import safe_filename
 
 # A PKCS#12 made by "Create New" waits in the session for one download, this long at most.
@@ -31,7 +31,10 @@ def _page_url(user) -> str:
 def _render_page(request, user, status=200, **forms):
     forms.setdefault("add_form", AddCredentialForm())
     forms.setdefault("import_form", CertificateUploadForm())
-    forms.setdefault("create_form", CreateCertificateForm(initial={"cn": user.username}))
+    forms.setdefault("create_form", CreateCertificateForm(initial={"cn": user.username, "once": _once_token(request)}))
+    if forms["create_form"].is_bound:  # shown again after a mistake: a fresh token for the next try
+        forms["create_form"].data = forms["create_form"].data.copy()
+        forms["create_form"].data["once"] = _once_token(request)
     context = {
         "user_obj": user,
         "credentials": Credential.objects.filter(user=user).select_related("certificate").order_by("kind", "value"),
@@ -104,6 +107,8 @@ def import_certificates(request, username):
 @admin_required
 @require_POST
 def create_certificate(request, username):
+    """Create New, then redirect to the result (POST/redirect/GET): reloading the result shows it
+    again without issuing anything, and posting the same form twice issues one certificate."""
     user = user_or_404(username)
     if OrgCA.active() is None:
         messages.error(request, "There is no org CA yet: create one on the Trusted CAs page first.")
@@ -111,6 +116,9 @@ def create_certificate(request, username):
     form = CreateCertificateForm(request.POST)
     if not form.is_valid():
         return _render_page(request, user, status=400, create_form=form)
+    if not _use_form_once(request, form.cleaned_data["once"]):
+        messages.info(request, "That form was submitted already: nothing more was issued.")
+        return redirect(_page_url(user))
     password = issuing.generate_password()
     try:
         issued = org_ca.issue_certificate(
@@ -127,24 +135,57 @@ def create_certificate(request, username):
         return _render_page(request, user, status=400, create_form=form)
     token = secrets.token_urlsafe(18)
     filename = safe_filename(issued.certificate.common_name or user.username, "certificate") + ".p12"
-    # Only the password-protected file waits here, never the password; the first download removes it.
+    # The password-protected file waits for one download; the password for one showing.
     request.session[f"issued:{token}"] = {
         "p12": base64.b64encode(issued.pkcs12).decode(),
         "filename": filename,
         "user": user.pk,
         "until": time.time() + DOWNLOAD_SECONDS,
+        "certificate": issued.certificate.sha256,
+        "password": password,
     }
-    return render(
-        request,
-        "certs/issued.html",
-        {
-            "user_obj": user,
-            "issued": issued,
-            "password": password,
-            "download_url": reverse("certs:download-issued", args=[user.username, token]),
-            "minutes": DOWNLOAD_SECONDS // 60,
-        },
-    )
+    return redirect("certs:issued", user.username, token)
+
+
+@never_cache
+@admin_required
+def issued_certificate(request, username, token):
+    """The result of Create New, with the PKCS#12 password shown this once."""
+    user = user_or_404(username)
+    waiting = request.session.get(f"issued:{token}")
+    if not waiting or waiting.get("user") != user.pk or "password" not in waiting:
+        messages.info(
+            request,
+            "The new certificate's password was shown once and is not kept. If it was lost, remove that "
+            "certificate and create a new one.",
+        )
+        return redirect(_page_url(user))
+    password = waiting.pop("password")
+    request.session[f"issued:{token}"] = waiting
+    context = {
+        "user_obj": user,
+        "certificate": Certificate.objects.get(sha256=waiting["certificate"]),
+        "password": password,
+        "download_url": reverse("certs:download-issued", args=[user.username, token]),
+        "minutes": DOWNLOAD_SECONDS // 60,
+    }
+    return render(request, "certs/issued.html", context)
+
+
+def _once_token(request) -> str:
+    """A token for one Create New form: the form posts it, and it is good once."""
+    token = secrets.token_urlsafe(12)
+    request.session["create_once"] = [*request.session.get("create_once", [])[-19:], token]
+    return token
+
+
+def _use_form_once(request, token: str) -> bool:
+    pending = request.session.get("create_once", [])
+    if token not in pending:
+        return False
+    pending.remove(token)
+    request.session["create_once"] = pending
+    return True
 
 
 @never_cache
@@ -177,8 +218,7 @@ def remove_credential(request, username, pk):
     return confirm(
         request,
         title="Remove a client certificate",
-        question=f"Remove {credential.get_kind_display().lower()} {credential.shown_value} "
-        f"from {user.username}'s profile?",
+        question=f"Remove {credential.kind_phrase} {credential.shown_value} from {user.username}'s profile?",
         consequence="A certificate that signed on through this entry will no longer authenticate "
         f"{user.username} by it.",
         button="Remove",
@@ -249,7 +289,7 @@ def confirm_tank_removal(request, entry, back_url):
     return confirm(
         request,
         title="Remove a holding-tank entry",
-        question=f"Remove {entry.get_kind_display().lower()} {entry.shown_value} from {entry.owner_phrase}?",
+        question=f"Remove {entry.kind_phrase} {entry.shown_value} from {entry.owner_phrase}?",
         consequence="If the certificate is presented again it comes back to the tank.",
         button="Remove",
         cancel_url=back_url,
