@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -53,6 +54,12 @@ REEXPORT = (
     "Re-export the front proxy's client CA bundle (download it from the root store page, or run "
     "manage.py certs export-roots FILE) and reload the proxy."
 )
+
+
+def _proxy_reminder() -> list[str]:
+    """After a change to the trusted root store, what the front proxy needs; the built-in HTTPS
+    server reads the store itself within a second."""
+    return [] if settings.MFT_PROXY_FORMAT == "builtin" else [REEXPORT]
 
 
 class FlowError(Exception):
@@ -150,7 +157,7 @@ def add_to_store(store: str, certs: list[x509.Certificate], actor, source_addres
         if outcome.changed:
             TrustSettings.bump()
             if store == Store.ROOT:
-                outcome.warnings.append(REEXPORT)
+                outcome.warnings.extend(_proxy_reminder())
     return outcome
 
 
@@ -172,7 +179,7 @@ def remove_from_store(store: str, thumbprint: str, actor, source_address=None) -
             detail={"thumbprint": row.thumbprint, "subject": row.subject},
         )
         TrustSettings.bump()
-    return Outcome([Change(message)], [REEXPORT] if store == Store.ROOT else [])
+    return Outcome([Change(message)], _proxy_reminder() if store == Store.ROOT else [])
 
 
 def set_match_cn(on: bool, actor, source_address=None) -> str:
@@ -372,14 +379,27 @@ class ImportedCertificate:
     issuer_to_approve: Certificate | None = None
 
 
-def import_to_profile(user, certs: list[x509.Certificate], actor, source_address=None, allow_shared=False):
-    """Record certificates from a file on the user's profile.
+# What "Import from a file" records of each certificate.
+RECORD_AS = {
+    "thumbprint": "its thumbprint: this certificate alone signs the user on",
+    "cn": "its CN: any certificate with this CN from an approved CA signs the user on",
+    "both": "its thumbprint and its CN",
+}
 
-    Each end-entity certificate is recorded by thumbprint, and by CN as well when its
-    issuing CA is approved. CA certificates in the same file (a chain) are not put on the
-    profile. All or nothing: an entry other users would share refuses the whole import
-    (``SharedEntry``) unless ``allow_shared``. Returns (imported, skipped_ca_names).
+
+def import_to_profile(
+    user, certs: list[x509.Certificate], actor, source_address=None, allow_shared=False, record_as="thumbprint"
+):
+    """Record certificates from a file on the user's profile, by ``record_as`` (see RECORD_AS).
+
+    By thumbprint unless told otherwise: recording the CN lets any certificate with that CN
+    from an approved CA sign the user on, which an administrator chooses on purpose. CA
+    certificates in the same file (a chain) are not put on the profile. All or nothing: an
+    entry other users would share refuses the whole import (``SharedEntry``) unless
+    ``allow_shared``. Returns (imported, skipped_ca_names).
     """
+    if record_as not in RECORD_AS:
+        raise FlowError(f"Record a certificate by {', '.join(RECORD_AS)}; not by '{record_as}'.")
     user_certs = [c for c in certs if not is_ca(c)] or certs[:1]
     skipped = [display_name(c.subject) for c in certs if c not in user_certs]
     config = verdicts.trust_config()
@@ -387,52 +407,37 @@ def import_to_profile(user, certs: list[x509.Certificate], actor, source_address
     results = []
     with transaction.atomic():
         for cert in user_certs:
-            results.append(_import_one(user, cert, chain, config, actor, source_address, allow_shared))
+            results.append(_import_one(user, cert, chain, config, actor, source_address, allow_shared, record_as))
     return results, skipped
 
 
-def _import_one(user, cert, chain, config, actor, source_address, allow_shared) -> ImportedCertificate:
+def _import_one(user, cert, chain, config, actor, source_address, allow_shared, record_as) -> ImportedCertificate:
     verdict = verdicts.judge(cert, chain, username=user.username)
     (row,) = keep_certificates(cert)
-    _, thumb_added = add_thumbprint(
-        user,
-        row.sha1,
-        actor,
-        certificate=row,
-        source="import",
-        source_address=source_address,
-        allow_shared=allow_shared,
-    )
-    notes = [] if thumb_added else [f"Thumbprint {row.thumbprint} was already on the profile."]
+    entry = {"certificate": row, "source": "import", "source_address": source_address, "allow_shared": allow_shared}
+    notes, thumb_added, cn_added, offer_install = [], False, False, False
+    if record_as in ("thumbprint", "both"):
+        _, thumb_added = add_thumbprint(user, row.sha1, actor, **entry)
+        if not thumb_added:
+            notes.append(f"Thumbprint {row.thumbprint} was already on the profile.")
     others = Credential.objects.filter(kind=CredentialKind.THUMBPRINT, key=row.sha1).exclude(user=user)
     for other in others.select_related("user")[:5]:
         notes.append(f"This thumbprint is also on {other.user.username}'s profile.")
-    cn = None if trust.cn_problem(cert) else single_common_name(cert)
-    cn_added = offer_install = False
+    problem = trust.cn_problem(cert)
     approval = verdict.approval
-    if row.self_signed:
-        if not trust.installed_in_root_store(cert, config):
-            offer_install = True
-            notes.append(
-                "The certificate is self-signed: it can connect only once it is installed in the trusted root "
-                "store itself."
-            )
-    elif approval.approved and cn:
-        _, cn_added = add_cn(
-            user,
-            cn,
-            actor,
-            certificate=row,
-            source="import",
-            source_address=source_address,
-            allow_shared=allow_shared,
-        )
-        if not cn_added:
-            notes.append(f"CN '{cn}' was already on the profile.")
-    elif cn:
+    if record_as in ("cn", "both"):
+        if problem:
+            notes.append(f"Its CN was not recorded: {problem}.")
+        else:
+            _, cn_added = add_cn(user, single_common_name(cert), actor, **entry)
+            if not cn_added:
+                notes.append(f"CN '{single_common_name(cert)}' was already on the profile.")
+            if not approval.approved:
+                notes.append(f"The CN authenticates only once its CA is approved: {approval.reason}.")
+    if row.self_signed and not trust.installed_in_root_store(cert, config):
+        offer_install = True
         notes.append(
-            f"Recorded by thumbprint only: {approval.reason}. Approve that CA to let the CN '{cn}' authenticate "
-            "as well."
+            "The certificate is self-signed: it can connect only once it is installed in the trusted root store itself."
         )
     if not verdict.connection.ok:
         notes.append(f"It cannot connect yet: {verdict.connection.reason}")

@@ -5,6 +5,7 @@ from django import forms
 from users.models import NoSuchUser, User
 
 from . import issuing
+from .flows import RECORD_AS
 from .loading import MAX_FILE_BYTES, CertificateLoadError, load_certificates
 from .models import CredentialKind, Store, StoreEntry
 from .x509 import MAX_CN_LENGTH, CNError, ThumbprintError, clean_cn, parse_thumbprint
@@ -118,10 +119,29 @@ class CertificateUploadForm(forms.Form):
         return cleaned
 
 
+class ProfileImportForm(CertificateUploadForm):
+    """Import from a file: which entries to record of each certificate (by thumbprint unless chosen)."""
+
+    record_as = forms.ChoiceField(
+        label="Record each certificate by",
+        choices=[(key, text[0].upper() + text[1:]) for key, text in RECORD_AS.items()],
+        widget=forms.RadioSelect,
+        initial="thumbprint",
+        required=False,
+    )
+
+    def clean_record_as(self):
+        return self.cleaned_data["record_as"] or "thumbprint"
+
+
 class ConfirmedCertificatesForm(forms.Form):
     """Certificates sent back from a confirmation page, as PEM (public data only)."""
 
     pem = forms.CharField(max_length=MAX_FILE_BYTES, widget=forms.HiddenInput)
+    record_as = forms.ChoiceField(choices=[(key, key) for key in RECORD_AS], widget=forms.HiddenInput, required=False)
+
+    def clean_record_as(self):
+        return self.cleaned_data["record_as"] or "thumbprint"
 
     def clean(self):
         cleaned = super().clean()

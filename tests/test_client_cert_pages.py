@@ -139,20 +139,23 @@ def test_bad_values_are_explained_on_the_page_and_change_nothing(admin_client, r
 def test_import_records_thumbprint_and_cn_when_the_issuer_is_approved(admin_client, rich, spec, toot_installed):
     install(Store.APPROVED, spec.chug)
     response = admin_client.post(
-        url("import-certificates", "rich"), {"file": upload("frank.pem", spec.frank.pem + spec.chug.pem)}
+        url("import-certificates", "rich"),
+        {"file": upload("frank.pem", spec.frank.pem + spec.chug.pem), "record_as": "both"},
     )
     assert response.status_code == 200
     body = text(response)
     assert "Thumbprint: recorded." in body
-    assert "CN 'Frank': recorded, since its issuing CA is approved." in body
+    assert "CN 'Frank': recorded; its issuing CA is approved." in body
     assert "Not put on the profile (CA certificates in the file): Chug and Ring." in body
     assert set(Credential.objects.values_list("kind", flat=True)) == {"thumbprint", "cn"}
 
 
 def test_import_explains_an_unapproved_issuer_and_links_to_approving_it(admin_client, rich, spec, toot_installed):
-    response = admin_client.post(url("import-certificates", "rich"), {"file": upload("frank.cer", spec.frank.der)})
+    response = admin_client.post(
+        url("import-certificates", "rich"), {"file": upload("frank.cer", spec.frank.der), "record_as": "both"}
+    )
     body = text(response)
-    assert "Recorded by thumbprint only: issuer 'Chug and Ring' is not on the approved CA list." in body
+    assert "The CN authenticates only once its CA is approved: issuer 'Chug and Ring' is not on the approved" in body
     approve = reverse("certs:cas-approve", args=[StoreEntry.objects.get(store="intermediate").certificate.sha256])
     assert approve in body
     # Following the link asks first, then approves.
@@ -399,3 +402,19 @@ def test_reloading_the_result_or_resubmitting_the_form_issues_nothing_more(admin
     resubmitted = text(admin_client.post(url("create-certificate", "rich"), form, follow=True))
     assert "That form was submitted already: nothing more was issued." in resubmitted
     assert Credential.objects.filter(user=rich).count() == 1
+
+
+def test_import_records_the_thumbprint_alone_unless_told_otherwise(admin_client, rich, spec, toot_installed):
+    """Recording the CN as well once happened by itself whenever the CA was approved, so any
+    certificate with that CN from that CA could then sign the user on."""
+    install(Store.APPROVED, spec.chug)
+    page = text(admin_client.get(page_url := url("edit-client-certs", "rich")))
+    assert "Record each certificate by" in page and "any certificate with this CN from an approved CA" in page
+    admin_client.post(url("import-certificates", "rich"), {"file": upload("frank.pem", spec.frank.pem)})
+    assert list(Credential.objects.values_list("kind", flat=True)) == ["thumbprint"]
+    assert page_url
+    admin_client.post(
+        url("import-certificates", "rich"), {"file": upload("dick.pem", spec.dick.pem), "record_as": "cn"}
+    )
+    assert Credential.objects.filter(kind="cn", value="Dick").exists()
+    assert not Credential.objects.filter(key=sha1_thumbprint(spec.dick.cert)).exists()

@@ -238,7 +238,9 @@ def test_user_add_cn_warns_without_approved_cas(rich):
 
 def test_user_import_records_thumbprint_and_cn_when_the_issuer_is_approved(spec, rich, files, toot_installed):
     install(Store.APPROVED, spec.chug)
-    out = run("certs", "user", "rich", "import", files("frank-chain.pem", spec.frank.pem + spec.chug.pem))
+    out = run(
+        "certs", "user", "rich", "import", files("frank-chain.pem", spec.frank.pem + spec.chug.pem), "--as", "both"
+    )
     assert "recorded thumbprint and CN on rich's profile" in out
     assert "Not put on the profile (CA certificates in the file): 'Chug and Ring'." in out
     assert set(Credential.objects.filter(user=rich).values_list("kind", "value")) == {
@@ -250,7 +252,9 @@ def test_user_import_records_thumbprint_and_cn_when_the_issuer_is_approved(spec,
 def test_user_import_explains_an_unapproved_issuer(spec, rich, files, toot_installed):
     out = run("certs", "user", "rich", "import", files("frank.der", spec.frank.der))
     assert "recorded thumbprint on rich's profile" in out
-    assert "Recorded by thumbprint only: issuer 'Chug and Ring' is not on the approved CA list." in out
+    assert set(Credential.objects.filter(user=rich).values_list("kind", flat=True)) == {"thumbprint"}
+    out = run("certs", "user", "rich", "import", files("frank.der", spec.frank.der), "--as", "cn")
+    assert "The CN authenticates only once its CA is approved: issuer 'Chug and Ring' is not on the approved" in out
 
 
 def test_user_import_of_a_self_signed_certificate_suggests_installing_it(rich, files, toot_installed):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from certs import flows, issuing
 from certs.loading import load_certificates
-from certs.models import OrgCA, Store, StoreEntry, TrustSettings
+from certs.models import Certificate, OrgCA, Store, StoreEntry, TrustSettings
 from certs.org_ca import create as create_org_ca
 from certs.x509 import sha1_thumbprint, sha256_fingerprint
 from tests.conftest import ACTOR, install
@@ -270,3 +270,19 @@ def test_installing_a_certificate_made_with_openssl_req_x509_warns_it_becomes_an
         reverse("certs:roots-add"), {"file": upload("ca.pem", make_root("Proper CA").pem)}, follow=True
     )
     assert "trusts every certificate its key signs" not in text(proper)
+
+
+def test_the_built_in_server_needs_no_reminder_to_re_export_the_bundle(admin_client, spec, settings):
+    """The built-in server reads the root store itself: there is no proxy to reload."""
+    settings.MFT_PROXY_FORMAT = "builtin"
+    response = admin_client.post(reverse("certs:roots-add"), {"file": upload("toot.pem", spec.toot.pem)}, follow=True)
+    assert "Added 'Toot'" in text(response)
+    assert "Re-export" not in text(response)
+
+
+def test_the_certificate_page_says_by_which_entry_a_profile_holds_it(admin_client, rich, spec):
+    flows.import_to_profile(rich, [spec.frank.cert], ACTOR)
+    flows.add_cn(rich, "Frank", ACTOR, certificate=Certificate.objects.get(sha1=sha1_thumbprint(spec.frank.cert)))
+    page = text(admin_client.get(reverse("certs:certificate", args=[sha256_fingerprint(spec.frank.cert)])))
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page))
+    assert "On rich's profile by thumbprint" in page and "On rich's profile by CN 'Frank'" in page

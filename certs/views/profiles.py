@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from users.pages import admin_required, client_address, confirm, found_or_404, user_or_404
 
 from .. import flows, issuing, org_ca, tank
-from ..forms import AddCredentialForm, CertificateUploadForm, ConfirmedCertificatesForm, CreateCertificateForm
+from ..forms import AddCredentialForm, ConfirmedCertificatesForm, CreateCertificateForm, ProfileImportForm
 from ..models import Certificate, Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
 from . import safe_filename
 
@@ -30,7 +30,7 @@ def _page_url(user) -> str:
 
 def _render_page(request, user, status=200, **forms):
     forms.setdefault("add_form", AddCredentialForm())
-    forms.setdefault("import_form", CertificateUploadForm())
+    forms.setdefault("import_form", ProfileImportForm())
     forms.setdefault("create_form", CreateCertificateForm(initial={"cn": user.username, "once": _once_token(request)}))
     if forms["create_form"].is_bound:  # shown again after a mistake: a fresh token for the next try
         forms["create_form"].data = forms["create_form"].data.copy()
@@ -88,17 +88,23 @@ def add_credential(request, username):
 def import_certificates(request, username):
     user = user_or_404(username)
     confirmed = sharing_allowed(request) and request.POST.get("pem")
-    form = (ConfirmedCertificatesForm if confirmed else CertificateUploadForm)(request.POST, request.FILES)
+    form = (ConfirmedCertificatesForm if confirmed else ProfileImportForm)(request.POST, request.FILES)
     if not form.is_valid():
         return _render_page(request, user, status=400, import_form=form)
-    certificates = form.cleaned_data["certificates"]
+    certificates, record_as = form.cleaned_data["certificates"], form.cleaned_data["record_as"]
     try:
         imported, skipped = flows.import_to_profile(
-            user, certificates, request.user, source_address=client_address(request), allow_shared=bool(confirmed)
+            user,
+            certificates,
+            request.user,
+            source_address=client_address(request),
+            allow_shared=bool(confirmed),
+            record_as=record_as,
         )
     except flows.SharedEntry as exc:
         pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates)
-        return confirm_sharing(request, exc, f"Import into {user.username}'s profile", {"pem": pem}, _page_url(user))
+        hidden = {"pem": pem, "record_as": record_as}
+        return confirm_sharing(request, exc, f"Import into {user.username}'s profile", hidden, _page_url(user))
     messages.success(request, f"Imported {len(imported)} certificate{'s' if len(imported) != 1 else ''}.")
     return render(request, "certs/import_result.html", {"user_obj": user, "results": imported, "skipped": skipped})
 

@@ -69,6 +69,13 @@ class Command(AdminCommand):
         p = actions.add_parser("import", help="Record the certificates in a file on the profile.")
         p.add_argument("file")
         p.add_argument("--password-file", help="Password of a PKCS#12 file.")
+        p.add_argument(
+            "--as",
+            dest="record_as",
+            choices=list(flows.RECORD_AS),
+            default="thumbprint",
+            help="Record each certificate by its thumbprint (the default), its CN, or both.",
+        )
         p.add_argument("--allow-shared", action="store_true", help=ALLOW_SHARED_HELP)
         p.set_defaults(handler="user_import")
         p = actions.add_parser("list", help="List the profile's thumbprints and CNs.")
@@ -235,10 +242,12 @@ class Command(AdminCommand):
         if not verdicts.trust_config().approved:
             self.warn("The approved CA list is empty: a CN authenticates only with a certificate from an approved CA.")
 
-    def do_user_import(self, username, file, password_file, allow_shared, **_):
+    def do_user_import(self, username, file, password_file, allow_shared, record_as, **_):
         user = self.user(username)
         certs = read_certificates(file, self.password(password_file))
-        imported, skipped = flows.import_to_profile(user, certs, self.actor, allow_shared=allow_shared)
+        imported, skipped = flows.import_to_profile(
+            user, certs, self.actor, allow_shared=allow_shared, record_as=record_as
+        )
         for item in imported:
             c = item.certificate
             recorded = ["thumbprint" if item.thumbprint_added else None, "CN" if item.cn_added else None]
