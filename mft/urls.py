@@ -4,4 +4,5 @@ urlpatterns = [
     path("", include("signon.urls")),
     path("", include("users.urls")),
     path("", include("certs.urls")),
+    path("", include("files.urls")),
 ]

@@ -5,11 +5,9 @@ from django.contrib.auth.views import LoginView
 from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from certs import reports
 from certs.trust import RULE_TEXT
 from certs.views.dashboard import dashboard
 from certs.x509 import display_name
@@ -95,11 +93,10 @@ def home(request):
     signed_on = _signed_on(request)
     if user.is_authenticated and user.is_admin:
         return dashboard(request, signed_on)
-    context = dict(signed_on)
     if user.is_authenticated:
-        context["expiry_warnings"] = reports.own_expiring(user, request.client_certificate.cert)
-        context["now"] = timezone.now()
-    return render(request, "signon/home.html", context)
+        # An end user's home is their files (with how they signed on and their certificates).
+        return redirect("files:home")
+    return render(request, "signon/home.html", signed_on)
 
 
 def _signed_on(request) -> dict:
