@@ -186,20 +186,19 @@ class Home:
         fd = _open_regular(self.path(parts), os.O_RDONLY)
         return HashedFile(os.fdopen(fd, "rb", buffering=0), display(parts), writing=False, offset=offset)
 
-    def open_write(self, parts: tuple[str, ...], *, offset: int = 0, append: bool = False) -> HashedFile:
-        """A file to write: replaced from the start, continued at ``offset``, or appended to."""
+    def open_write(self, parts: tuple[str, ...], *, how: str = "replace") -> HashedFile:
+        """A file to write: ``replace`` it from the start, ``resume`` it (seek to continue), or
+        ``append`` to it."""
         if not parts:
             raise PathRefused("Name a file, not the home folder.")
         target = self.path(parts)
         if self.kind(parts) is None:
             check_new_name(parts[-1])
-        flags = os.O_WRONLY | os.O_CREAT
-        if not (offset or append):
-            flags |= os.O_TRUNC
+        # Read as well as write: a resumed file's first part is hashed from the disk.
+        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if how == "replace" else 0)
         fd = _open_regular(target, flags)
-        handle = os.fdopen(fd, "r+b" if offset or append else "wb", buffering=0)
-        if append:
-            offset = os.fstat(fd).st_size
+        handle = os.fdopen(fd, "r+b", buffering=0)
+        offset = os.fstat(fd).st_size if how == "append" else 0
         return HashedFile(handle, display(parts), writing=True, offset=offset)
 
     # --- folders and names ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from ftps import addresses
 from signon import proxy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,30 +53,19 @@ def envlist(name: str, default: str) -> list[str]:
 
 
 def envaddress(name: str, default: str) -> tuple[str, int] | None:
-    """'host:port' or '[v6]:port' as (host, port); 'off' or nothing at all as None."""
-    value = os.environ.get(name, default).strip()
-    if value.lower() in ("", "off", "no", "0", "false"):
-        return None
-    host, sep, port = value.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ImproperlyConfigured(f"{name}={value!r} is not host:port (e.g. 127.0.0.1:2121 or [::1]:2121), nor 'off'.")
-    return host, int(port)
+    """'host:port' or '[v6]:port' as (host, port); 'off' as None."""
+    try:
+        return addresses.parse_address(os.environ.get(name, default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def envports(name: str) -> list[int]:
-    """'60000-60099' or '60000-60009,60100' as a list of ports; nothing at all as []."""
-    value = os.environ.get(name, "").strip()
-    ports: list[int] = []
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        first, _, last = item.partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
-            raise ImproperlyConfigured(f"{name}: '{item}' is neither a port nor a range such as 60000-60099.")
-        low, high = int(first), int(last or first)
-        if not 1024 <= low <= high < 65536:
-            raise ImproperlyConfigured(f"{name}: '{item}' must lie within 1024-65535, low to high.")
-        ports.extend(range(low, high + 1))
-    return sorted(set(ports))
+    """'60000-60099' or '60000-60009,60100' as a list of ports; nothing as [] (any free port)."""
+    try:
+        return addresses.parse_ports(os.environ.get(name, ""))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def envsecret(name: str, data_file: Path, length: int = 50) -> str:

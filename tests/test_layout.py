@@ -22,6 +22,7 @@ PURE = {
     "certs.impact",
     "signon.proxy",
     "files.homes",
+    "ftps.addresses",
 }
 
 
