@@ -55,7 +55,7 @@ def envlist(name: str, default: str) -> list[str]:
 def envaddress(name: str, default: str) -> tuple[str, int] | None:
     """'host:port' or '[v6]:port' as (host, port); 'off' as None."""
     try:
-        return addresses.parse_address(os.environ.get(name, default))
+        return addresses.parse_address(os.environ.get(name) or default)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from None
 
