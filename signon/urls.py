@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from . import views
+from . import gate, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,4 +9,5 @@ urlpatterns = [
     path("accounts/certificate/", views.sign_on_with_certificate, name="certificate-sign-on"),
     path("accounts/logout/", views.sign_out, name="logout"),
     path("api/whoami", views.whoami, name="whoami"),
+    re_path(r"^auth/forward(?P<rest>/.*)?$", gate.forward_auth, name="forward-auth"),
 ]
