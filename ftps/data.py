@@ -28,6 +28,13 @@ class ProtectedDataHandler(TLS_DTPHandler):
         self.refusal = ""
         super().__init__(sock, cmd_channel)
 
+    def send(self, data):
+        # An empty listing would otherwise go out as an empty TLS record, which clients such as
+        # Python's ftplib take for a broken stream.
+        if not data:
+            return 0
+        return super().send(data)
+
     def handle_ssl_established(self):
         expected = self.cmd_channel.certificate_fingerprint
         if expected is None:

@@ -10,8 +10,8 @@ Built on pyftpdlib's TLS handler. What this class adds:
 - USER and PASS are decided by ``signon.flows`` with the FTP policy: the same trust engine,
   the same rules, the same audit entries and holding tank. A refusal tells the client no more
   than the HTTPS sign-in page does.
-- An open session is checked again before file commands (at most once a second), as an HTTPS
-  session is on every request: a certificate removed or a mode changed ends it.
+- An open session is checked again before every file command, as an HTTPS session is on every
+  request: a certificate removed, a root removed or a mode changed ends it.
 - Every path is checked before pyftpdlib sees it (``files.homes``), with a reply that says why.
 - Every transfer is recorded with the file's SHA-256, computed while the bytes stream.
 """
@@ -19,7 +19,6 @@ Built on pyftpdlib's TLS handler. What this class adds:
 from __future__ import annotations
 
 import logging
-import time
 
 from cryptography.hazmat.primitives.hashes import SHA256
 from django.utils import timezone
@@ -45,7 +44,6 @@ PATH_COMMANDS = {
     "DELE", "RMD", "XRMD", "MKD", "XMKD", "RNFR", "RNTO", "SIZE", "MDTM", "MFMT",
 }  # fmt: skip
 NEW_NAMES = {"STOR", "APPE", "MKD", "XMKD", "RNTO"}
-RECHECK_SECONDS = 1.0
 
 
 class HomeAuthorizer:
@@ -91,7 +89,6 @@ class SignOnHandler(TLS_FTPHandler):
         self.presented = NOTHING
         self.decision = None
         self.user = None
-        self._checked = 0.0
         self._transfer = None
         self.data_refusal = ""
         super().__init__(conn, server, ioloop)
@@ -164,10 +161,6 @@ class SignOnHandler(TLS_FTPHandler):
         return None
 
     def _session_ended(self) -> bool:
-        now = time.monotonic()
-        if now - self._checked < RECHECK_SECONDS:
-            return False
-        self._checked = now
         problem = flows.still_signed_on(self.decision, self.presented, self.remote_ip)
         if problem is None:
             return False
@@ -195,7 +188,6 @@ class SignOnHandler(TLS_FTPHandler):
             self._refuse(line)
             return
         self.decision, self.user = decision, decision.user
-        self._checked = time.monotonic()
         home = files.home(decision.user)
         rule = f" ({decision.rule})" if decision.rule else ""
         self.handle_auth_success(
