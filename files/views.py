@@ -119,7 +119,7 @@ class _Download:
     with the response (complete only when the last byte was handed over)."""
 
     def __init__(self, file, record):
-        self.file, self.record, self.complete = file, record, False
+        self.file, self.record, self.complete, self.closed = file, record, False, False
 
     def __iter__(self):
         while chunk := self.file.read(READ_CHUNK):
@@ -127,6 +127,9 @@ class _Download:
         self.complete = True
 
     def close(self):
+        if self.closed:  # servers and test clients may close a response more than once
+            return
+        self.closed = True
         self.file.close()
         self.record(self.file, Result.COMPLETE if self.complete else Result.ABORTED)
 
