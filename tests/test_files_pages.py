@@ -2,8 +2,8 @@
 Transfers list; uploads and downloads streamed and recorded with their SHA-256."""
 
 import datetime as dt
-import html
 import hashlib
+import html
 import json
 import re
 from urllib.parse import quote
