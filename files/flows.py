@@ -107,46 +107,42 @@ def record_change(owner, action: str, summary: str, *, interface: str, source_ad
     )
 
 
-def delete_file(owner, parts, *, interface: str, source_address=None, actor=None) -> str:
-    home(owner).remove_file(parts)
+# What each change does to the folder, how the audit log says it, and what the person is told.
+_CHANGES = {
+    "delete": (Home.remove_file, "deleted {path}", "Deleted {path}."),
+    "mkdir": (Home.make_folder, "made the folder {path}", "Made the folder {path}."),
+    "rmdir": (Home.remove_folder, "removed the folder {path}", "Removed the folder {path}."),
+}
+
+
+def _change(action: str, owner, parts, *, interface: str, source_address=None, actor=None) -> str:
+    change, summary, message = _CHANGES[action]
+    change(home(owner), parts)
+    path = display(parts)
     record_change(
         owner,
-        "delete",
-        f"deleted {display(parts)}",
+        action,
+        summary.format(path=path),
         interface=interface,
         source_address=source_address,
         actor=actor,
-        path=display(parts),
+        path=path,
     )
-    return f"Deleted {display(parts)}."
+    return message.format(path=path)
 
 
-def make_folder(owner, parts, *, interface: str, source_address=None, actor=None) -> str:
-    home(owner).make_folder(parts)
-    record_change(
-        owner,
-        "mkdir",
-        f"made the folder {display(parts)}",
-        interface=interface,
-        source_address=source_address,
-        actor=actor,
-        path=display(parts),
-    )
-    return f"Made the folder {display(parts)}."
+def delete_file(owner, parts, **how) -> str:
+    """Delete a file (``how``: interface, source_address, actor)."""
+    return _change("delete", owner, parts, **how)
 
 
-def remove_folder(owner, parts, *, interface: str, source_address=None, actor=None) -> str:
-    home(owner).remove_folder(parts)
-    record_change(
-        owner,
-        "rmdir",
-        f"removed the folder {display(parts)}",
-        interface=interface,
-        source_address=source_address,
-        actor=actor,
-        path=display(parts),
-    )
-    return f"Removed the folder {display(parts)}."
+def make_folder(owner, parts, **how) -> str:
+    return _change("mkdir", owner, parts, **how)
+
+
+def remove_folder(owner, parts, **how) -> str:
+    """Remove an empty folder."""
+    return _change("rmdir", owner, parts, **how)
 
 
 def rename(owner, source, target, *, interface: str, source_address=None, actor=None) -> str:
