@@ -133,7 +133,7 @@ def test_the_page_shows_how_the_user_signed_on_and_their_certificates(client, sp
     rich.save()
     headers = {"HTTP_X_SSL_CLIENT_CERT": quote(spec.frank.pem.decode(), safe=""), "HTTP_X_SSL_CLIENT_VERIFY": "SUCCESS"}
     page = re.sub(r"\s+", " ", html.unescape(client.get("/files/", **headers).content.decode()))
-    assert "with your client certificate: thumbprint assigned to the user's profile" in page
+    assert "You signed on with your client certificate: thumbprint assigned to the user's profile." in page
     assert "Presented by your browser" in page and "CN=Frank" in page
 
 
