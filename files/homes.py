@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import os
 import stat
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathvalidate import ValidationError as NameError_
 MAX_NAME_BYTES = 255
 MAX_PATH_CHARS = 1024
 READ_CHUNK = 1024 * 1024
+STALE_UPLOAD_SECONDS = 24 * 3600
 
 
 class PathRefused(ValueError):
@@ -240,6 +242,15 @@ class Home:
         username can have."""
         folder = Path(base) / "#uploads"
         folder.mkdir(mode=0o700, exist_ok=True)
+        # What a server stopped mid-upload left behind goes after a day.
+        stale = time.time() - STALE_UPLOAD_SECONDS
+        with os.scandir(folder) as leftovers:
+            for item in leftovers:
+                try:
+                    if item.is_file(follow_symlinks=False) and item.stat(follow_symlinks=False).st_mtime < stale:
+                        os.unlink(item.path)
+                except OSError:
+                    pass
         return folder
 
 

@@ -98,5 +98,12 @@ class HomeFS(AbstractedFS):
     def remove(self, path):
         self._change(flows.delete_file, self.parts(path))
 
+    # Listings name the user as owner, not the service's system account.
+    def get_user_by_uid(self, uid):
+        return self.cmd_channel.username or "user"
+
+    def get_group_by_gid(self, gid):
+        return "mft"
+
     def stat(self, path):
         return os.lstat(path)  # a link is shown as what it is, never as what it points to

@@ -138,3 +138,13 @@ def test_folders_renames_and_deletions(home):
     with pytest.raises(PathRefused):
         home.remove_folder(())
     assert home.entries() == []
+
+
+def test_uploads_a_stopped_server_left_behind_are_cleared_after_a_day(home, tmp_path):
+    staging = home.staging(tmp_path / "files")
+    old, fresh = staging / "upload-old", staging / "upload-fresh"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    assert home.staging(tmp_path / "files") == staging
+    assert not old.exists() and fresh.exists()
