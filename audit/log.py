@@ -31,13 +31,20 @@ def events(*, username="", action="", date_from=None, date_to=None) -> QuerySet:
         found = found.filter(who)
     if action:
         found = found.filter(action=action)
-    start = _start_of_day(date_from) if date_from else None
+    start, end = day_bounds(date_from, date_to)
     if start is not None:
         found = found.filter(at__gte=start)
-    end = _start_of_day(date_to + dt.timedelta(days=1)) if date_to and date_to < dt.date.max else None
     if end is not None:
         found = found.filter(at__lt=end)
     return found
+
+
+def day_bounds(date_from=None, date_to=None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[start, end) in UTC for inclusive days ``date_from`` to ``date_to`` in the configured
+    time zone; None for a bound not given (or outside the calendar)."""
+    start = _start_of_day(date_from) if date_from else None
+    end = _start_of_day(date_to + dt.timedelta(days=1)) if date_to and date_to < dt.date.max else None
+    return start, end
 
 
 def _start_of_day(day: dt.date) -> dt.datetime | None:

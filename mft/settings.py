@@ -5,6 +5,7 @@ key and a key-encryption key generated once and kept there. Every variable is re
 helper that fails at start-up, naming the variable, when its value cannot be used.
 """
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -15,6 +16,7 @@ import csp.constants as csp
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from ftps import addresses
 from signon import proxy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +53,22 @@ def envint(name: str, default: int, minimum: int | None = None) -> int:
 
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def envaddress(name: str, default: str) -> tuple[str, int] | None:
+    """'host:port' or '[v6]:port' as (host, port); 'off' as None."""
+    try:
+        return addresses.parse_address(os.environ.get(name) or default)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
+def envports(name: str) -> list[int]:
+    """'60000-60099' or '60000-60009,60100' as a list of ports; nothing as [] (any free port)."""
+    try:
+        return addresses.parse_ports(os.environ.get(name, ""))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def envsecret(name: str, data_file: Path, length: int = 50) -> str:
@@ -220,6 +238,8 @@ INSTALLED_APPS = [
     "users",
     "certs",
     "signon",
+    "files",
+    "ftps",
 ]
 
 MIDDLEWARE = [
@@ -354,6 +374,33 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # How long a path-validation verdict is reused for the same certificate and configuration.
 MFT_VERDICT_CACHE_SECONDS = envint("MFT_VERDICT_CACHE_SECONDS", 60, 0)
+
+# The built-in servers' own certificate and key (HTTPS and FTPS share them): given, or generated
+# once into the data folder's tls/ (as mft/gunicorn_builtin.py does).
+MFT_TLS_CERT = envstr("MFT_TLS_CERT").strip()
+MFT_TLS_KEY = envstr("MFT_TLS_KEY").strip()
+if bool(MFT_TLS_CERT) != bool(MFT_TLS_KEY):
+    raise ImproperlyConfigured("MFT_TLS_CERT and MFT_TLS_KEY go together: set both, or neither.")
+MFT_TLS_DIR = Path(envstr("MFT_TLS_DIR", str(DATA_DIR / "tls")))
+
+# Home folders: one subfolder per user, made on first use.
+MFT_FILES_DIR = Path(envstr("MFT_FILES_DIR", str(DATA_DIR / "files"))).resolve()
+
+# The FTPS server (manage.py ftpserver): explicit FTPS (AUTH TLS), implicit FTPS, passive ports.
+MFT_FTPS_BIND = envaddress("MFT_FTPS_BIND", "127.0.0.1:2121")
+MFT_FTPS_IMPLICIT_BIND = envaddress("MFT_FTPS_IMPLICIT_BIND", "off")
+MFT_FTPS_PASSIVE_PORTS = envports("MFT_FTPS_PASSIVE_PORTS")
+MFT_FTPS_MASQUERADE_ADDRESS = envstr("MFT_FTPS_MASQUERADE_ADDRESS").strip() or None
+MFT_FTPS_MAX_CONNECTIONS = envint("MFT_FTPS_MAX_CONNECTIONS", 200, 1)
+MFT_FTPS_MAX_CONNECTIONS_PER_ADDRESS = envint("MFT_FTPS_MAX_CONNECTIONS_PER_ADDRESS", 20, 1)
+MFT_FTPS_IDLE_SECONDS = envint("MFT_FTPS_IDLE_SECONDS", 300, 10)
+if MFT_FTPS_MASQUERADE_ADDRESS:
+    try:
+        MFT_FTPS_MASQUERADE_ADDRESS = str(ipaddress.ip_address(MFT_FTPS_MASQUERADE_ADDRESS))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"MFT_FTPS_MASQUERADE_ADDRESS={MFT_FTPS_MASQUERADE_ADDRESS!r} is not an IP address."
+        ) from None
 
 LOG_LEVEL = envstr("MFT_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -133,6 +133,8 @@ class ClientCertificateMiddleware:
     """
 
     exempt_prefixes = ("/healthz", "/static/")
+    # Decided on every request by what was presented, never by a session (the forward-auth gate).
+    sessionless_prefixes = ("/auth/forward",)
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -153,6 +155,8 @@ class ClientCertificateMiddleware:
             logger.warning("Refused a request from %s: %s", client_address(request), exc)
             return render(request, "signon/bad_certificate.html", {"reason": str(exc)}, status=400)
         request.client_certificate = presented
+        if request.path.startswith(self.sessionless_prefixes):
+            return None
         if request.user.is_authenticated:
             how = session.how(request)
             problem = flows.still_signed_on(request.user, how.method, how.certificate, presented)

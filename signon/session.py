@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 
+from certs.trust import RULE_FOR_THE_USER
 from certs.x509 import sha256_fingerprint
 from users.models import Method
 from users.pages import client_address
@@ -48,6 +49,16 @@ def how(request) -> How:
         return stateless
     info = request.session.get(HOW_KEY) or {}
     return How(info.get("method") or Method.PASSWORD, info.get("rule"), info.get("cert"))
+
+
+def in_words(request) -> dict:
+    """How the current session was signed on, in words for the person: ``signed_on_by`` ("your
+    client certificate") and ``signed_on_rule`` ("its thumbprint is on your profile")."""
+    if not request.user.is_authenticated:
+        return {}
+    signed_on = how(request)
+    rule = RULE_FOR_THE_USER.get(signed_on.rule) if signed_on.rule else None
+    return {"signed_on_by": signed_on.method_text, "signed_on_rule": rule}
 
 
 def needs_session(request) -> bool:

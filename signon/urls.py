@@ -1,8 +1,8 @@
 from django.templatetags.static import static
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import views
+from . import gate, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/whoami", views.whoami, name="whoami"),
     # Browsers ask for this address whatever a page says.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    re_path(r"^auth/forward(?P<rest>/.*)?$", gate.forward_auth, name="forward-auth"),
 ]

@@ -6,12 +6,9 @@ from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from certs import reports
-from certs.trust import RULE_FOR_THE_USER
 from certs.views.dashboard import dashboard
 from certs.x509 import display_name
 from users.pages import client_address
@@ -95,27 +92,18 @@ def whoami(request):
 def home(request):
     """The administrator's dashboard, or the end user's home."""
     user = request.user
-    signed_on = _signed_on(request)
+    signed_on = session.in_words(request)
     if user.is_authenticated and user.is_admin:
         return dashboard(request, signed_on, warnings=service_warnings())
-    context = dict(signed_on)
     if user.is_authenticated:
-        context["expiry_warnings"] = reports.own_expiring(user, request.client_certificate.cert)
-        context["now"] = timezone.now()
-    return render(request, "signon/home.html", context)
+        # An end user's home is their files (with how they signed on and their certificates).
+        return redirect("files:home")
+    return render(request, "signon/home.html", signed_on)
 
 
 def service_warnings() -> list[str]:
     """What an administrator must know about how sign-on is set up in this process."""
     return [problem for problem in (unguarded_proxy_warning(), tls.context_failure()) if problem]
-
-
-def _signed_on(request) -> dict:
-    """How the current session was signed on, in words."""
-    if not request.user.is_authenticated:
-        return {}
-    how = session.how(request)
-    return {"signed_on_by": how.method_text, "signed_on_rule": RULE_FOR_THE_USER.get(how.rule) if how.rule else None}
 
 
 @require_GET

@@ -15,7 +15,9 @@ from tests.conftest import ACTOR, install
 pytestmark = pytest.mark.django_db
 
 # Pages anyone may reach.
-PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami"}
+PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami", "forward-auth"}
+# Pages every signed-on user reaches: their own files.
+SIGNED_ON = {"files:home", "files:download", "files:upload", "files:folder", "files:delete"}
 
 
 def admin_url_names():
@@ -27,7 +29,7 @@ def admin_url_names():
                 walk(pattern.url_patterns, f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace)
             elif isinstance(pattern, URLPattern) and pattern.name:
                 name = f"{namespace}{pattern.name}"
-                if name not in PUBLIC:
+                if name not in PUBLIC | SIGNED_ON:
                     names.append((name, list(pattern.pattern.converters)))
 
     walk(get_resolver().url_patterns)
@@ -97,3 +99,12 @@ def test_admins_get_through(client, alice, addresses):
         response = client.get(address)
         assert response.status_code not in (403, 500), address
         assert not (response.status_code == 302 and response.url.startswith("/accounts/login/")), address
+
+
+def test_own_files_pages_send_anonymous_visitors_to_sign_in(client, db):
+    for name in sorted(SIGNED_ON):
+        for method in (client.get, client.post):
+            response = method(reverse(name))
+            if response.status_code == 405:
+                continue
+            assert response.status_code == 302 and response.url.startswith("/accounts/login/?next="), name

@@ -45,7 +45,7 @@ def test_the_dashboard_and_the_users_home_warn_of_expiry(client, alice, spec, ri
     flows.import_to_profile(rich, [soon.cert], ACTOR)
     rich.https_mode = "cert"
     rich.save()
-    page = text(client.get("/", HTTP_X_SSL_CLIENT_CERT=quote(soon.pem.decode(), safe="")))
+    page = text(client.get("/", HTTP_X_SSL_CLIENT_CERT=quote(soon.pem.decode(), safe=""), follow=True))
     assert "Your certificate Soon expires on" in page
     client.force_login(alice)
     assert "Expiring within 30 days" in text(client.get("/")) and "Soon" in text(client.get("/"))

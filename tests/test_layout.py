@@ -1,6 +1,6 @@
 """The layout's rules: imports run one way, and the pure modules stay pure.
 
-Apps import only apps below them: signon -> certs -> users -> audit. ``mft`` (settings, URLs,
+Apps import only apps below them: ftps -> files -> signon -> certs -> users -> audit. ``mft`` (settings, URLs,
 WSGI) wires them together and holds no behaviour. The pure modules import no Django and no
 module that is not pure, so any app may use them.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["audit", "users", "certs", "signon"]  # each may import those before it
+ORDER = ["audit", "users", "certs", "signon", "files", "ftps"]  # each may import those before it
 PURE = {
     "certs.x509",
     "certs.loading",
@@ -22,6 +22,8 @@ PURE = {
     "certs.chain",
     "certs.impact",
     "signon.proxy",
+    "files.homes",
+    "ftps.addresses",
 }
 
 

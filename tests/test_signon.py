@@ -373,7 +373,7 @@ def test_a_certificate_of_several_users_needs_the_username(spec, rich, charlie):
 def test_signing_out_does_not_sign_straight_back_in(frank_signs_on_rich):
     headers = frank_signs_on_rich
     client = Client()
-    assert client.get("/", **headers).status_code == 200
+    assert client.get("/", **headers, follow=True).status_code == 200
     client.post("/accounts/logout/", **headers)
     assert not json.loads(client.get("/api/whoami", **headers).content)["authenticated"]
     page = client.get("/accounts/login/", **headers)
@@ -384,7 +384,7 @@ def test_signing_out_does_not_sign_straight_back_in(frank_signs_on_rich):
 
 def test_the_home_page_says_who_and_how(frank_signs_on_rich):
     headers = frank_signs_on_rich
-    page = Client().get("/", **headers).content.decode()
+    page = Client().get("/", **headers, follow=True).content.decode()
     assert "You are signed on as <strong>rich</strong> (Rich)." in page
     assert "You signed on with your client certificate: its thumbprint is on your profile." in page
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FtpsConfig(AppConfig):
+    name = "ftps"
+    verbose_name = "FTPS server"
