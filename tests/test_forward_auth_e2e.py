@@ -3,6 +3,7 @@ serves a protected folder only to those the app signs on, with their certificate
 
 import base64
 import json
+import secrets
 import shutil
 import tempfile
 import urllib.error
@@ -49,7 +50,13 @@ def world(tmp_path_factory):
     world.server_cert = server_cert
     (directory / "app").mkdir()
     world.app = AppServer(
-        directory / "app", extra_env={"MFT_PROXY_FORMAT": "nginx", "MFT_TRUSTED_PROXIES": Nginx.PROXY_ADDRESS}
+        directory / "app",
+        unix_socket=True,
+        extra_env={
+            "MFT_PROXY_FORMAT": "nginx",
+            "MFT_TRUSTED_PROXIES": "unix",
+            "MFT_PROXY_SECRET": secrets.token_urlsafe(32),
+        },
     )
     world.app.start()
     world.nginx = ProtectingNginx(directory / "nginx", world.app, folder)
