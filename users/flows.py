@@ -59,8 +59,7 @@ def set_sign_on_mode(user: User, interface: str, mode: str, actor, source_addres
         setattr(user, field, mode)
         user.save(update_fields=[field])
         message = (
-            f"Set {user.username}'s {label} sign-on mode to “{SignOnMode(mode).label}” "
-            f"(was “{SignOnMode(old).label}”)."
+            f"Set {user.username}'s {label} sign-on mode to “{SignOnMode(mode).label}” (was “{SignOnMode(old).label}”)."
         )
         AuditEvent.objects.record(
             actor,
