@@ -215,6 +215,7 @@ ACTION_LABELS = {
     "user.create": "User created",
     "user.update": "User changed",
     "user.password": "Password set",
+    "user.delete": "User deleted",
     "user.policy": "Sign-on mode changed",
     "defaults.set": "Default sign-on mode changed",
     "defaults.apply": "Defaults applied to all users",

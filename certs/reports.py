@@ -91,6 +91,23 @@ def dashboard() -> dict:
     }
 
 
+def entries_of(user: User) -> list[str]:
+    """What of a user's is kept here, for the confirmation before deleting them."""
+    lines = []
+    entries = Credential.objects.filter(user=user)
+    if entries:
+        issued = entries.filter(source="issued").count()
+        lines.append(
+            f"{entries.count()} client certificate entr{'y' if entries.count() == 1 else 'ies'} on the profile"
+            + (f" ({issued} issued by the org CA)" if issued else "")
+            + "."
+        )
+    waiting = TankEntry.objects.filter(user=user).count()
+    if waiting:
+        lines.append(f"{waiting} holding-tank entr{'y' if waiting == 1 else 'ies'}.")
+    return lines
+
+
 # --- what a change would break -------------------------------------------------------------------
 
 # At most this many known certificates are judged for a preview (the most recently seen first).

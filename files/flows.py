@@ -8,20 +8,49 @@ folder's owner, or an administrator working in someone's folder.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from users.models import Interface
 
-from .homes import Home, display
+from .homes import Home, display, folder_name
 from .models import Direction, Result, Transfer
 
 
 def home(user) -> Home:
     """The user's home folder, made on first use."""
     return Home.create(settings.MFT_FILES_DIR, user.username)
+
+
+def _folder_of(username: str) -> Path:
+    return Path(settings.MFT_FILES_DIR) / folder_name(username)
+
+
+def files_of(user) -> list[str]:
+    """What of a user's is kept here, for the confirmation before deleting them."""
+    folder = _folder_of(user.username)
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    count = size = 0
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            count, size = count + 1, size + path.stat().st_size
+    return [f"The home folder, with {count} file{'s' if count != 1 else ''} ({filesizeformat(size)})."]
+
+
+def remove_home_folder(username: str) -> None:
+    """Delete a user's home folder (links inside are removed, never followed): a new user of the
+    same name must not find the old one's files."""
+    folder = _folder_of(username)
+    if folder.is_symlink():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder)
 
 
 def _actor_note(actor, owner) -> str:

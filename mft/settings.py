@@ -278,6 +278,8 @@ AUTH_USER_MODEL = "users.User"
 # What a change of a user's sign-on mode would stop: the users app's policy page asks the
 # certificate app through this name, so that imports run one way (signon -> certs -> users).
 MODE_CHANGE_IMPACT = "certs.reports.impact_of_mode_change"
+# What deleting a user removes with them, as each app that keeps something per user says it.
+USER_DELETION_REPORTS = ["certs.reports.entries_of", "files.flows.files_of"]
 AUTHENTICATION_BACKENDS = ["signon.backends.SignOnBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

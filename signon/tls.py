@@ -10,6 +10,7 @@ is rebuilt whenever the trust configuration's generation has moved on.
 from __future__ import annotations
 
 import _ssl
+import ctypes
 import datetime as dt
 import logging
 import os
@@ -178,8 +179,50 @@ def _build_context(conf, *, with_roots: bool) -> ssl.SSLContext:
     if with_roots:
         bundle, count = flows.export_roots()
         if count:
+            # The roots' names go to browsers, which offer a certificate that chains to one of them.
             context.load_verify_locations(cadata=bundle)
+    judge_in_the_app(context)
     return context
+
+
+# OpenSSL's verify callback: int (*)(int preverify_ok, X509_STORE_CTX *ctx).
+_VERIFY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+
+
+@_VERIFY_CALLBACK
+def _let_the_app_judge(preverify_ok, store_context):
+    return 1
+
+
+def judge_in_the_app(context: ssl.SSLContext) -> bool:
+    """Let a handshake go on whatever the client's certificate chains to, as a proxy's
+    ``optional_no_ca`` mode does: the app judges every certificate itself, refuses one that
+    cannot connect (never signing it on) and counts it on the sign-on overview. The client
+    still proves it holds the certificate's key; only the chain is left to the app.
+
+    Python's ``ssl`` has no verify callback, so it is set on the context's OpenSSL object,
+    found where CPython keeps it and checked against the context's own settings first. When
+    that check fails, nothing is changed and certificates that do not chain up to the trusted
+    root store are refused at the handshake, as before. Returns whether the callback is set.
+    """
+    try:
+        library = ctypes.CDLL(_ssl.__file__)  # the libssl that Python's ssl uses
+        get_mode, get_options, set_verify = (
+            library.SSL_CTX_get_verify_mode,
+            library.SSL_CTX_get_options,
+            library.SSL_CTX_set_verify,
+        )
+        get_mode.argtypes = get_options.argtypes = [ctypes.c_void_p]
+        get_mode.restype, get_options.restype = ctypes.c_int, ctypes.c_uint64
+        set_verify.argtypes, set_verify.restype = [ctypes.c_void_p, ctypes.c_int, _VERIFY_CALLBACK], None
+        handle = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
+        if not handle or get_mode(handle) != 1 or get_options(handle) != context.options:
+            raise LookupError("the context's OpenSSL object is not where it was expected")
+        set_verify(handle, 1, _let_the_app_judge)  # SSL_VERIFY_PEER: ask, do not require
+        return True
+    except (OSError, AttributeError, LookupError, ValueError) as exc:
+        logger.warning("The built-in server refuses unknown client certificates at the handshake (%s).", exc)
+        return False
 
 
 _contexts = ContextCache()

@@ -94,8 +94,7 @@ def test_a_root_store_change_takes_effect_without_a_restart(server, issued):
     try:
         time.sleep(1.5)  # each worker looks at the trust configuration at most once a second
         client = HttpsClient(server.url, cafile=server.server_certificate, cert=cert, key=key)
-        with pytest.raises(OSError):  # the TLS handshake itself refuses the certificate now
-            client.whoami()
+        assert client.whoami()["authenticated"] is False  # judged by the app: it cannot connect now
     finally:
         server.python(
             "from certs import flows; from certs.models import OrgCA, Store; "
@@ -187,3 +186,17 @@ def test_a_root_whose_name_looks_like_a_certificate_keeps_the_server_online(serv
     assert bundle.count("-----BEGIN CERTIFICATE-----") == len(
         json.loads(server.manage("certs", "roots", "list", "--json").stdout)
     )
+
+
+def test_a_certificate_that_cannot_connect_is_judged_and_counted_never_signed_on(server, tmp_path):
+    """Once refused at the handshake, it never reached the app: the sign-on overview's "cannot
+    connect" stayed at 0 however many such attempts there were."""
+    outsider = make_client("Outsider", make_root("Nobody's Root"))
+    (tmp_path / "outsider.pem").write_bytes(outsider.pem)
+    (tmp_path / "outsider.key").write_bytes(outsider.key_pem)
+    client = HttpsClient(
+        server.url, cafile=server.server_certificate, cert=tmp_path / "outsider.pem", key=tmp_path / "outsider.key"
+    )
+    assert client.whoami()["authenticated"] is False
+    counted = server.python("from certs import reports; print(reports.overview(1).count('cannot_connect'))")
+    assert int(counted.strip()) >= 1

@@ -6,6 +6,7 @@ import html
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -830,3 +831,39 @@ def test_another_administrator_who_can_sign_in_lets_the_change_through(admin, al
     flows.set_sign_on_mode(alice, "https", "cert", alice)
     alice.refresh_from_db()
     assert alice.https_mode == "cert"
+
+
+# --- deleting a user ----------------------------------------------------------------------------
+
+
+def test_deleting_a_user_says_what_goes_with_them_and_keeps_the_audit(
+    admin, rich, spec, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from audit.models import AuditEvent
+    from certs import flows as cert_flows
+
+    settings.MFT_FILES_DIR = tmp_path / "files"
+    (tmp_path / "files" / "rich").mkdir(parents=True)
+    (tmp_path / "files" / "rich" / "notes.txt").write_text("hello")
+    cert_flows.add_thumbprint(rich, "3D17CFF3E27B127D2753A7F1873E2743783BFBD2", "test")
+    url = reverse("users:delete", args=["rich"])
+    page = text(admin.get(url))
+    assert "Delete rich?" in page
+    assert "1 client certificate entry on the profile." in page and "The home folder, with 1 file" in page
+    assert User.objects.filter(username="rich").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(url, follow=True)
+    assert "Deleted user 'rich'." in text(response)
+    assert not User.objects.filter(username="rich").exists()
+    assert not Credential.objects.exists()
+    assert not (tmp_path / "files" / "rich").exists()
+    event = AuditEvent.objects.get(action="user.delete")
+    assert event.target_name == "rich" and AuditEvent.objects.filter(target_name="rich").count() >= 2
+
+
+def test_an_administrator_cannot_delete_themselves_or_the_last_one_who_can_sign_in(admin, alice):
+    response = admin.post(reverse("users:delete", args=["alice"]), follow=True)
+    assert "You cannot delete yourself" in text(response)
+    with pytest.raises(ValidationError, match="No administrator could sign in"):
+        flows.delete_user(alice, "command line (root)")
+    assert User.objects.filter(username="alice").exists()

@@ -3,10 +3,12 @@ users and of the audit log. Pages and commands call these."""
 
 import copy
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
+from django.utils.module_loading import import_string
 
 from audit.models import AuditEvent
 from audit.paging import Page, keyset_page
@@ -84,18 +86,45 @@ def can_sign_in(user: User, https_mode: str) -> bool:
     )
 
 
-def refuse_locking_out_every_administrator(new_mode) -> None:
-    """Refuse new HTTPS modes (``new_mode(admin)``) under which no administrator could sign in
-    any more, when one can today: that is how the last administrator locks everybody out."""
+def refuse_locking_out_every_administrator(new_mode, without: User | None = None) -> None:
+    """Refuse new HTTPS modes (``new_mode(admin)``), or the loss of the user ``without``, under
+    which no administrator could sign in any more, when one can today: that is how the last
+    administrator locks everybody out."""
     admins = list(User.objects.filter(is_admin=True, is_active=True))
     if not any(can_sign_in(a, a.https_mode) for a in admins):
         return  # nobody can today: a change can only help
-    if not any(can_sign_in(a, new_mode(a)) for a in admins):
+    remaining = [a for a in admins if without is None or a.pk != without.pk]
+    if not any(can_sign_in(a, new_mode(a)) for a in remaining):
         raise ValidationError(
             "No administrator could sign in after this change (none would have a password or a certificate on "
             "the profile that the new HTTPS mode accepts), so it was not made. Add a certificate to an "
             "administrator's profile first, or keep a mode that accepts a password."
         )
+
+
+def what_goes_with(user: User) -> list[str]:
+    """What deleting the user removes with them, in sentences: asked of every app that keeps
+    something per user (settings name them in ``USER_DELETION_REPORTS``, as ``MODE_CHANGE_IMPACT``)."""
+    return [line for path in settings.USER_DELETION_REPORTS for line in import_string(path)(user)]
+
+
+def delete_user(user: User, actor, source_address=None) -> str:
+    """Delete a user and what is theirs (profile entries, holding tank, home folder); the audit
+    log keeps every entry about them, by name. Nobody deletes themselves, and no deletion leaves
+    no administrator able to sign in."""
+    if isinstance(actor, User) and actor.pk == user.pk:
+        raise ValidationError("You cannot delete yourself; ask another administrator to do it.")
+    if user.is_admin:
+        refuse_locking_out_every_administrator(lambda admin: admin.https_mode, without=user)
+    gone = what_goes_with(user)
+    username = user.username
+    with transaction.atomic():
+        message = f"Deleted user '{username}'." + (" " + " ".join(gone) if gone else "")
+        AuditEvent.objects.record(
+            actor, "user.delete", message, target=user, source_address=source_address, detail={"removed": gone}
+        )
+        user.delete()
+    return message
 
 
 def set_password(user: User, password: str, actor, source_address=None) -> str:
@@ -284,6 +313,15 @@ def search_users(query: str = "") -> QuerySet:
         return users
     key = name_key(query)
     return users.filter(Q(username_key__contains=key) | Q(full_name_key__contains=key) | Q(email__icontains=query))
+
+
+def count_pending(users: list[User]) -> None:
+    """Set ``pending`` on each user: entries waiting in their holding tank. One query for the page."""
+    counts = dict(
+        User.objects.filter(pk__in=[u.pk for u in users]).annotate(n=Count("tank_entries")).values_list("pk", "n")
+    )
+    for user in users:
+        user.pending = counts.get(user.pk, 0)
 
 
 def user_page(query: str = "", *, after: str | None = None, before: str | None = None, size=50) -> Page:

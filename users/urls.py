@@ -10,6 +10,7 @@ urlpatterns = [
     path("user/<str:username>/", views.user_detail, name="detail"),
     path("user/<str:username>/edit/", views.user_edit, name="edit"),
     path("user/<str:username>/password/", views.user_password, name="password"),
+    path("user/<str:username>/delete/", views.user_delete, name="delete"),
     path("user/<str:username>/policy/<str:interface>/", views.user_policy, name="policy"),
     path("settings/defaults/", views.interface_defaults, name="defaults"),
     path("settings/defaults/apply/", views.interface_defaults_apply, name="defaults-apply"),

@@ -43,6 +43,7 @@ def user_list(request):
         page = flows.user_page(
             query, after=form.cleaned_data["after"] or None, before=form.cleaned_data["before"] or None
         )
+        flows.count_pending(page.items)
         ctx.update(
             page=page,
             query=query,
@@ -114,6 +115,30 @@ def user_edit(request, username):
     else:
         form = forms.EditUserForm(initial=forms.EditUserForm.initial_for(user))
     return render(request, "users/edit.html", {"form": form, "user_obj": user})
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def user_delete(request, username):
+    user = user_or_404(username)
+    if request.method == "POST":
+        try:
+            message = flows.delete_user(user, request.user, client_address(request))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("users:detail", user.username)
+        messages.success(request, message)
+        return redirect("users:list")
+    gone = flows.what_goes_with(user)
+    return confirm(
+        request,
+        title=f"Delete user {user.username}",
+        question=f"Delete {user.username}?",
+        consequence=("With them go: " + " ".join(gone) if gone else "Nothing else is kept for this user.")
+        + " The audit log keeps every entry about them, by name.",
+        button=f"Delete {user.username}",
+        cancel_url=reverse("users:detail", args=[user.username]),
+    )
 
 
 @admin_required

@@ -28,6 +28,11 @@ class Command(AdminCommand):
         password.add_argument("username")
         password.add_argument("--password-file", required=True)
 
+        delete = sub.add_parser(
+            "delete", help="Delete a user with their certificate entries, holding tank and home folder."
+        )
+        delete.add_argument("username")
+
         defaults = sub.add_parser("defaults", help="Show or set the sign-on mode new users get.")
         defaults.add_argument("--interface", choices=Interface.values)
         defaults.add_argument("--mode", choices=SignOnMode.values)
@@ -45,6 +50,9 @@ class Command(AdminCommand):
 
     def do_policy(self, username, interface, mode, **_):
         self.say(flows.set_sign_on_mode(self.user(username), interface, mode, self.actor))
+
+    def do_delete(self, username, **_):
+        self.say(flows.delete_user(self.user(username), self.actor))
 
     def do_set_password(self, username, password_file, **_):
         self.say(flows.set_password(self.user(username), read_password_file(password_file), self.actor))
