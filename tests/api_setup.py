@@ -56,8 +56,8 @@ class Cast:
         return getattr(client, method.lower())(path, **kwargs)
 
 
-@pytest.fixture
-def cast(db, spec, alice, rich, charlie) -> Cast:
+@pytest.fixture(name="cast")
+def cast_fixture(db, spec, alice, rich, charlie) -> Cast:
     install(Store.ROOT, spec.toot)
     install(Store.INTERMEDIATE, spec.chug)
     install(Store.APPROVED, spec.chug)

@@ -203,3 +203,16 @@ def test_the_doctor_draws_a_three_certificate_chain(page, app, tmp_path):
     assert page.locator("#chain-picture .chain-link.link-verified").count() == 2
     assert "trust anchor" in boxes.nth(2).inner_text()
     assert page.inner_text("#verdict") == "Can connect but not authenticate"
+
+
+def test_the_api_docs_load_from_this_service_alone(page, app):
+    """Swagger UI, from the service's own static files, under its Content-Security-Policy."""
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto("/api/v1/docs/")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() >= 35
+    page.get_by_text("MFT client-certificate API").first.wait_for()
+    assert any(url.endswith("/api/v1/schema/") for url in requested)
+    elsewhere = [url for url in requested if not url.startswith((app.url + "/", "data:"))]
+    assert requested and not elsewhere, elsewhere
