@@ -56,12 +56,21 @@ def validated(form_class, data: dict, files: dict | None = None, *, fields: dict
     raise serializers.ValidationError(renamed)
 
 
-def uploaded(data: dict, prefix: str = "") -> SimpleUploadedFile | None:
-    """A certificate file sent as ``file`` (multipart), ``file_base64`` or ``pem`` (JSON): one of them."""
+def uploaded(data: dict, prefix: str = "", *, required: bool = False) -> SimpleUploadedFile | None:
+    """A certificate file sent as ``file`` (multipart), ``file_base64`` or ``pem`` (JSON): one of them.
+    Missing, None, or (when ``required``) a 400 saying how to send it."""
     given = [name for name in ("file", "file_base64", "pem") if data.get(prefix + name) not in (None, "")]
     if len(given) > 1:
         raise serializers.ValidationError(
             {prefix + given[1]: [f"Send the file once: as {' or '.join(prefix + g for g in given)}, not both."]}
+        )
+    if not given and required:
+        raise serializers.ValidationError(
+            {
+                prefix + "file": [
+                    f"Send the file: as '{prefix}file' (multipart), '{prefix}file_base64' or '{prefix}pem' (JSON)."
+                ]
+            }
         )
     if not given:
         return None

@@ -40,6 +40,11 @@ def _key(request) -> str | None:
     return key
 
 
+def _storable(path: str) -> str:
+    """A path as it can be stored (PostgreSQL keeps no NUL character), within its column."""
+    return path.replace("\x00", "\\x00")[:500]
+
+
 def _fingerprint(request) -> str:
     def plain(value):
         if hasattr(value, "read"):  # an uploaded file: its content counts
@@ -66,7 +71,11 @@ def _claim(request, key: str, fingerprint: str) -> IdempotentRequest | Response:
         try:
             with transaction.atomic():
                 return IdempotentRequest.objects.create(
-                    user=request.user, key=key, method=request.method, path=request.path[:500], fingerprint=fingerprint
+                    user=request.user,
+                    key=key,
+                    method=request.method,
+                    path=_storable(request.path),
+                    fingerprint=fingerprint,
                 )
         except IntegrityError:
             earlier = IdempotentRequest.objects.filter(user=request.user, key=key).first()

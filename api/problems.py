@@ -213,7 +213,3 @@ class JSONParser(parsers.JSONParser):
         if not isinstance(data, dict):
             raise exceptions.ParseError('The JSON body must be an object, such as {"name": "value"}.')
         return data
-
-
-class MultiPartParser(parsers.MultiPartParser):
-    """Form uploads, for sending certificate files as they are (curl -F file=@cert.pem)."""

@@ -393,7 +393,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.auth.IsAdministrator"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["api.problems.JSONParser", "api.problems.MultiPartParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.problems.JSONParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerUser", "api.throttling.PerAddress"],
     "DEFAULT_THROTTLE_RATES": {"user": MFT_API_RATE, "anon": MFT_API_ANON_RATE},
     "EXCEPTION_HANDLER": "api.problems.exception_handler",

@@ -25,13 +25,7 @@ MULTIPART_OR_JSON = "multipart/form-data"
 
 def certificates_in(data: dict) -> list:
     """The certificates in the file a request sent, read as the pages read an upload."""
-    upload = uploaded(data)
-    if upload is None:
-        raise Problem(
-            400,
-            "Send a certificate file: as 'file' (multipart), 'file_base64' or 'pem' (JSON).",
-            errors=[{"field": "file", "pointer": "/file", "detail": "Missing."}],
-        )
+    upload = uploaded(data, required=True)
     cleaned = validated(CertificateUploadForm, {"password": data.get("password", "")}, {"file": upload})
     return cleaned["certificates"]
 
@@ -189,15 +183,8 @@ class Check(ApiView):
     )
     def post(self, request):
         data = self.checked(serializers.Check)
-        files = {}
-        upload, chain = uploaded(data), uploaded(data, prefix="chain_")
-        if upload is None:
-            raise Problem(
-                400,
-                "Send the certificate: as 'file' (multipart), 'file_base64' or 'pem' (JSON).",
-                errors=[{"field": "file", "pointer": "/file", "detail": "Missing."}],
-            )
-        files["file"] = upload
+        files = {"file": uploaded(data, required=True)}
+        chain = uploaded(data, prefix="chain_")
         if chain is not None:
             files["chain_file"] = chain
         form = validated(
