@@ -7,6 +7,7 @@ import base64
 import binascii
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils.cache import add_never_cache_headers
 from rest_framework import exceptions, serializers
 from rest_framework.views import APIView
 
@@ -20,7 +21,8 @@ MAX_BODY_BYTES = MAX_FILE_BYTES * 3 // 2 + 64 * 1024
 
 
 class ApiView(APIView):
-    """The base of the API's views: bodies over ``MAX_BODY_BYTES`` are refused unread."""
+    """The base of the API's views: bodies over ``MAX_BODY_BYTES`` are refused unread, and no
+    answer may be cached."""
 
     def initial(self, request, *args, **kwargs):
         try:
@@ -30,6 +32,11 @@ class ApiView(APIView):
         if length > MAX_BODY_BYTES:
             raise TooLarge(f"The body is {length:,} bytes; the most this service accepts is {MAX_BODY_BYTES:,}.")
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)  # what an administrator reads stays in no cache
+        return response
 
     @property
     def address(self) -> str | None:

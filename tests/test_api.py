@@ -327,6 +327,7 @@ def test_a_new_certificates_pkcs12_is_given_once_even_to_a_retry(cast):
     assert body(again)["pkcs12_base64"] is None and body(again)["password"] is None
     assert body(again)["certificate"] == first["certificate"]
     assert Credential.objects.filter(user=cast.rich, source="issued").count() == 1
+    assert "no-store" in again["Cache-Control"]
     stored = json.dumps(list(IdempotentRequest.objects.values("body")), default=str)
     assert first["pkcs12_base64"][:40] not in stored and first["password"] not in stored
 

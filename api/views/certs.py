@@ -167,7 +167,6 @@ class IssueCertificate(ApiView):
         response = Response(body, status=status.HTTP_201_CREATED)
         # A retry is told what was issued, never given the file (or its password) again.
         response.replay_data = {**summary, "pkcs12_base64": None, "password": None}
-        response["Cache-Control"] = "no-store"
         return response
 
 
