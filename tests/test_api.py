@@ -417,3 +417,22 @@ def test_a_nul_in_the_address_is_a_404_even_with_an_idempotency_key(cast):
     )
     assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
     assert not IdempotentRequest.objects.exists()  # a refused request keeps no answer
+
+
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (("create", "nobody", "--name", "x"), "There is no user 'nobody'."),
+        (("create", "rich", "--name", "x", "--expires-days", "0"), "A token expires after 1 to 3650 days."),
+        (("create", "rich", "--name", "rich's script"), "rich has a token named 'rich's script' already."),
+        (("create", "rich", "--name", " "), "Give the token a name"),
+        (("revoke", "999"), "There is no API token with id 999."),
+    ],
+    ids=["unknown-user", "bad-expiry", "taken-name", "blank-name", "unknown-token"],
+)
+def test_the_token_commands_refuse_bad_input_in_one_sentence(cast, args, sentence):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError) as refused:
+        command("users", "token", *args)
+    assert refused.value.returncode == 2 and sentence in str(refused.value)
