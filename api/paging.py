@@ -9,7 +9,7 @@ import datetime as dt
 import json
 
 from rest_framework import serializers
-from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.utils.urls import replace_query_param
 
 INVALID = "This cursor is not valid; start again from the first page (without a cursor)."
 
@@ -58,5 +58,3 @@ def links(request, page) -> dict:
 
     return {"next": link("after", page.next_key), "previous": link("before", page.previous_key)}
 
-
-__all__ = ["bounds", "decode", "encode", "links", "remove_query_param"]
