@@ -66,3 +66,19 @@ def page(found: QuerySet, *, after=None, before=None, size=PAGE_SIZE) -> Page:
     ``id`` breaks ties between events recorded in the same microsecond.
     """
     return keyset_page(found, ("at", "id"), descending=True, after=after, before=before, size=size)
+
+
+def event_as_dict(event: AuditEvent) -> dict:
+    """An event as ``audit list --json`` prints it and the API answers it (a public format)."""
+    return {
+        "id": event.pk,
+        "at": event.at.isoformat(),
+        "actor": event.actor_name or None,
+        "action": event.action,
+        "summary": event.summary,
+        "target": event.target_name or None,
+        "source_address": event.source_address,
+        "detail": event.detail,
+        "repeats": event.repeats,
+        "last_at": event.last_at.isoformat() if event.last_at else None,
+    }

@@ -113,6 +113,17 @@ def envsecretfile(name: str, minimum: int = 32) -> str | None:
     return value
 
 
+def envrate(name: str, default: str) -> str:
+    """A rate such as ``600/minute``: a whole number of requests per second, minute, hour or day."""
+    value = os.environ.get(name, "").strip() or default
+    count, _, period = value.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period in ("second", "minute", "hour", "day")):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate; write requests per period, e.g. 600/minute (second, minute, hour, day)."
+        )
+    return value
+
+
 def envdatabase(name: str, default_sqlite: Path) -> dict:
     url = os.environ.get(name, "").strip()
     if not url:
@@ -234,12 +245,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "crispy_forms",
     "crispy_bootstrap5",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "audit",
     "users",
     "certs",
     "signon",
     "files",
     "ftps",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -414,6 +429,41 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}
+
+# The REST API (/api/v1/): certificate or token, JSON in and out, errors as problem documents.
+MFT_API_RATE = envrate("MFT_API_RATE", "600/minute")
+MFT_API_ANON_RATE = envrate("MFT_API_ANON_RATE", "60/minute")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.TokenAuthentication",
+        "api.auth.CertificateAuthentication",
+        "api.auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.IsAdministrator"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.problems.JSONParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerUser", "api.throttling.PerAddress"],
+    "DEFAULT_THROTTLE_RATES": {"user": MFT_API_RATE, "anon": MFT_API_ANON_RATE},
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MFT client-certificate API",
+    "DESCRIPTION": "Users, sign-on policies, client certificates, trusted CAs, holding tanks and the audit log.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "OAS_VERSION": "3.1.0",
+    "ENUM_NAME_OVERRIDES": {
+        "SignOnModeEnum": "users.models.SignOnMode",
+        "InterfaceEnum": "users.models.Interface",
+        "CredentialKindEnum": "certs.models.CredentialKind",
+        "TankKindEnum": "certs.models.TankKind",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 LOGIN_URL = "login"

@@ -220,5 +220,5 @@ class ClientCertificateMiddleware:
             flows.record(decision, automatic=True)
             if decision.ok:
                 session.start(request, decision)
-        if decision.password_needed_for is not None:
+        if decision.password_needed_for is not None and session.needs_session(request):
             session.wait_for_password(request, decision)

@@ -203,3 +203,31 @@ def test_the_doctor_draws_a_three_certificate_chain(page, app, tmp_path):
     assert page.locator("#chain-picture .chain-link.link-verified").count() == 2
     assert "trust anchor" in boxes.nth(2).inner_text()
     assert page.inner_text("#verdict") == "Can connect but not authenticate"
+
+
+def test_the_api_docs_load_from_this_service_alone(page, app):
+    """Swagger UI, from the service's own static files, under its Content-Security-Policy."""
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto("/api/v1/docs/")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() >= 35
+    page.get_by_text("MFT client-certificate API").first.wait_for()
+    assert any(url.endswith("/api/v1/schema/") for url in requested)
+    elsewhere = [url for url in requested if not url.startswith((app.url + "/", "data:"))]
+    assert requested and not elsewhere, elsewhere
+
+
+def test_a_signed_in_administrator_tries_an_operation_on_the_docs_page(page, app):
+    """The docs page writes with the browser's session, sending its CSRF token."""
+    sign_in(page)
+    page.goto("/api/v1/docs/")
+    operation = page.locator("#operations-Trust-match_cn_set")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.locator("textarea.body-param__text").fill('{"on": true}')
+    operation.get_by_role("button", name="Execute").click()
+    status = operation.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "200"
+    assert app.manage("certs", "match-cn").stdout.strip() == "Match Cert CN to Username/Full Name is on."

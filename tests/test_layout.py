@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["audit", "users", "certs", "signon", "files", "ftps"]  # each may import those before it
+ORDER = ["audit", "users", "certs", "signon", "files", "ftps", "api"]  # each may import those before it
 PURE = {
     "certs.x509",
     "certs.loading",

@@ -62,6 +62,8 @@ def test_database_url_selects_another_sqlite_file(tmp_path):
         ({"MFT_LOG_LEVEL": "LOUD"}, "MFT_LOG_LEVEL='LOUD' is not one of"),
         ({"MFT_TRUSTED_PROXIES": "127.0.0.1,10.0.0.0/33"}, "'10.0.0.0/33' is neither an IP address, a network nor"),
         ({"MFT_PROXY_SECRET": "short"}, "MFT_PROXY_SECRET is shorter than 32 characters"),
+        ({"MFT_API_RATE": "lots"}, "MFT_API_RATE='lots' is not a rate"),
+        ({"MFT_API_ANON_RATE": "0/minute"}, "MFT_API_ANON_RATE='0/minute' is not a rate"),
         (
             {"MFT_PROXY_SECRET": "x" * 40, "MFT_PROXY_SECRET_FILE": "/x"},
             "Set MFT_PROXY_SECRET or MFT_PROXY_SECRET_FILE",

@@ -180,6 +180,23 @@ class ApplyDefaultsForm(forms.Form):
         return data
 
 
+# --- API tokens ---------------------------------------------------------------------------------
+
+
+class TokenForm(FlowErrorsMixin, forms.Form):
+    name = forms.CharField(
+        max_length=100, help_text="What the token is for, e.g. the script that will use it.", strip=True
+    )
+    expires_days = forms.TypedChoiceField(
+        label="Expires",
+        choices=[("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"), ("", "never")],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        initial="90",
+    )
+
+
 # --- audit log ---------------------------------------------------------------------------------
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

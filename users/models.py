@@ -4,6 +4,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.utils import timezone
 
+from audit.models import AddedBy
 from certs.x509 import name_key
 
 
@@ -231,3 +232,41 @@ class User(AbstractBaseUser):
 
     def sign_on_mode(self, interface: str) -> SignOnMode:
         return SignOnMode(self.https_mode if interface == Interface.HTTPS else self.ftps_mode)
+
+
+class ApiToken(AddedBy):
+    """A personal API token: a script acts as its user, with the user's rights and no more.
+
+    Only a digest of the token is kept; the token itself is shown once, when it is made.
+    ``key_id`` is the token's public part, by which it is found (then compared in constant time).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_id = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by_name = models.CharField(max_length=200, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_from = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-added_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "name"], condition=models.Q(revoked_at__isnull=True), name="unique_live_token_name"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user}: API token '{self.name}'"
+
+    @property
+    def state(self) -> str:
+        """ "active", "revoked" or "expired"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 app_name = "users"
 
@@ -15,4 +15,8 @@ urlpatterns = [
     path("settings/defaults/", views.interface_defaults, name="defaults"),
     path("settings/defaults/apply/", views.interface_defaults_apply, name="defaults-apply"),
     path("audit/", views.audit_log, name="audit"),
+    path("account/tokens/", token_views.own_tokens, name="own-tokens"),
+    path("account/tokens/<int:pk>/revoke/", token_views.revoke_own_token, name="revoke-own-token"),
+    path("user/<str:username>/tokens/", token_views.user_tokens, name="tokens"),
+    path("user/<str:username>/tokens/<int:pk>/revoke/", token_views.revoke_token, name="revoke-token"),
 ]

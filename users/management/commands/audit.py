@@ -1,21 +1,6 @@
 from audit import log
-from audit.models import AuditEvent
+from audit.log import event_as_dict
 from users.management.base import AdminCommand, bad_input
-
-
-def event_as_dict(event: AuditEvent) -> dict:
-    return {
-        "id": event.pk,
-        "at": event.at.isoformat(),
-        "actor": event.actor_name or None,
-        "action": event.action,
-        "summary": event.summary,
-        "target": event.target_name or None,
-        "source_address": event.source_address,
-        "detail": event.detail,
-        "repeats": event.repeats,
-        "last_at": event.last_at.isoformat() if event.last_at else None,
-    }
 
 
 class Command(AdminCommand):

@@ -1,4 +1,4 @@
-from users import flows
+from users import flows, tokens
 from users.management.base import AdminCommand, bad_input, read_password_file
 from users.models import Interface, SignOnMode, User
 
@@ -36,6 +36,22 @@ class Command(AdminCommand):
         defaults = sub.add_parser("defaults", help="Show or set the sign-on mode new users get.")
         defaults.add_argument("--interface", choices=Interface.values)
         defaults.add_argument("--mode", choices=SignOnMode.values)
+
+        token = sub.add_parser("token", help="Personal API tokens.").add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        p = token.add_parser("create", help="Create a token for a user; it is printed this once.")
+        p.add_argument("username")
+        p.add_argument("--name", required=True, help="What the token is for, e.g. the script that uses it.")
+        p.add_argument("--expires-days", type=int, help=f"Expire after this many days (1 to {tokens.MAX_EXPIRY_DAYS}).")
+        p.set_defaults(handler="token_create")
+        p = token.add_parser("list", help="List tokens (never the tokens themselves).")
+        p.add_argument("username", nargs="?", help="Only this user's tokens.")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="token_list")
+        p = token.add_parser("revoke", help="Revoke a token by its id (see list).")
+        p.add_argument("id", type=int)
+        p.set_defaults(handler="token_revoke")
 
     def do_add(self, username, full_name, email, admin, password_file, **_):
         password = read_password_file(password_file) if password_file else None
@@ -81,3 +97,29 @@ class Command(AdminCommand):
                 f"{u.username:<{width}}  HTTPS {u.https_mode:<17}  FTPS {u.ftps_mode:<17}  "
                 f"{u.full_name}{'  [' + flags + ']' if flags else ''}"
             )
+
+    def do_token_create(self, username, name, expires_days, **_):
+        token, raw = tokens.create_token(self.user(username), name, self.actor, expires_days=expires_days)
+        until = f"valid until {token.expires_at:%Y-%m-%d}" if token.expires_at else "with no expiry"
+        self.say(f"Created API token '{token.name}' (id {token.pk}) for {token.user.username}, {until}.")
+        self.say("It is shown this once; keep it secret:")
+        self.say(raw)
+
+    def do_token_list(self, username, json, **_):
+        found = list(tokens.tokens_of(self.user(username) if username else None))
+        if json:
+            self.emit_json([tokens.token_as_dict(t) for t in found])
+            return
+        if not found:
+            self.say("No API tokens.")
+        for t in found:
+            used = (
+                f"last used {t.last_used_at:%Y-%m-%d %H:%M} from {t.last_used_from or '?'}"
+                if t.last_used_at
+                else "never used"
+            )
+            until = f"until {t.expires_at:%Y-%m-%d}" if t.expires_at else "no expiry"
+            self.say(f"{t.pk:>5}  {t.user.username:<16} {t.name:<24} {t.state:<8} {until}, {used}")
+
+    def do_token_revoke(self, id, **_):
+        self.say(tokens.revoke_token(id, self.actor))

@@ -1,0 +1,315 @@
+"""The shapes of the API's bodies, for the OpenAPI description and for typing input.
+
+Output is built by the same functions as the command line's JSON (``user_as_dict``,
+``Credential.as_dict``, ``verdict_as_dict`` ...); these serializers describe it. Input is typed
+here, then judged by the pages' forms and the use cases.
+"""
+
+from rest_framework import serializers
+
+from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS
+from certs.models import CredentialKind, TankKind
+from users.models import Interface, SignOnMode
+
+ALLOW_SHARED = "Add it even though other users' sign-on depends on the same entry (refused with 409 without)."
+
+
+class Problem(serializers.Serializer):
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField(help_text="One sentence a person understands.")
+    instance = serializers.CharField(required=False)
+    errors = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="The fields at fault: {field, pointer, detail}."
+    )
+
+
+class Message(serializers.Serializer):
+    message = serializers.CharField(help_text="What was done, as the command line says it.")
+
+
+class WhoAmI(serializers.Serializer):
+    authenticated = serializers.BooleanField()
+    username = serializers.CharField(allow_null=True)
+    method = serializers.CharField(allow_null=True, help_text="certificate, certificate+password, password or token")
+    rule = serializers.CharField(allow_null=True, help_text="thumbprint, cn or match_cn, for a certificate")
+    is_admin = serializers.BooleanField()
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+class User(serializers.Serializer):
+    username = serializers.CharField()
+    full_name = serializers.CharField(allow_blank=True)
+    email = serializers.CharField(allow_blank=True)
+    is_active = serializers.BooleanField()
+    is_admin = serializers.BooleanField()
+    https_mode = serializers.ChoiceField(SignOnMode.choices)
+    ftps_mode = serializers.ChoiceField(SignOnMode.choices)
+    date_joined = serializers.DateTimeField()
+
+
+class UserPage(serializers.Serializer):
+    results = User(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
+class UserCreate(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    full_name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    email = serializers.CharField(max_length=254, required=False, default="", allow_blank=True)
+    is_admin = serializers.BooleanField(required=False, default=False)
+    password = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, write_only=True, help_text="Optional."
+    )
+
+
+class UserUpdate(serializers.Serializer):
+    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    is_active = serializers.BooleanField(required=False)
+    is_admin = serializers.BooleanField(required=False)
+
+
+class Password(serializers.Serializer):
+    password = serializers.CharField(trim_whitespace=False, write_only=True)
+
+
+class Policies(serializers.Serializer):
+    https = serializers.ChoiceField(SignOnMode.choices)
+    ftps = serializers.ChoiceField(SignOnMode.choices)
+
+
+class Policy(serializers.Serializer):
+    mode = serializers.ChoiceField(SignOnMode.choices)
+
+
+class PolicyResult(serializers.Serializer):
+    interface = serializers.ChoiceField(Interface.choices)
+    mode = serializers.ChoiceField(SignOnMode.choices)
+    message = serializers.CharField()
+
+
+# --- certificates ------------------------------------------------------------------------------
+
+
+class Certificate(serializers.Serializer):
+    subject = serializers.CharField()
+    issuer = serializers.CharField()
+    common_name = serializers.CharField(allow_null=True)
+    thumbprint = serializers.CharField(help_text="SHA-1, as the specification shows it: '3D17 CFF3 ...'")
+    sha256 = serializers.CharField()
+    serial = serializers.CharField()
+    not_before = serializers.DateTimeField()
+    not_after = serializers.DateTimeField()
+    is_ca = serializers.BooleanField()
+    self_signed = serializers.BooleanField()
+
+
+class Credential(serializers.Serializer):
+    id = serializers.IntegerField()
+    user = serializers.CharField()
+    kind = serializers.ChoiceField(CredentialKind.choices)
+    value = serializers.CharField()
+    added_by = serializers.CharField(allow_null=True)
+    added_at = serializers.DateTimeField()
+    source = serializers.CharField()
+    certificate = Certificate(allow_null=True)
+
+
+class CredentialAdd(serializers.Serializer):
+    kind = serializers.ChoiceField(CredentialKind.choices)
+    value = serializers.CharField(help_text="A thumbprint in any common notation, or a CN.")
+    allow_shared = serializers.BooleanField(required=False, default=False, help_text=ALLOW_SHARED)
+
+
+class CertificateFile(serializers.Serializer):
+    """A certificate file in any format the service reads: PEM, DER, PKCS#7 or PKCS#12."""
+
+    file = serializers.FileField(required=False, help_text="The file itself (multipart/form-data).")
+    file_base64 = serializers.CharField(required=False, help_text="The file's bytes, base64-encoded (JSON).")
+    pem = serializers.CharField(required=False, help_text="PEM text (JSON).")
+    password = serializers.CharField(
+        required=False, default="", allow_blank=True, trim_whitespace=False, help_text="For PKCS#12 files."
+    )
+
+
+class CertificateImport(CertificateFile):
+    allow_shared = serializers.BooleanField(required=False, default=False, help_text=ALLOW_SHARED)
+
+
+class ImportedCertificate(serializers.Serializer):
+    certificate = Certificate()
+    thumbprint_added = serializers.BooleanField()
+    cn_added = serializers.BooleanField()
+    self_signed = serializers.BooleanField()
+    issuer_approved = serializers.BooleanField()
+    notes = serializers.ListField(child=serializers.CharField())
+    offer_install = serializers.BooleanField(help_text="Self-signed and not installed: install it to let it connect.")
+    issuer_to_approve = Certificate(allow_null=True, help_text="Its issuing CA, known and not approved.")
+
+
+class ImportResult(serializers.Serializer):
+    imported = ImportedCertificate(many=True)
+    skipped_ca = serializers.ListField(child=serializers.CharField(), help_text="CA certificates in the file.")
+
+
+class Issue(serializers.Serializer):
+    cn = serializers.CharField(required=False, help_text="Defaults to the username.")
+    days = serializers.IntegerField(required=False, default=365, min_value=1, max_value=MAX_CLIENT_DAYS)
+    key_type = serializers.ChoiceField(list(KEY_TYPES), required=False, default="ec-p256")
+    password = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        write_only=True,
+        help_text="Protects the PKCS#12 file; one is made up (and returned) when none is given.",
+    )
+
+
+class Issued(serializers.Serializer):
+    credential = Credential()
+    certificate = Certificate()
+    pkcs12_base64 = serializers.CharField(
+        allow_null=True, help_text="The PKCS#12 file (certificate, private key, CA chain), returned this once."
+    )
+    password = serializers.CharField(allow_null=True, help_text="The PKCS#12 password, when the service made it.")
+
+
+# --- the stores, Match CN, the org CA ----------------------------------------------------------
+
+
+class StoreEntry(Certificate):
+    added_by = serializers.CharField(allow_null=True)
+    added_at = serializers.DateTimeField()
+
+
+class ApprovedCA(StoreEntry):
+    connects = serializers.BooleanField(help_text="Whether certificates it signs can connect at all.")
+    reason = serializers.CharField()
+
+
+class Change(serializers.Serializer):
+    message = serializers.CharField()
+    changed = serializers.BooleanField()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class Outcome(serializers.Serializer):
+    changes = Change(many=True)
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="What to know or do next.")
+
+
+class MatchCN(serializers.Serializer):
+    on = serializers.BooleanField()
+
+
+class MatchCNResult(MatchCN):
+    message = serializers.CharField()
+
+
+class OrgCACreate(serializers.Serializer):
+    cn = serializers.CharField()
+    key_type = serializers.ChoiceField(list(KEY_TYPES), required=False, default="ec-p256")
+    days = serializers.IntegerField(required=False, default=3650, min_value=30, max_value=MAX_CA_DAYS)
+    rotate = serializers.BooleanField(required=False, default=False, help_text="Replace the current org CA.")
+
+
+class OrgCACreated(Outcome):
+    org_ca = Certificate()
+
+
+# --- holding tanks, check, audit ---------------------------------------------------------------
+
+
+class TankEntry(serializers.Serializer):
+    id = serializers.IntegerField()
+    user = serializers.CharField(allow_null=True, help_text="Null for the org holding tank.")
+    kind = serializers.ChoiceField(TankKind.choices)
+    value = serializers.CharField()
+    subject = serializers.CharField()
+    issuer = serializers.CharField()
+    thumbprint = serializers.CharField()
+    interface = serializers.ChoiceField(Interface.choices)
+    source_address = serializers.CharField(allow_null=True)
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    attempts = serializers.IntegerField()
+
+
+class TankAccept(serializers.Serializer):
+    user = serializers.CharField(required=False, help_text="For an org-tank entry: whom to assign it to.")
+    as_kind = serializers.ChoiceField(
+        CredentialKind.choices, required=False, help_text="For an org-tank entry: by thumbprint (default) or CN."
+    )
+    allow_shared = serializers.BooleanField(required=False, default=False, help_text=ALLOW_SHARED)
+
+
+class TankAssign(TankAccept):
+    user = serializers.CharField(help_text="Whom to assign the org-tank entry to.")
+
+
+class Check(CertificateFile):
+    chain_file = serializers.FileField(required=False, help_text="A chain file (multipart/form-data).")
+    chain_file_base64 = serializers.CharField(required=False, help_text="A chain file, base64-encoded (JSON).")
+    chain_pem = serializers.CharField(required=False, help_text="Chain certificates as PEM text (JSON).")
+    username = serializers.CharField(required=False, allow_blank=True, help_text="Judge for this user only.")
+
+
+class ChainLink(serializers.Serializer):
+    subject = serializers.CharField()
+    thumbprint = serializers.CharField()
+
+
+class Connect(serializers.Serializer):
+    ok = serializers.BooleanField()
+    reason = serializers.CharField()
+    chain = ChainLink(many=True)
+    anchor = ChainLink(allow_null=True)
+
+
+class Authenticate(serializers.Serializer):
+    ok = serializers.BooleanField()
+    user = serializers.CharField(allow_null=True)
+    rule = serializers.ChoiceField(["thumbprint", "cn", "match_cn"], allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class Verdict(serializers.Serializer):
+    category = serializers.ChoiceField(["cannot_connect", "connects_only", "authenticates"])
+    category_text = serializers.CharField()
+    connect = Connect()
+    authenticate = Authenticate()
+
+
+class AuditEvent(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    actor = serializers.CharField(allow_null=True)
+    action = serializers.CharField()
+    summary = serializers.CharField()
+    target = serializers.CharField(allow_null=True)
+    source_address = serializers.CharField(allow_null=True)
+    detail = serializers.DictField()
+    repeats = serializers.IntegerField(help_text="How many more times the same happened (counted later).")
+    last_at = serializers.DateTimeField(allow_null=True)
+
+
+class AuditPage(serializers.Serializer):
+    results = AuditEvent(many=True)
+    next = serializers.URLField(allow_null=True, help_text="Polling (after_id): always the address to poll next.")
+    previous = serializers.URLField(allow_null=True)
+
+
+class AuditQuery(serializers.Serializer):
+    user = serializers.CharField(required=False, default="", allow_blank=True, max_length=150)
+    action = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    after_id = serializers.IntegerField(
+        required=False, min_value=0, help_text="Polling: the events after this one, oldest first."
+    )
+    cursor = serializers.CharField(required=False, max_length=200, help_text="A page of the newest-first listing.")
+    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)

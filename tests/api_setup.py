@@ -1,0 +1,98 @@
+"""The API's test cast, on the specification's PKI: who calls, and a service worth calling.
+
+alice is an administrator whose certificate ("alice", signed by Chug and Ring) signs her on;
+rich an end user signed on by Frank's certificate (thumbprint on his profile, the
+specification's example); both have a token. The service has Toot installed, Chug and Ring
+in the intermediate pool and approved, an org CA, and entries in rich's and the org holding
+tank.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import pytest
+from django.test import Client
+
+from certs import flows, org_ca, tank, verdicts
+from certs.models import Credential, Store, TankEntry
+from certs.x509 import sha1_thumbprint
+from tests.conftest import ACTOR, install
+from tests.pki import Issued, make_client
+from users import tokens
+from users.models import User
+
+
+def certificate_headers(issued: Issued) -> dict:
+    """The client certificate as the front proxy (nginx, the default format) forwards it."""
+    return {"HTTP_X_SSL_CLIENT_CERT": quote(issued.pem.decode(), safe="")}
+
+
+def bearer(token: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@dataclass
+class Cast:
+    alice: User
+    rich: User
+    charlie: User
+    alice_certificate: Issued
+    alice_token: str
+    rich_token: str
+    rich_credential: Credential
+    rich_tank_entry: TankEntry
+    org_tank_entry: TankEntry
+    identities: dict = field(default_factory=dict)
+
+    def call(self, who: str, method: str, path: str, body=None, **extra):
+        """A request as one of ``identities``; JSON bodies."""
+        client = Client()
+        kwargs = {**self.identities[who], **extra}
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        return getattr(client, method.lower())(path, **kwargs)
+
+
+@pytest.fixture(name="cast")
+def cast_fixture(db, spec, alice, rich, charlie) -> Cast:
+    install(Store.ROOT, spec.toot)
+    install(Store.INTERMEDIATE, spec.chug)
+    install(Store.APPROVED, spec.chug)
+    org_ca.create("API Test Org CA", ACTOR)
+    alice_certificate = make_client("alice", spec.chug)
+    alice.https_mode = "cert-or-password"
+    alice.save()
+    flows.add_thumbprint(alice, sha1_thumbprint(alice_certificate.cert), ACTOR)
+    rich.https_mode = "cert"
+    rich.save()
+    credential, _ = flows.add_thumbprint(rich, sha1_thumbprint(spec.frank.cert), ACTOR)
+    # A certificate that connects but authenticates nobody: once with rich's name, once with none.
+    wanderer = make_client("Wanderer", spec.chug)
+    for username in ("rich", None):
+        tank.record_presentation(
+            verdicts.judge(wanderer.cert, username=username), wanderer.cert, username, "https", None
+        )
+    _, alice_token = tokens.create_token(alice, "admin script", ACTOR)
+    _, rich_token = tokens.create_token(rich, "rich's script", ACTOR)
+    cast = Cast(
+        alice=alice,
+        rich=rich,
+        charlie=charlie,
+        alice_certificate=alice_certificate,
+        alice_token=alice_token,
+        rich_token=rich_token,
+        rich_credential=credential,
+        rich_tank_entry=TankEntry.objects.get(user=rich, kind="thumbprint"),
+        org_tank_entry=TankEntry.objects.get(user__isnull=True),
+    )
+    cast.identities = {
+        "anonymous": {},
+        "end user by certificate": certificate_headers(spec.frank),
+        "end user by token": bearer(rich_token),
+        "admin by certificate": certificate_headers(alice_certificate),
+        "admin by token": bearer(alice_token),
+    }
+    return cast
