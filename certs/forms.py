@@ -185,8 +185,9 @@ class CreateCertificateForm(forms.Form):
     cn = CNField(max_length=64, help_text="The name in the certificate; defaults to the username.")
     key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
     days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=issuing.MAX_CLIENT_DAYS, initial=365)
-    # Good for one submission: posting the same form again (a reload) issues nothing more.
-    once = forms.CharField(widget=forms.HiddenInput, max_length=40)
+    # On the page, good for one submission: posting the same form again (a reload) issues
+    # nothing more. (The API has idempotency keys instead.)
+    once = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
 
 
 class OrgCACreateForm(forms.Form):
