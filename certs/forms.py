@@ -1,6 +1,7 @@
 """Forms own validation and normalisation: they hand views clean values or a sentence per field."""
 
 from django import forms
+from django.urls import reverse_lazy
 
 from users.models import NoSuchUser, User
 
@@ -249,7 +250,13 @@ class MatchCNForm(forms.Form):
 class AssignTankEntryForm(forms.Form):
     """Assign an org holding-tank entry to a user."""
 
-    username = UserField()
+    username = UserField(
+        label="User",
+        help_text="Type a few letters of the username or full name to choose.",
+        widget=forms.TextInput(
+            attrs={"list": "user-suggestions", "autocomplete": "off", "data-suggest": reverse_lazy("users:suggest")}
+        ),
+    )
     as_kind = forms.ChoiceField(
         label="Assign by", choices=CredentialKind.choices, widget=forms.RadioSelect, initial=CredentialKind.THUMBPRINT
     )

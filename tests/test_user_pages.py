@@ -867,3 +867,10 @@ def test_an_administrator_cannot_delete_themselves_or_the_last_one_who_can_sign_
     with pytest.raises(ValidationError, match="No administrator could sign in"):
         flows.delete_user(alice, "command line (root)")
     assert User.objects.filter(username="alice").exists()
+
+
+def test_the_user_picker_suggests_users_by_username_or_full_name(admin, rich, charlie):
+    found = admin.get(reverse("users:suggest"), {"q": "outsid"}).json()["users"]
+    assert found == [{"username": "charlie", "full_name": "Charlie Outsider"}]
+    assert admin.get(reverse("users:suggest"), {"q": ""}).json() == {"users": []}
+    assert {u["username"] for u in admin.get(reverse("users:suggest"), {"q": "RI"}).json()["users"]} >= {"rich"}

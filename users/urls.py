@@ -7,6 +7,7 @@ app_name = "users"
 urlpatterns = [
     path("users/", views.user_list, name="list"),
     path("users/new/", views.user_create, name="create"),
+    path("users/suggest.json", views.user_suggestions, name="suggest"),
     path("user/<str:username>/", views.user_detail, name="detail"),
     path("user/<str:username>/edit/", views.user_edit, name="edit"),
     path("user/<str:username>/password/", views.user_password, name="password"),

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.module_loading import import_string
@@ -53,6 +53,15 @@ def user_list(request):
             previous_before=page.previous_key[0] if page.previous_key else None,
         )
     return render(request, "users/list.html", ctx)
+
+
+@admin_required
+@require_GET
+def user_suggestions(request):
+    """Users whose username or full name holds what was typed, for pickers: at most ten."""
+    query = (request.GET.get("q") or "")[:150]
+    found = flows.search_users(query)[:10] if query.strip() else []
+    return JsonResponse({"users": [{"username": u.username, "full_name": u.full_name} for u in found]})
 
 
 @admin_required
