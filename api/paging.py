@@ -57,4 +57,3 @@ def links(request, page) -> dict:
         return replace_query_param(url, "cursor", encode(direction, key)) if key is not None else None
 
     return {"next": link("after", page.next_key), "previous": link("before", page.previous_key)}
-

@@ -7,6 +7,7 @@ here, then judged by the pages' forms and the use cases.
 
 from rest_framework import serializers
 
+from certs.flows import RECORD_AS
 from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS
 from certs.models import CredentialKind, TankKind
 from users.models import Interface, SignOnMode
@@ -138,6 +139,13 @@ class CertificateFile(serializers.Serializer):
 
 
 class CertificateImport(CertificateFile):
+    record_as = serializers.ChoiceField(
+        list(RECORD_AS),
+        required=False,
+        default="thumbprint",
+        help_text="What goes on the profile: the certificate's thumbprint (this certificate only), its CN (any "
+        "certificate with that CN from an approved CA), or both.",
+    )
     allow_shared = serializers.BooleanField(required=False, default=False, help_text=ALLOW_SHARED)
 
 

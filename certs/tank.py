@@ -6,6 +6,8 @@ a profile (by the same use cases as adding it by hand) or remove it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -15,7 +17,7 @@ from users.models import User
 
 from . import trust
 from .flows import FlowError, add_cn, add_thumbprint, keep_certificates
-from .models import CredentialKind, TankEntry, TankKind, entry_key
+from .models import Certificate, CredentialKind, TankEntry, TankKind, entry_key
 from .x509 import single_common_name
 
 
@@ -116,6 +118,7 @@ def accept_tank_entry(
                 source_address=source_address,
                 allow_shared=allow_shared,
             )
+        # The other entry of the same certificate stays: accepting its CN too is a decision of its own.
         TankEntry.objects.filter(pk=entry.pk).delete()
         what = credential.kind_phrase
         if added:
@@ -150,5 +153,65 @@ def remove_tank_entry(entry_id: int, actor, source_address=None) -> str:
             target=entry.user,
             source_address=source_address,
             detail={"kind": entry.kind, "value": entry.shown_value},
+        )
+    return message
+
+
+# --- presented certificates: a tank's entries, one certificate at a time ---------------------------
+
+
+@dataclass
+class Presented:
+    """One certificate waiting in one tank, with its entries: in a user's tank a thumbprint and
+    (when it has a usable CN) a CN entry; in the org tank one entry."""
+
+    owner: User | None
+    certificate: Certificate
+    entries: dict[str, TankEntry] = field(default_factory=dict)  # by kind
+
+    @property
+    def latest(self) -> TankEntry:
+        return max(self.entries.values(), key=lambda e: e.last_seen)
+
+    @property
+    def attempts(self) -> int:
+        return max(e.attempts for e in self.entries.values())
+
+    @property
+    def first_seen(self):
+        return min(e.first_seen for e in self.entries.values())
+
+
+def pending(user: User | None = None, *, org: bool = False) -> list[Presented]:
+    """The presented certificates waiting in ``user``'s tank, in the org tank (``org``), or in
+    every tank (neither), the most recently seen first."""
+    entries = TankEntry.objects.select_related("certificate", "user").order_by("-last_seen", "id")
+    if user is not None:
+        entries = entries.filter(user=user)
+    elif org:
+        entries = entries.filter(user__isnull=True)
+    found: dict[tuple, Presented] = {}
+    for entry in entries[:2000]:
+        group = found.setdefault((entry.user_id, entry.certificate_id), Presented(entry.user, entry.certificate))
+        group.entries[entry.kind] = entry
+    return list(found.values())
+
+
+def remove_presented(owner, certificate: Certificate, actor, source_address=None) -> str:
+    """Remove every entry of one presented certificate from one tank (``owner`` None: the org's)."""
+    entries = list(TankEntry.objects.filter(user=owner, certificate=certificate))
+    if not entries:
+        raise FlowError("That certificate is not waiting in the holding tank any more.")
+    where = entries[0].owner_phrase
+    message = f"Removed '{certificate.subject_display}' ({certificate.thumbprint}) from {where}."
+    with transaction.atomic():
+        TankEntry.objects.filter(pk__in=[e.pk for e in entries]).delete()
+        AuditEvent.objects.record(
+            actor,
+            "tank.remove",
+            message,
+            target=owner,
+            source_address=source_address,
+            detail={"certificate": certificate.thumbprint, "entries": [e.kind for e in entries]},
         )
     return message

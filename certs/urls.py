@@ -30,8 +30,14 @@ urlpatterns = [
     path("user/<str:username>/certificates/<int:pk>/remove/", profiles.remove_credential, name="remove-credential"),
     path("user/<str:username>/tank/<int:pk>/accept/", profiles.accept_tank_entry, name="accept-tank-entry"),
     path("user/<str:username>/tank/<int:pk>/remove/", profiles.remove_tank_entry, name="remove-tank-entry"),
+    path(
+        "user/<str:username>/tank/certificate/<sha256:sha256>/remove/",
+        profiles.remove_presented,
+        name="remove-presented",
+    ),
     # The org holding tank: certificates that connected but named no user.
     path("tank/", tank.org_tank, name="org-tank"),
+    path("tank/all/", tank.pending, name="pending"),
     path("tank/<int:pk>/assign/", tank.assign_tank_entry, name="assign-tank-entry"),
     path("tank/<int:pk>/remove/", tank.remove_org_tank_entry, name="remove-org-tank-entry"),
     # Trusted CAs (the approved list), the match-CN switch and the org CA.

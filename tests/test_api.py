@@ -292,6 +292,27 @@ def test_an_entry_other_users_would_share_is_refused_until_allowed(cast, spec):
     assert allowed.status_code == 201
 
 
+@pytest.mark.parametrize(
+    "record_as, kinds",
+    [(None, ["thumbprint"]), ("thumbprint", ["thumbprint"]), ("cn", ["cn"]), ("both", ["cn", "thumbprint"])],
+)
+def test_an_import_records_what_it_is_asked_to_and_the_thumbprint_by_default(cast, spec, record_as, kinds):
+    laptop = make_client("Charlie laptop", spec.chug)  # its CA is approved: its CN could count
+    request = {"pem": laptop.pem.decode()} | ({"record_as": record_as} if record_as else {})
+    response = admin(cast, "post", "/api/v1/users/charlie/certificates/import/", request)
+    assert response.status_code == 201
+    (imported,) = body(response)["imported"]
+    assert (imported["thumbprint_added"], imported["cn_added"]) == ("thumbprint" in kinds, "cn" in kinds)
+    assert sorted(Credential.objects.filter(user=cast.charlie).values_list("kind", flat=True)) == kinds
+
+
+def test_an_import_refuses_an_unknown_choice_in_words(cast, spec):
+    request = {"pem": make_client("Charlie laptop", spec.chug).pem.decode(), "record_as": "serial"}
+    refused = admin(cast, "post", "/api/v1/users/charlie/certificates/import/", request)
+    assert refused.status_code == 400
+    assert "record_as" in json.dumps(body(refused)) and "not a valid choice" in json.dumps(body(refused))
+
+
 def test_a_retried_create_with_the_same_key_creates_nothing_twice(cast):
     headers = {"HTTP_IDEMPOTENCY_KEY": "4b1d5c7e-partner-1"}
     first = admin(cast, "post", "/api/v1/users/", {"username": "partner1"}, **headers)

@@ -158,9 +158,9 @@ def test_an_administrators_day(page, app, tmp_path):
         "tank.record_presentation(verdicts.judge(cert, username='rich'), cert, 'rich', 'https', '192.0.2.44')"
     )
     page.reload()
-    tank_row = page.locator("#tank tbody tr", has_text="Thumbprint")
+    tank_row = page.locator("#tank tbody tr", has_text="thumbprint")
     assert "192.0.2.44" in tank_row.inner_text()
-    tank_row.get_by_role("button", name="Accept").click()
+    tank_row.get_by_role("button", name="Accept thumbprint").click()
     desktop_thumbprint = format_thumbprint(sha1_thumbprint(presented.cert))
     page.get_by_text(f"Accepted thumbprint {desktop_thumbprint} into rich's profile.").wait_for()
     check = json.loads(app.manage("certs", "check", str(presented_file), "--json").stdout)

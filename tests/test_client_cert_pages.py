@@ -4,6 +4,7 @@ import html
 import re
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -363,6 +364,53 @@ def test_org_tank_entries_are_removed_after_confirmation(admin_client, spec, too
     assert "the org holding tank?" in text(admin_client.get(remove))
     admin_client.post(remove)
     assert not TankEntry.objects.exists()
+
+
+def sha256_of(issued):
+    return issued.cert.fingerprint(hashes.SHA256()).hex().upper()
+
+
+def test_a_presented_certificate_is_one_row_with_its_entries(admin_client, rich, spec, toot_installed):
+    tank(spec, spec.frank, "rich")
+    body = text(admin_client.get(page()))
+    assert body.count('class="presented"') == 1
+    assert "Accept thumbprint" in body and "Accept CN" in body
+
+
+def test_accepting_the_thumbprint_keeps_the_cn_entry_waiting(admin_client, rich, spec, toot_installed):
+    entries = {e.kind: e for e in tank(spec, spec.frank, "rich")}
+    admin_client.post(url("accept-tank-entry", "rich", entries["thumbprint"].pk))
+    assert list(TankEntry.objects.values_list("kind", flat=True)) == ["cn"]
+
+
+def test_a_presented_certificate_is_removed_whole_after_confirmation(admin_client, rich, spec, toot_installed):
+    tank(spec, spec.frank, "rich")
+    tank(spec, spec.dick, "rich")
+    remove = url("remove-presented", "rich", sha256_of(spec.frank))
+    assert "Its thumbprint and CN entries both go." in text(admin_client.get(remove))
+    assert TankEntry.objects.count() == 4
+    done = admin_client.post(remove, follow=True)
+    assert "Removed " in text(done)
+    assert set(TankEntry.objects.values_list("certificate__sha256", flat=True)) == {sha256_of(spec.dick)}
+    event = AuditEvent.objects.get(action="tank.remove")
+    assert event.target_user == rich and sorted(event.detail["entries"]) == ["cn", "thumbprint"]
+    again = admin_client.post(remove, follow=True)
+    assert "not waiting in the holding tank any more" in text(again)
+
+
+def test_the_pending_page_lists_every_tank(admin_client, rich, charlie, spec, toot_installed):
+    tank(spec, spec.frank, "rich")
+    tank(spec, spec.dick, "charlie")
+    tank(spec, spec.rich, None)
+    body = text(admin_client.get(url("pending")))
+    assert body.count('class="presented"') == 3
+    assert url("edit-client-certs", "rich") + "#holding-tank" in body
+    assert url("edit-client-certs", "charlie") + "#holding-tank" in body
+    assert url("org-tank") in body
+
+
+def test_the_pending_page_says_when_nothing_waits(admin_client):
+    assert "Nothing is waiting in any holding tank." in text(admin_client.get(url("pending")))
 
 
 def test_get_requests_never_change_anything(admin_client, rich, spec, toot_installed, org_ca):

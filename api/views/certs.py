@@ -97,7 +97,7 @@ class ImportCertificates(ApiView):
     @extend_schema(
         operation_id="certificates_import",
         tags=TAG,
-        summary="Record the certificates in a file on a user's profile (by thumbprint, and CN when its CA is approved)",
+        summary="Record the certificates in a file on a user's profile, by thumbprint (the default), CN or both",
         request={"application/json": serializers.CertificateImport, MULTIPART_OR_JSON: serializers.CertificateImport},
         parameters=[IDEMPOTENCY_KEY],
         responses=answers({201: serializers.ImportResult, 200: serializers.ImportResult}, 400, 404, 409, 413, 422),
@@ -108,7 +108,12 @@ class ImportCertificates(ApiView):
         data = self.checked(serializers.CertificateImport)
         certificates = certificates_in(data)
         imported, skipped = flows.import_to_profile(
-            user, certificates, request.user, source_address=self.address, allow_shared=data["allow_shared"]
+            user,
+            certificates,
+            request.user,
+            source_address=self.address,
+            allow_shared=data["allow_shared"],
+            record_as=data["record_as"],
         )
         body = {"imported": [_imported(item) for item in imported], "skipped_ca": skipped}
         added = any(item.thumbprint_added or item.cn_added for item in imported)

@@ -18,7 +18,7 @@ from users.pages import admin_required, client_address, confirm, found_or_404, u
 from .. import flows, issuing, org_ca, tank
 from ..forms import AddCredentialForm, ConfirmedCertificatesForm, CreateCertificateForm, ProfileImportForm
 from ..models import Certificate, Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
-from . import safe_filename
+from . import certificate_or_404, safe_filename
 
 # A PKCS#12 made by "Create New" waits in the session for one download, this long at most.
 DOWNLOAD_SECONDS = 15 * 60
@@ -38,7 +38,7 @@ def _render_page(request, user, status=200, **forms):
     context = {
         "user_obj": user,
         "credentials": Credential.objects.filter(user=user).select_related("certificate").order_by("kind", "value"),
-        "tank": TankEntry.objects.filter(user=user).select_related("certificate").order_by("-last_seen"),
+        "tank": tank.pending(user),
         "org_ca": OrgCA.active(),
         "approved_count": StoreEntry.objects.filter(store=Store.APPROVED).count(),
         **forms,
@@ -282,6 +282,27 @@ def confirm_sharing(request, refusal: flows.SharedEntry, action: str, hidden: di
         button_style="warning",
         cancel_url=cancel_url,
         hidden={**hidden, "allow_shared": "yes"},
+    )
+
+
+@admin_required
+def remove_presented(request, username, sha256):
+    """Remove a presented certificate (its thumbprint and CN entries) from the user's holding tank."""
+    user = user_or_404(username)
+    certificate = certificate_or_404(sha256)
+    if request.method == "POST":
+        try:
+            messages.success(request, tank.remove_presented(user, certificate, request.user, client_address(request)))
+        except flows.FlowError as exc:
+            messages.error(request, str(exc))
+        return redirect(_page_url(user))
+    return confirm(
+        request,
+        title="Remove a presented certificate",
+        question=f"Remove '{certificate.subject_display}' from {user.username}'s holding tank?",
+        consequence="Its thumbprint and CN entries both go. If it is presented again it comes back to the tank.",
+        button="Remove",
+        cancel_url=_page_url(user),
     )
 
 

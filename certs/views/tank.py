@@ -14,6 +14,12 @@ from .profiles import confirm_sharing, confirm_tank_removal, sharing_allowed
 
 
 @admin_required
+def pending(request):
+    """Every presented certificate waiting in any holding tank, users' and the org's."""
+    return render(request, "certs/pending.html", {"presented": tank.pending()})
+
+
+@admin_required
 def org_tank(request):
     return _render_org_tank(request)
 
