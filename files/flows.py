@@ -16,6 +16,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from users.flows import Removal
 from users.models import Interface
 
 from .homes import Home, display, folder_name
@@ -31,16 +32,18 @@ def _folder_of(username: str) -> Path:
     return Path(settings.MFT_FILES_DIR) / folder_name(username)
 
 
-def files_of(user) -> list[str]:
+def files_of(user) -> list[Removal]:
     """What of a user's is kept here, for the confirmation before deleting them."""
     folder = _folder_of(user.username)
-    if not folder.is_dir() or folder.is_symlink():
-        return []
     count = size = 0
-    for path in folder.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            count, size = count + 1, size + path.stat().st_size
-    return [f"The home folder, with {count} file{'s' if count != 1 else ''} ({filesizeformat(size)})."]
+    if folder.is_dir() and not folder.is_symlink():
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                count, size = count + 1, size + path.stat().st_size
+        sentence = f"The home folder, with {count} file{'s' if count != 1 else ''} ({filesizeformat(size)})."
+    else:
+        sentence = ""
+    return [Removal(sentence, {"files": count, "file_bytes": size})]
 
 
 def remove_home_folder(username: str) -> None:
