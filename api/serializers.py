@@ -75,6 +75,24 @@ class UserUpdate(serializers.Serializer):
     is_admin = serializers.BooleanField(required=False)
 
 
+class DeletionPreview(serializers.Serializer):
+    # The figures the use cases report (``USER_DELETION_REPORTS``), as this API names them.
+    COUNTS = ("profile_entries", "issued_certificates", "tank_entries", "files", "file_bytes")
+
+    username = serializers.CharField()
+    removed = serializers.ListField(
+        child=serializers.CharField(), help_text="What goes with them, in the sentences the confirmation page shows."
+    )
+    profile_entries = serializers.IntegerField(help_text="Thumbprints and CNs on the profile.")
+    issued_certificates = serializers.IntegerField(help_text="Of those, certificates issued by the org CA.")
+    tank_entries = serializers.IntegerField(help_text="Entries waiting in their holding tank.")
+    files = serializers.IntegerField(help_text="Files in their home folder.")
+    file_bytes = serializers.IntegerField(help_text="Their total size in bytes.")
+    refused = serializers.CharField(
+        allow_null=True, help_text="Why deleting them would be refused (yourself, the last administrator), or null."
+    )
+
+
 class Password(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False, write_only=True)
 

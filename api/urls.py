@@ -15,6 +15,7 @@ operations = [
     path("whoami/", users.WhoAmI.as_view(), name="whoami"),
     path("users/", users.Users.as_view(), name="users"),
     path("users/<str:username>/", users.UserDetail.as_view(), name="user"),
+    path("users/<str:username>/deletion/", users.DeletionPreview.as_view(), name="deletion"),
     path("users/<str:username>/deactivate/", users.Deactivate.as_view(), name="deactivate"),
     path("users/<str:username>/password/", users.SetPassword.as_view(), name="password"),
     path("users/<str:username>/policies/", users.Policies.as_view(), name="policies"),

@@ -4,7 +4,7 @@ alice is an administrator whose certificate ("alice", signed by Chug and Ring) s
 rich an end user signed on by Frank's certificate (thumbprint on his profile, the
 specification's example); both have a token. The service has Toot installed, Chug and Ring
 in the intermediate pool and approved, an org CA, and entries in rich's and the org holding
-tank.
+tank. rich has a file in his home folder (a temporary directory).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.test import Client
 from certs import flows, org_ca, tank, verdicts
 from certs.models import Credential, Store, TankEntry
 from certs.x509 import sha1_thumbprint
+from files import flows as files
 from tests.conftest import ACTOR, install
 from tests.pki import Issued, make_client
 from users import tokens
@@ -57,7 +58,8 @@ class Cast:
 
 
 @pytest.fixture(name="cast")
-def cast_fixture(db, spec, alice, rich, charlie) -> Cast:
+def cast_fixture(db, spec, alice, rich, charlie, settings, tmp_path) -> Cast:
+    settings.MFT_FILES_DIR = tmp_path / "files"
     install(Store.ROOT, spec.toot)
     install(Store.INTERMEDIATE, spec.chug)
     install(Store.APPROVED, spec.chug)
@@ -75,6 +77,7 @@ def cast_fixture(db, spec, alice, rich, charlie) -> Cast:
         tank.record_presentation(
             verdicts.judge(wanderer.cert, username=username), wanderer.cert, username, "https", None
         )
+    (files.home(rich).root / "invoices.csv").write_bytes(b"invoice,amount\n1,100\n")
     _, alice_token = tokens.create_token(alice, "admin script", ACTOR)
     _, rich_token = tokens.create_token(rich, "rich's script", ACTOR)
     cast = Cast(

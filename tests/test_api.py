@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 
 from api.models import IdempotentRequest
 from audit.models import AuditEvent
-from certs.models import Credential
+from certs.models import Credential, TankEntry
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.api_setup import bearer, cast_fixture, certificate_headers  # noqa: F401 - the fixture
 from tests.conftest import ACTOR
 from tests.pki import make_client
+from users import flows as user_flows
 from users import tokens
 from users.models import ApiToken, User
 
@@ -457,3 +458,91 @@ def test_the_token_commands_refuse_bad_input_in_one_sentence(cast, args, sentenc
     with pytest.raises(CommandError) as refused:
         command("users", "token", *args)
     assert refused.value.returncode == 2 and sentence in str(refused.value)
+
+
+# --- deleting a user ----------------------------------------------------------------------------
+
+
+def test_deleting_a_user_removes_what_the_preview_lists_and_keeps_the_audit(
+    cast, settings, django_capture_on_commit_callbacks
+):
+    assert admin(cast, "post", "/api/v1/users/rich/certificates/issue/", {"days": 30}).status_code == 201
+    folder = settings.MFT_FILES_DIR / "rich"
+    preview = admin(cast, "get", "/api/v1/users/rich/deletion/")
+    assert preview.status_code == 200
+    assert body(preview) == {
+        "username": "rich",
+        "removed": user_flows.what_goes_with(cast.rich),  # the sentences the confirmation page shows
+        "profile_entries": 2,
+        "issued_certificates": 1,
+        "tank_entries": 2,  # the wanderer's certificate, by thumbprint and by CN
+        "files": 1,
+        "file_bytes": (folder / "invoices.csv").stat().st_size,
+        "refused": None,
+    }
+    assert "2 client certificate entries on the profile (1 issued by the org CA)." in body(preview)["removed"]
+    assert User.objects.filter(username="rich").exists() and folder.exists()  # the preview changed nothing
+    entries = list(Credential.objects.filter(user=cast.rich).values_list("pk", flat=True))
+    waiting = list(TankEntry.objects.filter(user=cast.rich).values_list("pk", flat=True))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = admin(cast, "delete", "/api/v1/users/rich/")
+    assert deleted.status_code == 200
+    assert body(deleted)["message"].startswith("Deleted user 'rich'. 2 client certificate entries")
+    assert not User.objects.filter(username="rich").exists() and not folder.exists()
+    assert not Credential.objects.filter(pk__in=entries).exists()
+    assert not TankEntry.objects.filter(pk__in=waiting).exists()
+    event = AuditEvent.objects.get(action="user.delete")
+    assert (event.actor_name, event.target_name) == ("alice", "rich")
+    assert AuditEvent.objects.filter(target_name="rich").exclude(pk=event.pk).exists()  # the history is kept
+    gone = admin(cast, "delete", "/api/v1/users/rich/")
+    assert gone.status_code == 404 and gone["Content-Type"] == "application/problem+json"
+
+
+def test_an_administrator_cannot_delete_themselves_or_the_last_one_who_can_sign_in(cast):
+    refused = admin(cast, "delete", "/api/v1/users/alice/")
+    problem = body(refused)
+    assert refused.status_code == 422 and refused["Content-Type"] == "application/problem+json"
+    assert problem["type"] == "urn:mft:problem:refused" and problem["detail"].startswith("You cannot delete yourself")
+    assert body(admin(cast, "get", "/api/v1/users/alice/deletion/"))["refused"] == problem["detail"]
+    # bob is an administrator, but can sign in to nothing (no password, no certificate): alice is the last.
+    bob = User.objects.create_user("bob", is_admin=True)
+    _, bob_token = tokens.create_token(bob, "bob's script", ACTOR)
+    by_bob = Client().delete("/api/v1/users/alice/", **bearer(bob_token))
+    assert by_bob.status_code == 422
+    assert body(by_bob)["detail"].startswith("No administrator could sign in after deleting alice")
+    preview = body(Client().get("/api/v1/users/alice/deletion/", **bearer(bob_token)))
+    assert preview["refused"] == body(by_bob)["detail"]
+    assert User.objects.filter(username="alice").exists()
+    assert not AuditEvent.objects.filter(action="user.delete").exists()
+
+
+def test_end_users_delete_nobody_and_see_no_deletion_preview(cast, spec):
+    for headers in (bearer(cast.rich_token), certificate_headers(spec.frank)):
+        for method, path in (
+            ("delete", "/api/v1/users/rich/"),
+            ("delete", "/api/v1/users/alice/"),
+            ("delete", "/api/v1/users/nobody-at-all/"),
+            ("get", "/api/v1/users/rich/deletion/"),
+            ("get", "/api/v1/users/alice/deletion/"),
+        ):
+            response = getattr(Client(), method)(path, **headers)
+            assert response.status_code == 403, (method, path)
+            assert response["Content-Type"] == "application/problem+json"
+    assert Client().delete("/api/v1/users/rich/").status_code == 401
+    assert User.objects.filter(username__in=["rich", "alice"]).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("delete", "/api/v1/users/nobody-at-all/"),
+        ("get", "/api/v1/users/nobody-at-all/deletion/"),
+        ("delete", "/api/v1/users/ri%00ch/"),
+        ("get", "/api/v1/users/ri%00ch/deletion/"),
+    ],
+)
+def test_an_unknown_user_is_a_404_problem(cast, method, path):
+    response = admin(cast, method, path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
+    assert body(response)["detail"]

@@ -29,6 +29,8 @@ EXPECTED = {
     "users_create": 201,
     "users_read": 200,
     "users_update": 200,
+    "users_delete": 200,
+    "users_deletion_preview": 200,
     "users_deactivate": 200,
     "users_set_password": 200,
     "policies_read": 200,
