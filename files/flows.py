@@ -16,6 +16,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.paging import PAGE_SIZE, Page, keyset_page
 from users.flows import Removal
 from users.models import Interface
 
@@ -124,6 +125,32 @@ def record_transfer(
         },
     )
     return transfer
+
+
+def transfer_page(found, *, after=None, before=None, size=PAGE_SIZE) -> Page:
+    """A page of transfers (``Transfer.objects.matching``), newest first; ``after``/``before``
+    are (finished_at, id) pairs."""
+    return keyset_page(found, ("finished_at", "id"), descending=True, after=after, before=before, size=size)
+
+
+def transfer_as_dict(transfer: Transfer) -> dict:
+    """A transfer as the API answers it (a public format): what the Transfers page shows."""
+    return {
+        "id": transfer.pk,
+        "user": transfer.username,
+        "actor": transfer.actor_name or None,
+        "interface": transfer.interface,
+        "direction": transfer.direction,
+        "path": transfer.path,
+        "size": transfer.size,
+        "offset": transfer.offset,
+        "sha256": transfer.sha256 or None,
+        "result": transfer.result,
+        "reason": transfer.reason,
+        "started_at": transfer.started_at.isoformat(),
+        "finished_at": transfer.finished_at.isoformat(),
+        "source_address": transfer.source_address,
+    }
 
 
 def record_change(owner, action: str, summary: str, *, interface: str, source_address=None, actor=None, **detail):

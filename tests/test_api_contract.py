@@ -61,11 +61,13 @@ EXPECTED = {
     "tank_remove": 200,
     "check": 200,
     "audit_list": 200,
+    "transfers_list": 200,
+    "users_transfers_list": 200,
 }
 # Anyone may call these.
 PUBLIC = {"whoami"}
 # An end user may call these about themselves (their own username in the address).
-OWN = {"users_read", "policies_read", "certificates_list", "certificates_read"}
+OWN = {"users_read", "policies_read", "certificates_list", "certificates_read", "users_transfers_list"}
 
 
 @pytest.fixture(scope="module")
