@@ -49,18 +49,23 @@ class ApiView(APIView):
         return serializer.validated_data
 
 
-def validated(form_class, data: dict, files: dict | None = None, *, fields: dict | None = None, **kwargs) -> dict:
-    """Judge input with one of the pages' forms; its errors become a 400 naming the API's fields
-    (``fields`` maps a form field's name to the API's)."""
+def valid_form(form_class, data: dict, files: dict | None = None, *, fields: dict | None = None, **kwargs):
+    """One of the pages' forms, bound to ``data`` and valid; its errors become a 400 naming the
+    API's fields (``fields`` maps a form field's name to the API's)."""
     form = form_class(data=data, files=files or {}, **kwargs)
     if form.is_valid():
-        return form.cleaned_data
+        return form
     renamed = {}
     for name, messages in form.errors.items():
         renamed.setdefault((fields or {}).get(name, "non_field_errors" if name == "__all__" else name), []).extend(
             messages
         )
     raise serializers.ValidationError(renamed)
+
+
+def validated(form_class, data: dict, files: dict | None = None, *, fields: dict | None = None, **kwargs) -> dict:
+    """Judge input with one of the pages' forms: its cleaned data, or a 400 (see ``valid_form``)."""
+    return valid_form(form_class, data, files, fields=fields, **kwargs).cleaned_data
 
 
 def uploaded(data: dict, prefix: str = "", *, required: bool = False) -> SimpleUploadedFile | None:

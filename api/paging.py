@@ -8,6 +8,7 @@ import binascii
 import datetime as dt
 import json
 
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.utils.urls import replace_query_param
 
@@ -57,3 +58,12 @@ def links(request, page) -> dict:
         return replace_query_param(url, "cursor", encode(direction, key)) if key is not None else None
 
     return {"next": link("after", page.next_key), "previous": link("before", page.previous_key)}
+
+
+def polled(request, found, *, after_id: int, limit: int, settled: str, settle: dt.timedelta) -> tuple[list, str]:
+    """For a poller: up to ``limit`` rows after the one with ``after_id``, oldest first, of those
+    whose ``settled`` time is ``settle`` old (so a row committed late is not skipped), and the
+    address to poll next (always given: it carries the last id seen)."""
+    rows = list(found.filter(pk__gt=after_id, **{f"{settled}__lte": timezone.now() - settle}).order_by("id")[:limit])
+    last = rows[-1].pk if rows else after_id
+    return rows, replace_query_param(request.build_absolute_uri(), "after_id", last)

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from certs.flows import RECORD_AS
 from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS
 from certs.models import CredentialKind, TankKind
+from files.models import Direction, Result
 from users.models import Interface, SignOnMode
 
 ALLOW_SHARED = "Add it even though other users' sign-on depends on the same entry (refused with 409 without)."
@@ -73,6 +74,24 @@ class UserUpdate(serializers.Serializer):
     email = serializers.CharField(max_length=254, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
     is_admin = serializers.BooleanField(required=False)
+
+
+class DeletionPreview(serializers.Serializer):
+    # The figures the use cases report (``USER_DELETION_REPORTS``), as this API names them.
+    COUNTS = ("profile_entries", "issued_certificates", "tank_entries", "files", "file_bytes")
+
+    username = serializers.CharField()
+    removed = serializers.ListField(
+        child=serializers.CharField(), help_text="What goes with them, in the sentences the confirmation page shows."
+    )
+    profile_entries = serializers.IntegerField(help_text="Thumbprints and CNs on the profile.")
+    issued_certificates = serializers.IntegerField(help_text="Of those, certificates issued by the org CA.")
+    tank_entries = serializers.IntegerField(help_text="Entries waiting in their holding tank.")
+    files = serializers.IntegerField(help_text="Files in their home folder.")
+    file_bytes = serializers.IntegerField(help_text="Their total size in bytes.")
+    refused = serializers.CharField(
+        allow_null=True, help_text="Why deleting them would be refused (yourself, the last administrator), or null."
+    )
 
 
 class Password(serializers.Serializer):
@@ -311,13 +330,44 @@ class AuditPage(serializers.Serializer):
     previous = serializers.URLField(allow_null=True)
 
 
-class AuditQuery(serializers.Serializer):
+class PageQuery(serializers.Serializer):
+    """How much of a listing, and from where: its pages newest first, or polling after an id."""
+
+    after_id = serializers.IntegerField(
+        required=False, min_value=0, help_text="Polling: the entries after this one, oldest first."
+    )
+    cursor = serializers.CharField(required=False, max_length=200, help_text="A page of the newest-first listing.")
+    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+
+
+class AuditQuery(PageQuery):
     user = serializers.CharField(required=False, default="", allow_blank=True, max_length=150)
     action = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)
-    after_id = serializers.IntegerField(
-        required=False, min_value=0, help_text="Polling: the events after this one, oldest first."
-    )
-    cursor = serializers.CharField(required=False, max_length=200, help_text="A page of the newest-first listing.")
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+
+
+# --- transfers ---------------------------------------------------------------------------------
+
+
+class Transfer(serializers.Serializer):
+    id = serializers.IntegerField()
+    user = serializers.CharField(help_text="Whose home folder (kept after the user is deleted).")
+    actor = serializers.CharField(allow_null=True, help_text="Who moved the file, when not the folder's owner.")
+    interface = serializers.ChoiceField(Interface.choices)
+    direction = serializers.ChoiceField(Direction.choices)
+    path = serializers.CharField(help_text="The file, inside the home folder.")
+    size = serializers.IntegerField(help_text="Bytes that crossed the network.")
+    offset = serializers.IntegerField(help_text="Where a resumed transfer started (0 for a whole file).")
+    sha256 = serializers.CharField(allow_null=True, help_text="Of the whole file; null when it did not complete.")
+    result = serializers.ChoiceField(Result.choices)
+    reason = serializers.CharField(allow_blank=True, help_text="Why it did not complete.")
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    source_address = serializers.CharField(allow_null=True)
+
+
+class TransferPage(serializers.Serializer):
+    results = Transfer(many=True)
+    next = serializers.URLField(allow_null=True, help_text="Polling (after_id): always the address to poll next.")
+    previous = serializers.URLField(allow_null=True)

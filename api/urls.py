@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 
 from . import problems
-from .views import audit, certs, docs, trust, users
+from .views import audit, certs, docs, transfers, trust, users
 
 app_name = "api"
 
@@ -15,10 +15,12 @@ operations = [
     path("whoami/", users.WhoAmI.as_view(), name="whoami"),
     path("users/", users.Users.as_view(), name="users"),
     path("users/<str:username>/", users.UserDetail.as_view(), name="user"),
+    path("users/<str:username>/deletion/", users.DeletionPreview.as_view(), name="deletion"),
     path("users/<str:username>/deactivate/", users.Deactivate.as_view(), name="deactivate"),
     path("users/<str:username>/password/", users.SetPassword.as_view(), name="password"),
     path("users/<str:username>/policies/", users.Policies.as_view(), name="policies"),
     path("users/<str:username>/policies/<str:interface>/", users.PolicyDetail.as_view(), name="policy"),
+    path("users/<str:username>/transfers/", transfers.UserTransfers.as_view(), name="user-transfers"),
     path("users/<str:username>/certificates/", certs.ProfileCertificates.as_view(), name="certificates"),
     path("users/<str:username>/certificates/import/", certs.ImportCertificates.as_view(), name="import"),
     path("users/<str:username>/certificates/issue/", certs.IssueCertificate.as_view(), name="issue"),
@@ -38,6 +40,7 @@ operations = [
     path("tank/<int:pk>/assign/", trust.TankAssignView.as_view(), name="tank-assign"),
     path("check/", certs.Check.as_view(), name="check"),
     path("audit/", audit.AuditLog.as_view(), name="audit"),
+    path("transfers/", transfers.Transfers.as_view(), name="transfers"),
     path("schema/", docs.Schema.as_view(), name="schema"),
     path("docs/", docs.docs, name="docs"),
 ]

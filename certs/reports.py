@@ -13,6 +13,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from users.flows import Removal
 from users.models import Method, SignOnMode, User
 
 from . import chain, trust, verdicts
@@ -91,21 +92,24 @@ def dashboard() -> dict:
     }
 
 
-def entries_of(user: User) -> list[str]:
+def entries_of(user: User) -> list[Removal]:
     """What of a user's is kept here, for the confirmation before deleting them."""
-    lines = []
     entries = Credential.objects.filter(user=user)
-    if entries:
-        issued = entries.filter(source="issued").count()
-        lines.append(
-            f"{entries.count()} client certificate entr{'y' if entries.count() == 1 else 'ies'} on the profile"
-            + (f" ({issued} issued by the org CA)" if issued else "")
-            + "."
-        )
+    count = entries.count()
+    issued = entries.filter(source="issued").count() if count else 0
     waiting = TankEntry.objects.filter(user=user).count()
-    if waiting:
-        lines.append(f"{waiting} holding-tank entr{'y' if waiting == 1 else 'ies'}.")
-    return lines
+    on_profile = (
+        f"{count} client certificate entr{'y' if count == 1 else 'ies'} on the profile"
+        + (f" ({issued} issued by the org CA)" if issued else "")
+        + "."
+        if count
+        else ""
+    )
+    in_tank = f"{waiting} holding-tank entr{'y' if waiting == 1 else 'ies'}." if waiting else ""
+    return [
+        Removal(on_profile, {"profile_entries": count, "issued_certificates": issued}),
+        Removal(in_tank, {"tank_entries": waiting}),
+    ]
 
 
 # --- what a change would break -------------------------------------------------------------------

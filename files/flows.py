@@ -16,6 +16,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.paging import PAGE_SIZE, Page, keyset_page
+from users.flows import Removal
 from users.models import Interface
 
 from .homes import Home, display, folder_name
@@ -31,16 +33,18 @@ def _folder_of(username: str) -> Path:
     return Path(settings.MFT_FILES_DIR) / folder_name(username)
 
 
-def files_of(user) -> list[str]:
+def files_of(user) -> list[Removal]:
     """What of a user's is kept here, for the confirmation before deleting them."""
     folder = _folder_of(user.username)
-    if not folder.is_dir() or folder.is_symlink():
-        return []
     count = size = 0
-    for path in folder.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            count, size = count + 1, size + path.stat().st_size
-    return [f"The home folder, with {count} file{'s' if count != 1 else ''} ({filesizeformat(size)})."]
+    if folder.is_dir() and not folder.is_symlink():
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                count, size = count + 1, size + path.stat().st_size
+        sentence = f"The home folder, with {count} file{'s' if count != 1 else ''} ({filesizeformat(size)})."
+    else:
+        sentence = ""
+    return [Removal(sentence, {"files": count, "file_bytes": size})]
 
 
 def remove_home_folder(username: str) -> None:
@@ -121,6 +125,32 @@ def record_transfer(
         },
     )
     return transfer
+
+
+def transfer_page(found, *, after=None, before=None, size=PAGE_SIZE) -> Page:
+    """A page of transfers (``Transfer.objects.matching``), newest first; ``after``/``before``
+    are (finished_at, id) pairs."""
+    return keyset_page(found, ("finished_at", "id"), descending=True, after=after, before=before, size=size)
+
+
+def transfer_as_dict(transfer: Transfer) -> dict:
+    """A transfer as the API answers it (a public format): what the Transfers page shows."""
+    return {
+        "id": transfer.pk,
+        "user": transfer.username,
+        "actor": transfer.actor_name or None,
+        "interface": transfer.interface,
+        "direction": transfer.direction,
+        "path": transfer.path,
+        "size": transfer.size,
+        "offset": transfer.offset,
+        "sha256": transfer.sha256 or None,
+        "result": transfer.result,
+        "reason": transfer.reason,
+        "started_at": transfer.started_at.isoformat(),
+        "finished_at": transfer.finished_at.isoformat(),
+        "source_address": transfer.source_address,
+    }
 
 
 def record_change(owner, action: str, summary: str, *, interface: str, source_address=None, actor=None, **detail):

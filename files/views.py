@@ -15,7 +15,6 @@ from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.paging import keyset_page
 from certs import reports
 from certs.models import Credential
 from signon import session
@@ -297,13 +296,7 @@ def transfers(request):
     page = None
     if form.is_valid():
         found = Transfer.objects.matching(**form.filters())
-        page = keyset_page(
-            found,
-            ("finished_at", "id"),
-            descending=True,
-            after=form.cleaned_data["after"],
-            before=form.cleaned_data["before"],
-        )
+        page = flows.transfer_page(found, after=form.cleaned_data["after"], before=form.cleaned_data["before"])
     context = {
         "form": form,
         "page": page,

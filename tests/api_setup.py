@@ -4,21 +4,25 @@ alice is an administrator whose certificate ("alice", signed by Chug and Ring) s
 rich an end user signed on by Frank's certificate (thumbprint on his profile, the
 specification's example); both have a token. The service has Toot installed, Chug and Ring
 in the intermediate pool and approved, an org CA, and entries in rich's and the org holding
-tank.
+tank. rich has a file in his home folder (a temporary directory), uploaded over HTTPS.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from certs import flows, org_ca, tank, verdicts
 from certs.models import Credential, Store, TankEntry
 from certs.x509 import sha1_thumbprint
+from files import flows as files
+from files.models import Transfer
 from tests.conftest import ACTOR, install
 from tests.pki import Issued, make_client
 from users import tokens
@@ -45,6 +49,7 @@ class Cast:
     rich_credential: Credential
     rich_tank_entry: TankEntry
     org_tank_entry: TankEntry
+    rich_transfer: Transfer
     identities: dict = field(default_factory=dict)
 
     def call(self, who: str, method: str, path: str, body=None, **extra):
@@ -57,7 +62,8 @@ class Cast:
 
 
 @pytest.fixture(name="cast")
-def cast_fixture(db, spec, alice, rich, charlie) -> Cast:
+def cast_fixture(db, spec, alice, rich, charlie, settings, tmp_path) -> Cast:
+    settings.MFT_FILES_DIR = tmp_path / "files"
     install(Store.ROOT, spec.toot)
     install(Store.INTERMEDIATE, spec.chug)
     install(Store.APPROVED, spec.chug)
@@ -75,6 +81,19 @@ def cast_fixture(db, spec, alice, rich, charlie) -> Cast:
         tank.record_presentation(
             verdicts.judge(wanderer.cert, username=username), wanderer.cert, username, "https", None
         )
+    content = b"invoice,amount\n1,100\n"
+    (files.home(rich).root / "invoices.csv").write_bytes(content)
+    transfer = files.record_transfer(
+        rich,
+        interface="https",
+        direction="upload",
+        parts=("invoices.csv",),
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        result="complete",
+        started_at=timezone.now(),
+        source_address="192.0.2.10",
+    )
     _, alice_token = tokens.create_token(alice, "admin script", ACTOR)
     _, rich_token = tokens.create_token(rich, "rich's script", ACTOR)
     cast = Cast(
@@ -87,6 +106,7 @@ def cast_fixture(db, spec, alice, rich, charlie) -> Cast:
         rich_credential=credential,
         rich_tank_entry=TankEntry.objects.get(user=rich, kind="thumbprint"),
         org_tank_entry=TankEntry.objects.get(user__isnull=True),
+        rich_transfer=transfer,
     )
     cast.identities = {
         "anonymous": {},

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 
 from api.models import IdempotentRequest
 from audit.models import AuditEvent
-from certs.models import Credential
+from certs.models import Credential, TankEntry
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.api_setup import bearer, cast_fixture, certificate_headers  # noqa: F401 - the fixture
 from tests.conftest import ACTOR
 from tests.pki import make_client
+from users import flows as user_flows
 from users import tokens
 from users.models import ApiToken, User
 
@@ -457,3 +458,225 @@ def test_the_token_commands_refuse_bad_input_in_one_sentence(cast, args, sentenc
     with pytest.raises(CommandError) as refused:
         command("users", "token", *args)
     assert refused.value.returncode == 2 and sentence in str(refused.value)
+
+
+# --- deleting a user ----------------------------------------------------------------------------
+
+
+def test_deleting_a_user_removes_what_the_preview_lists_and_keeps_the_audit(
+    cast, settings, django_capture_on_commit_callbacks
+):
+    assert admin(cast, "post", "/api/v1/users/rich/certificates/issue/", {"days": 30}).status_code == 201
+    folder = settings.MFT_FILES_DIR / "rich"
+    preview = admin(cast, "get", "/api/v1/users/rich/deletion/")
+    assert preview.status_code == 200
+    assert body(preview) == {
+        "username": "rich",
+        "removed": user_flows.what_goes_with(cast.rich),  # the sentences the confirmation page shows
+        "profile_entries": 2,
+        "issued_certificates": 1,
+        "tank_entries": 2,  # the wanderer's certificate, by thumbprint and by CN
+        "files": 1,
+        "file_bytes": (folder / "invoices.csv").stat().st_size,
+        "refused": None,
+    }
+    assert "2 client certificate entries on the profile (1 issued by the org CA)." in body(preview)["removed"]
+    assert User.objects.filter(username="rich").exists() and folder.exists()  # the preview changed nothing
+    entries = list(Credential.objects.filter(user=cast.rich).values_list("pk", flat=True))
+    waiting = list(TankEntry.objects.filter(user=cast.rich).values_list("pk", flat=True))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = admin(cast, "delete", "/api/v1/users/rich/")
+    assert deleted.status_code == 200
+    assert body(deleted)["message"].startswith("Deleted user 'rich'. 2 client certificate entries")
+    assert not User.objects.filter(username="rich").exists() and not folder.exists()
+    assert not Credential.objects.filter(pk__in=entries).exists()
+    assert not TankEntry.objects.filter(pk__in=waiting).exists()
+    event = AuditEvent.objects.get(action="user.delete")
+    assert (event.actor_name, event.target_name) == ("alice", "rich")
+    assert AuditEvent.objects.filter(target_name="rich").exclude(pk=event.pk).exists()  # the history is kept
+    # What was transferred stays on record, by name.
+    kept = body(admin(cast, "get", "/api/v1/transfers/?user=rich"))["results"]
+    assert [t["id"] for t in kept] == [cast.rich_transfer.pk]
+    gone = admin(cast, "delete", "/api/v1/users/rich/")
+    assert gone.status_code == 404 and gone["Content-Type"] == "application/problem+json"
+
+
+def test_an_administrator_cannot_delete_themselves_or_the_last_one_who_can_sign_in(cast):
+    refused = admin(cast, "delete", "/api/v1/users/alice/")
+    problem = body(refused)
+    assert refused.status_code == 422 and refused["Content-Type"] == "application/problem+json"
+    assert problem["type"] == "urn:mft:problem:refused" and problem["detail"].startswith("You cannot delete yourself")
+    assert body(admin(cast, "get", "/api/v1/users/alice/deletion/"))["refused"] == problem["detail"]
+    # bob is an administrator, but can sign in to nothing (no password, no certificate): alice is the last.
+    bob = User.objects.create_user("bob", is_admin=True)
+    _, bob_token = tokens.create_token(bob, "bob's script", ACTOR)
+    by_bob = Client().delete("/api/v1/users/alice/", **bearer(bob_token))
+    assert by_bob.status_code == 422
+    assert body(by_bob)["detail"].startswith("No administrator could sign in after deleting alice")
+    preview = body(Client().get("/api/v1/users/alice/deletion/", **bearer(bob_token)))
+    assert preview["refused"] == body(by_bob)["detail"]
+    assert User.objects.filter(username="alice").exists()
+    assert not AuditEvent.objects.filter(action="user.delete").exists()
+
+
+def test_end_users_delete_nobody_and_see_no_deletion_preview(cast, spec):
+    for headers in (bearer(cast.rich_token), certificate_headers(spec.frank)):
+        for method, path in (
+            ("delete", "/api/v1/users/rich/"),
+            ("delete", "/api/v1/users/alice/"),
+            ("delete", "/api/v1/users/nobody-at-all/"),
+            ("get", "/api/v1/users/rich/deletion/"),
+            ("get", "/api/v1/users/alice/deletion/"),
+        ):
+            response = getattr(Client(), method)(path, **headers)
+            assert response.status_code == 403, (method, path)
+            assert response["Content-Type"] == "application/problem+json"
+    assert Client().delete("/api/v1/users/rich/").status_code == 401
+    assert User.objects.filter(username__in=["rich", "alice"]).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("delete", "/api/v1/users/nobody-at-all/"),
+        ("get", "/api/v1/users/nobody-at-all/deletion/"),
+        ("get", "/api/v1/users/nobody-at-all/transfers/"),
+        ("delete", "/api/v1/users/ri%00ch/"),
+        ("get", "/api/v1/users/ri%00ch/deletion/"),
+    ],
+)
+def test_an_unknown_user_is_a_404_problem(cast, method, path):
+    response = admin(cast, method, path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
+    assert body(response)["detail"]
+
+
+# --- transfers ----------------------------------------------------------------------------------
+
+
+def record(user, path: str, *, interface="https", result="complete", direction="upload"):
+    from files import flows as file_flows
+
+    return file_flows.record_transfer(
+        user,
+        interface=interface,
+        direction=direction,
+        parts=(path,),
+        size=100,
+        sha256="ab" * 32,
+        result=result,
+        started_at=timezone.now(),
+        reason="" if result == "complete" else "The client went away.",
+    )
+
+
+def test_administrators_list_transfers_with_the_pages_filters(cast):
+    record(cast.charlie, "report.pdf", interface="ftps")
+    failed = record(cast.charlie, "big.iso", interface="ftps", result="aborted", direction="download")
+    listed = body(admin(cast, "get", "/api/v1/transfers/"))["results"]
+    assert [t["id"] for t in listed] == [failed.pk, failed.pk - 1, cast.rich_transfer.pk]  # newest first
+    mine = listed[-1]
+    assert {k: mine[k] for k in ("user", "actor", "interface", "direction", "path", "size", "result")} == {
+        "user": "rich",
+        "actor": None,
+        "interface": "https",
+        "direction": "upload",
+        "path": "/invoices.csv",
+        "size": 21,
+        "result": "complete",
+    }
+    assert mine["sha256"] == cast.rich_transfer.sha256 and mine["source_address"] == "192.0.2.10"
+    assert listed[0]["sha256"] is None and listed[0]["reason"] == "The client went away."
+
+    def ids(query):
+        response = admin(cast, "get", f"/api/v1/transfers/?{query}")
+        assert response.status_code == 200, response.content
+        return [t["id"] for t in body(response)["results"]]
+
+    today = timezone.localdate()
+    assert ids("user=RICH") == [cast.rich_transfer.pk]  # as typed in any case, like the page
+    assert ids("interface=ftps") == [failed.pk, failed.pk - 1]
+    assert ids("user=charlie&interface=https") == []
+    assert len(ids(f"date_from={today}&date_to={today}")) == 3
+    assert ids(f"date_to={today - timezone.timedelta(days=1)}") == []
+    assert ids("user=nobody-at-all") == []
+
+
+def test_transfers_page_by_cursor_and_poll_after_an_id(cast, monkeypatch):
+    from api.views import transfers
+
+    for number in range(5):
+        record(cast.charlie, f"file{number}.txt")
+    seen, url = [], "/api/v1/transfers/?limit=2"
+    while url:
+        page = body(admin(cast, "get", url.replace("http://testserver", "")))
+        seen += [t["id"] for t in page["results"]]
+        url = page["next"]
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == 6
+    monkeypatch.setattr(transfers, "SETTLE", timezone.timedelta(0))
+    polled = body(admin(cast, "get", f"/api/v1/transfers/?after_id={cast.rich_transfer.pk}&limit=3"))
+    assert [t["id"] for t in polled["results"]] == sorted(seen)[1:4]
+    again = body(admin(cast, "get", polled["next"].replace("http://testserver", "")))
+    assert [t["id"] for t in again["results"]] == sorted(seen)[4:]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "words"),
+    [
+        ("interface=sftp", "interface", "Choose HTTPS or FTPS."),
+        ("date_from=yesterday", "date_from", "Enter a date such as 2025-01-31."),
+        ("date_from=2026-02-01&date_to=2026-01-01", "date_to", "before the start date"),
+        ("user=" + "x" * 151, "user", "at most 150"),
+        ("user=ri%00ch", "user", "Null characters are not allowed."),
+        ("limit=0", "limit", "greater than or equal to 1"),
+        ("after_id=-1", "after_id", "greater than or equal to 0"),
+        ("cursor=bm9wZQ", "cursor", "not valid"),
+        ("after_id=1&cursor=x", None, "not both"),
+    ],
+    ids=["interface", "date", "dates-reversed", "long-user", "nul", "limit", "after-id", "cursor", "both"],
+)
+def test_bad_transfer_queries_are_400_naming_the_field(cast, query, field, words):
+    response = admin(cast, "get", f"/api/v1/transfers/?{query}")
+    problem = body(response)
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    assert words in problem["detail"]
+    if field:
+        assert field in {e["field"] for e in problem["errors"]}
+
+
+def test_an_end_user_lists_the_transfers_in_their_own_folder_only(cast, spec):
+    record(cast.charlie, "secret.txt")
+    record(cast.rich, "by-alice.txt").__class__.objects.filter(path="by-alice.txt").update(actor_name="alice")
+    for headers in (bearer(cast.rich_token), certificate_headers(spec.frank)):
+        own = Client().get("/api/v1/users/rich/transfers/", **headers)
+        assert own.status_code == 200
+        assert {t["path"] for t in body(own)["results"]} == {"/invoices.csv", "/by-alice.txt"}
+        assert Client().get("/api/v1/users/rich/transfers/?interface=ftps", **headers).json()["results"] == []
+        for path in (
+            "/api/v1/users/charlie/transfers/",
+            "/api/v1/users/nobody-at-all/transfers/",
+            "/api/v1/transfers/",
+            "/api/v1/transfers/?user=rich",
+        ):
+            refused = Client().get(path, **headers)
+            assert refused.status_code == 403 and refused["Content-Type"] == "application/problem+json", path
+    assert Client().get("/api/v1/users/rich/transfers/").status_code == 401
+    by_admin = body(admin(cast, "get", "/api/v1/users/charlie/transfers/"))["results"]
+    assert [t["path"] for t in by_admin] == ["/secret.txt"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["/api/v1/transfers/", "/api/v1/users/rich/transfers/", "/api/v1/audit/"]),
+    query=st.dictionaries(
+        st.sampled_from(["user", "interface", "date_from", "date_to", "after_id", "cursor", "limit", "action"]),
+        st.text(max_size=30),
+        max_size=4,
+    ),
+)
+def test_no_query_makes_a_listing_answer_500(cast, path, query):
+    response = Client().get(path, query, **bearer(cast.alice_token))
+    assert response.status_code in (200, 400), response.content[:500]
+    if response.status_code == 400:
+        assert body(response)["detail"]

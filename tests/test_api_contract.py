@@ -29,6 +29,8 @@ EXPECTED = {
     "users_create": 201,
     "users_read": 200,
     "users_update": 200,
+    "users_delete": 200,
+    "users_deletion_preview": 200,
     "users_deactivate": 200,
     "users_set_password": 200,
     "policies_read": 200,
@@ -59,11 +61,13 @@ EXPECTED = {
     "tank_remove": 200,
     "check": 200,
     "audit_list": 200,
+    "transfers_list": 200,
+    "users_transfers_list": 200,
 }
 # Anyone may call these.
 PUBLIC = {"whoami"}
 # An end user may call these about themselves (their own username in the address).
-OWN = {"users_read", "policies_read", "certificates_list", "certificates_read"}
+OWN = {"users_read", "policies_read", "certificates_list", "certificates_read", "users_transfers_list"}
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +177,30 @@ def test_operation(cast, spec, description, op_id, method, path, who):
         assert json.loads(response.content)["detail"]
     # An API client is given neither a session nor a CSRF cookie.
     assert not {"sessionid", "csrftoken"} & set(response.cookies)
+
+
+# Writes that create things take an Idempotency-Key: every operation answering 201, and accepting
+# a holding-tank entry (it creates a profile entry).
+KEYED = {op_id for op_id, status in EXPECTED.items() if status == 201} | {"tank_accept", "tank_assign"}
+
+
+def test_every_create_and_nothing_else_takes_an_idempotency_key(description):
+    for op_id, _method, _path, operation in operations(description):
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert ("Idempotency-Key" in headers) == (op_id in KEYED), op_id
+
+
+CREATES = [o for o in OPERATIONS if o[0] in KEYED]
+
+
+@pytest.mark.parametrize(("op_id", "method", "path"), CREATES, ids=[o[0] for o in CREATES])
+def test_a_create_sent_again_with_its_key_is_answered_not_done_again(cast, spec, description, op_id, method, path):
+    body = bodies(cast, spec).get(op_id)
+    url = address(cast, spec, op_id, path, "admin by token")
+    first = cast.call("admin by token", method, url, body, HTTP_IDEMPOTENCY_KEY=f"contract-{op_id}")
+    again = cast.call("admin by token", method, url, body, HTTP_IDEMPOTENCY_KEY=f"contract-{op_id}")
+    assert first.status_code == again.status_code == EXPECTED[op_id], again.content[:600]
+    assert "Idempotent-Replayed" not in first and again["Idempotent-Replayed"] == "true"
+    check_against_description(description, description["paths"][path][method], again)
+    if op_id != "certificates_issue":  # the PKCS#12 is given once; the rest is the same
+        assert json.loads(again.content) == json.loads(first.content)

@@ -2,6 +2,7 @@
 users and of the audit log. Pages and commands call these."""
 
 import copy
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -86,36 +87,85 @@ def can_sign_in(user: User, https_mode: str) -> bool:
     )
 
 
-def refuse_locking_out_every_administrator(new_mode, without: User | None = None) -> None:
+def refuse_locking_out_every_administrator(new_mode, without: User | None = None, refusal: str | None = None) -> None:
     """Refuse new HTTPS modes (``new_mode(admin)``), or the loss of the user ``without``, under
     which no administrator could sign in any more, when one can today: that is how the last
-    administrator locks everybody out."""
+    administrator locks everybody out. ``refusal`` says why in the words of the change asked for."""
     admins = list(User.objects.filter(is_admin=True, is_active=True))
     if not any(can_sign_in(a, a.https_mode) for a in admins):
         return  # nobody can today: a change can only help
     remaining = [a for a in admins if without is None or a.pk != without.pk]
     if not any(can_sign_in(a, new_mode(a)) for a in remaining):
         raise ValidationError(
-            "No administrator could sign in after this change (none would have a password or a certificate on "
+            refusal
+            or "No administrator could sign in after this change (none would have a password or a certificate on "
             "the profile that the new HTTPS mode accepts), so it was not made. Add a certificate to an "
             "administrator's profile first, or keep a mode that accepts a password."
         )
 
 
+@dataclass(frozen=True)
+class Removal:
+    """Something of a user's that goes when they are deleted: the sentence the confirmation
+    shows ("" when there is none of it) and its figures by name, e.g. ``{"tank_entries": 2}``."""
+
+    sentence: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DeletionPreview:
+    """What deleting a user would do: what goes with them, in sentences and in figures, and
+    why it would be refused (None when it would not)."""
+
+    username: str
+    removed: list[str]
+    counts: dict[str, int]
+    refused: str | None
+
+
+def removals(user: User) -> list[Removal]:
+    """What deleting the user removes with them: asked of every app that keeps something per
+    user (settings name them in ``USER_DELETION_REPORTS``, as ``MODE_CHANGE_IMPACT``)."""
+    return [removal for path in settings.USER_DELETION_REPORTS for removal in import_string(path)(user)]
+
+
 def what_goes_with(user: User) -> list[str]:
-    """What deleting the user removes with them, in sentences: asked of every app that keeps
-    something per user (settings name them in ``USER_DELETION_REPORTS``, as ``MODE_CHANGE_IMPACT``)."""
-    return [line for path in settings.USER_DELETION_REPORTS for line in import_string(path)(user)]
+    """What deleting the user removes with them, in sentences."""
+    return [removal.sentence for removal in removals(user) if removal.sentence]
+
+
+def refuse_deleting(user: User, actor) -> None:
+    """Nobody deletes themselves, and no deletion leaves no administrator able to sign in;
+    raises ``ValidationError`` saying so."""
+    if isinstance(actor, User) and actor.pk == user.pk:
+        raise ValidationError("You cannot delete yourself; ask another administrator to do it.")
+    if user.is_admin:
+        refuse_locking_out_every_administrator(
+            lambda admin: admin.https_mode,
+            without=user,
+            refusal=f"No administrator could sign in after deleting {user.username}: they are the last "
+            "administrator who can, so they were not deleted. Make sure another administrator can sign in first.",
+        )
+
+
+def deletion_preview(user: User, actor) -> DeletionPreview:
+    """What ``delete_user`` would remove, and whether it would refuse, changing nothing."""
+    found = removals(user)
+    counts = {name: value for removal in found for name, value in removal.counts.items()}
+    try:
+        refuse_deleting(user, actor)
+        refused = None
+    except ValidationError as error:
+        refused = " ".join(error.messages)
+    return DeletionPreview(user.username, [r.sentence for r in found if r.sentence], counts, refused)
 
 
 def delete_user(user: User, actor, source_address=None) -> str:
     """Delete a user and what is theirs (profile entries, holding tank, home folder); the audit
     log keeps every entry about them, by name. Nobody deletes themselves, and no deletion leaves
     no administrator able to sign in."""
-    if isinstance(actor, User) and actor.pk == user.pk:
-        raise ValidationError("You cannot delete yourself; ask another administrator to do it.")
-    if user.is_admin:
-        refuse_locking_out_every_administrator(lambda admin: admin.https_mode, without=user)
+    refuse_deleting(user, actor)
     gone = what_goes_with(user)
     username = user.username
     with transaction.atomic():

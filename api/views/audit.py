@@ -3,10 +3,8 @@ given one, oldest first, with the address to poll next."""
 
 import datetime as dt
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
-from rest_framework.utils.urls import replace_query_param
 
 from audit import log
 
@@ -57,9 +55,7 @@ class AuditLog(ApiView):
         limit = query["limit"]
         after_id = query.get("after_id")
         if after_id is not None:
-            events = list(found.filter(pk__gt=after_id, at__lte=timezone.now() - SETTLE).order_by("id")[:limit])
-            last = events[-1].pk if events else after_id
-            url = replace_query_param(request.build_absolute_uri(), "after_id", last)
+            events, url = paging.polled(request, found, after_id=after_id, limit=limit, settled="at", settle=SETTLE)
             return Response({"results": [log.event_as_dict(e) for e in events], "next": url, "previous": None})
         page = log.page(found, size=limit, **paging.bounds(request, (dt.datetime, int)))
         return Response({"results": [log.event_as_dict(e) for e in page.items], **paging.links(request, page)})

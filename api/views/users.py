@@ -127,6 +127,38 @@ class UserDetail(ApiView):
         user.refresh_from_db()
         return Response(flows.user_as_dict(user))
 
+    @extend_schema(
+        operation_id="users_delete",
+        tags=TAG,
+        summary="Delete a user with their profile entries, holding-tank entries and home folder; the audit log "
+        "keeps every entry about them",
+        description="Refused (422) for yourself, and for the last administrator who can sign in. "
+        "GET deletion/ first to see what goes with them.",
+        responses=answers({200: serializers.Message}, 404, 422),
+    )
+    def delete(self, request, username):
+        user = User.objects.named(username)
+        return Response({"message": flows.delete_user(user, request.user, self.address)})
+
+
+class DeletionPreview(ApiView):
+    @extend_schema(
+        operation_id="users_deletion_preview",
+        tags=TAG,
+        summary="What deleting a user would remove with them, and whether it would be refused; changes nothing",
+        responses=answers({200: serializers.DeletionPreview}, 404),
+    )
+    def get(self, request, username):
+        preview = flows.deletion_preview(User.objects.named(username), request.user)
+        return Response(
+            {
+                "username": preview.username,
+                "removed": preview.removed,
+                **{name: preview.counts.get(name, 0) for name in serializers.DeletionPreview.COUNTS},
+                "refused": preview.refused,
+            }
+        )
+
 
 class Deactivate(ApiView):
     @extend_schema(
