@@ -70,6 +70,13 @@ MEASURE = r"""([narrowest, thenColumn]) => {
         `${scroller.scrollWidth} px in ${scroller.clientWidth} px`);
     }
   }
+  for (const table of document.querySelectorAll("table")) {
+    const box = table.parentElement;
+    if (table.getClientRects().length && table.offsetWidth > box.clientWidth + 1) {
+      problems.push(`table ${table.id ? "#" + table.id : ""} sticks out of its box: ` +
+        `${table.offsetWidth} px in ${box.clientWidth} px`);
+    }
+  }
   // One line: the bar is no taller than its brand (which never wraps) and its own padding.
   const nav = document.querySelector("nav.navbar");
   const brand = nav && nav.querySelector(".navbar-brand");
