@@ -134,17 +134,17 @@ def app(tmp_path_factory, browser):
 
 @pytest.fixture(scope="module")
 def seeded(app):
-    out = app.python("import json; from tests.walk_seed import seed; print(json.dumps(seed()))")
+    out = app.python(f"import json; from tests.walk_seed import seed; print(json.dumps(seed({ADMIN_PASSWORD!r})))")
     return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.fixture
-def page(browser, app):
+def page(browser, app, seeded):
     context = browser.new_context(base_url=app.url, viewport={"width": WIDTHS[0], "height": HEIGHT})
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.goto("/accounts/login/")
-    page.fill("#id_username", "admin")
+    page.fill("#id_username", seeded["admin"])
     page.fill("#id_password", ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Overview").wait_for()

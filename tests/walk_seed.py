@@ -2,7 +2,7 @@
 
 Run inside the app under test (``manage.py shell``): ``seed()`` fills its database and home
 folders and returns what the walk needs to reach each page (usernames, keys, fingerprints),
-ready for JSON.
+ready for JSON. ``password`` is the walking administrator's.
 """
 
 import datetime as dt
@@ -20,11 +20,12 @@ from signon.proxy import Presented
 from tests.pki import make_client, make_intermediate, make_root
 from users import flows as user_flows
 from users import tokens
-from users.models import Interface, SignOnMode, User
+from users.models import Interface, SignOnMode
 
 ACTOR = "walk seed"
 
 # Usernames and full names as long as directories deliver them.
+WALKER = "infrastructure.administrator.managed-file-transfer.emea-west"
 MAIN = "christopher.montgomery-fitzgerald"
 MAIN_FULL = "Christopher Alexander Montgomery-Fitzgerald III (Treasury Operations, EMEA)"
 OTHERS = [
@@ -35,10 +36,15 @@ OTHERS = [
 ]
 
 
-def seed() -> dict:
-    admin = User.objects.get(username="admin")
-    admin.full_name = "Administrator of the Managed File Transfer Service (Infrastructure Team)"
-    admin.save()
+def seed(password: str) -> dict:
+    # The administrator who walks: a long username, as the navigation bar must hold it.
+    admin = user_flows.create_user(
+        WALKER,
+        ACTOR,
+        password=password,
+        full_name="Administrator of the Managed File Transfer Service (Infrastructure Team)",
+        is_admin=True,
+    )
 
     main = user_flows.create_user(MAIN, ACTOR, full_name=MAIN_FULL, email="christopher@finance.example.com")
     main.https_mode = SignOnMode.CERT  # so that a change of mode has certificates to show
@@ -129,7 +135,7 @@ def seed() -> dict:
     user_tank = TankEntry.objects.filter(user=main).order_by("id").first()
     org_tank = TankEntry.objects.filter(user=None).order_by("id").first()
     return {
-        "admin": "admin",
+        "admin": admin.username,
         "main": main.username,
         "leaving": leaving.username,
         "token_owner": others[1].username,
