@@ -103,6 +103,7 @@ def test_an_administrators_day(page, app, tmp_path):
     assert next(u for u in users if u["username"] == "rich")["https_mode"] == "cert"
 
     # Create the org CA.
+    page.get_by_role("button", name="Trust", exact=True).click()
     page.get_by_role("link", name="Trusted CAs").first.click()
     page.fill("#org-ca-create-form #id_cn", "Browser Org CA")
     page.locator("#org-ca-create-form").get_by_role("button", name="Create").click()
