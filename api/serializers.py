@@ -119,6 +119,9 @@ class Credential(serializers.Serializer):
     added_at = serializers.DateTimeField()
     source = serializers.CharField()
     certificate = Certificate(allow_null=True)
+    remove_at = serializers.DateTimeField(
+        allow_null=True, help_text="Replaced by a renewal: sign-on ignores it from this moment, then it is removed."
+    )
 
 
 class CredentialAdd(serializers.Serializer):
@@ -232,6 +235,13 @@ class OrgCACreated(Outcome):
 # --- holding tanks, check, audit ---------------------------------------------------------------
 
 
+class RenewalOf(serializers.Serializer):
+    thumbprint = serializers.CharField()
+    username = serializers.CharField()
+    kind = serializers.ChoiceField(CredentialKind.choices)
+    not_after = serializers.DateTimeField(allow_null=True)
+
+
 class TankEntry(serializers.Serializer):
     id = serializers.IntegerField()
     user = serializers.CharField(allow_null=True, help_text="Null for the org holding tank.")
@@ -245,6 +255,11 @@ class TankEntry(serializers.Serializer):
     first_seen = serializers.DateTimeField()
     last_seen = serializers.DateTimeField()
     attempts = serializers.IntegerField()
+    renewal_of = RenewalOf(
+        allow_null=True,
+        help_text="The profile entry this certificate looks like the renewal of (same issuer and subject, or same "
+        "key; newer validity), or null.",
+    )
 
 
 class TankAccept(serializers.Serializer):
@@ -253,6 +268,20 @@ class TankAccept(serializers.Serializer):
         CredentialKind.choices, required=False, help_text="For an org-tank entry: by thumbprint (default) or CN."
     )
     allow_shared = serializers.BooleanField(required=False, default=False, help_text=ALLOW_SHARED)
+    replace = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Accept it as the renewal of the entry in renewal_of: its thumbprint is added and the old one "
+        "removed at the old certificate's expiry.",
+    )
+    keep_old_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=3650,
+        help_text="With replace: remove the old certificate after this many days instead (0: at once).",
+    )
 
 
 class TankAssign(TankAccept):

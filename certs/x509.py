@@ -302,3 +302,15 @@ def summarize(cert: x509.Certificate) -> Summary:
         is_ca=is_ca(cert),
         self_signed=is_self_signed(cert),
     )
+
+
+def public_key_sha256(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's subject public key info, in hexadecimal (upper case): the
+    same for every certificate made for one key. Empty for a key the library cannot read."""
+    try:
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    except (ValueError, UnsupportedAlgorithm):
+        return ""
+    return hashlib.sha256(spki).hexdigest().upper()

@@ -7,7 +7,7 @@ from certs import flows, org_ca, reports, tank, verdicts
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
-from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry, TrustSettings
 from certs.trust import RULE_TEXT
 from certs.x509 import ThumbprintError, format_fingerprint, format_thumbprint, sha1_thumbprint, sha256_fingerprint
 from users.management.base import AdminCommand, bad_input, read_file, read_password_file
@@ -55,6 +55,14 @@ class Command(AdminCommand):
         match.add_argument("state", nargs="?", choices=["on", "off"])
         match.set_defaults(handler="match_cn")
 
+        auto = areas.add_parser(
+            "auto-renew",
+            help="Show or set Accept renewals automatically (only while the old certificate is valid and the "
+            "renewal's issuer is an approved CA).",
+        )
+        auto.add_argument("state", nargs="?", choices=["on", "off"])
+        auto.set_defaults(handler="auto_renew")
+
         user = areas.add_parser("user", help="Certificates on one user's profile.")
         user.add_argument("username")
         actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -101,6 +109,18 @@ class Command(AdminCommand):
             "--as", dest="as_kind", choices=CredentialKind.values, help="For an org-tank entry: by thumbprint or CN."
         )
         p.add_argument("--allow-shared", action="store_true", help=ALLOW_SHARED_HELP)
+        p.add_argument(
+            "--replace",
+            action="store_true",
+            help="Accept it as the renewal of the certificate it renews (see list): its thumbprint is added and the "
+            "old one removed at the old certificate's expiry.",
+        )
+        p.add_argument(
+            "--keep-old-days",
+            type=int,
+            metavar="N",
+            help="With --replace: remove the old certificate after N days instead (0: at once).",
+        )
         p.set_defaults(handler="tank_accept")
         p = tank.add_parser("remove", help="Remove an entry.")
         p.add_argument("id", type=int)
@@ -137,7 +157,9 @@ class Command(AdminCommand):
         p.set_defaults(handler="check")
 
         p = areas.add_parser(
-            "expiring", help="Certificates the app relies on that expire soon or have expired; mails the admins."
+            "expiring",
+            help="For cron: removes profile entries replaced by renewals whose time has come; lists the certificates "
+            "the app relies on that expire soon or have expired and mails the admins.",
         )
         p.add_argument("--days", type=int, default=None, help="The window (default: MFT_EXPIRY_WARNING_DAYS, 30).")
         p.add_argument("--json", action="store_true")
@@ -198,6 +220,13 @@ class Command(AdminCommand):
             self.say(f"Match Cert CN to Username/Full Name is {'on' if on else 'off'}.")
             return
         self.say(flows.set_match_cn(state == "on", self.actor))
+
+    def do_auto_renew(self, state, **_):
+        if state is None:
+            on = TrustSettings.get().auto_accept_renewals
+            self.say(f"Accept renewals automatically is {'on' if on else 'off'}.")
+            return
+        self.say(flows.set_auto_accept_renewals(state == "on", self.actor))
 
     def do_export_roots(self, file, **_):
         bundle, count = flows.export_roots()
@@ -274,6 +303,9 @@ class Command(AdminCommand):
                 cert = c.certificate
                 detail = f"  {cert.subject_display}, issued by {cert.issuer_display}, until {cert.not_after:%Y-%m-%d}"
             self.say(f"{c.pk:>5}  {c.get_kind_display():<17} {c.shown_value}{detail}")
+            if c.remove_at:
+                state = "stopped signing on" if c.retired else "stops signing on"
+                self.say(f"       Replaced by a renewal: {state} {c.remove_at:%Y-%m-%d %H:%M} UTC; then removed.")
             if c.certificate_id:
                 self.say(f"       SHA-256 {c.certificate.fingerprint_sha256}")
 
@@ -283,12 +315,12 @@ class Command(AdminCommand):
     # --- holding tank ----------------------------------------------------------------------
 
     def do_tank_list(self, json, user, org, **_):
-        entries = TankEntry.objects.select_related("user", "certificate")
+        entries = TankEntry.objects.select_related("user", "certificate", "renewal_of__user", "renewal_of__certificate")
         if user:
             entries = entries.filter(user=self.user(user))
         elif org:
             entries = entries.filter(user__isnull=True)
-        entries = list(entries)
+        entries = sorted(entries, key=lambda e: e.renewal_of_id is None)  # renewals first
         if json:
             self.emit_json([e.as_dict() for e in entries])
             return
@@ -301,10 +333,24 @@ class Command(AdminCommand):
                 f"seen {e.attempts}x, last {e.last_seen:%Y-%m-%d %H:%M} from {e.source_address or '?'} "
                 f"over {e.interface.upper()}"
             )
+            if e.renewal_of_id:
+                self.say(f"       {e.renewal_phrase}: accept it with --replace")
 
-    def do_tank_accept(self, id, user, as_kind, allow_shared, **_):
+    def do_tank_accept(self, id, user, as_kind, allow_shared, replace, keep_old_days, **_):
+        if keep_old_days is not None and not replace:
+            raise bad_input("--keep-old-days goes with --replace.")
         target = self.user(user) if user else None
-        self.say(tank.accept_tank_entry(id, self.actor, user=target, as_kind=as_kind, allow_shared=allow_shared))
+        self.say(
+            tank.accept_tank_entry(
+                id,
+                self.actor,
+                user=target,
+                as_kind=as_kind,
+                allow_shared=allow_shared,
+                replace=replace,
+                keep_old_days=keep_old_days,
+            )
+        )
 
     def do_tank_remove(self, id, **_):
         self.say(tank.remove_tank_entry(id, self.actor))
@@ -357,11 +403,14 @@ class Command(AdminCommand):
         if days is not None and days < 0:
             raise bad_input("--days must be zero or more.")
         days = reports.expiry_window_days() if days is None else days
+        removed = tank.remove_replaced(self.actor)
         items = reports.expiring(days)
         mailed = 0 if no_mail else reports.mail_expiring(items, days)
         if json:
             self.emit_json([item.as_dict() for item in items])
             return
+        for message in removed:
+            self.say(message)
         if not items:
             self.say(f"No certificate the app relies on expires within {days} days.")
         for item in items:

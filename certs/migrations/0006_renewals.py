@@ -1,0 +1,62 @@
+# Renewals: a holding-tank entry knows the profile entry it looks like the renewal of; a profile
+# entry replaced by a renewal has the moment sign-on stops reading it; certificates are found by
+# their key; and the org can accept renewals automatically (off).
+
+import hashlib
+
+import django.db.models.deletion
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from django.db import migrations, models
+
+
+def key_hashes(apps, schema_editor):
+    """Every stored certificate's key, hashed as certs.x509.public_key_sha256 does."""
+    Certificate = apps.get_model("certs", "Certificate")
+    for row in Certificate.objects.only("pk", "der").iterator(chunk_size=500):
+        try:
+            cert = x509.load_der_x509_certificate(bytes(row.der))
+            spki = cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        except (ValueError, UnsupportedAlgorithm):
+            continue
+        Certificate.objects.filter(pk=row.pk).update(key_sha256=hashlib.sha256(spki).hexdigest().upper())
+
+
+class Migration(migrations.Migration):
+
+    # Another change adds 0005; whoever merges both makes this depend on it.
+    dependencies = [
+        ('certs', '0004_who_added_it'),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name='certificate',
+            name='key_sha256',
+            field=models.CharField(blank=True, db_index=True, max_length=64),
+        ),
+        migrations.AddField(
+            model_name='credential',
+            name='remove_at',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='credential',
+            name='replaced_by',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='replaces', to='certs.credential'),
+        ),
+        migrations.AddField(
+            model_name='tankentry',
+            name='renewal_of',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='renewals', to='certs.credential'),
+        ),
+        migrations.AddField(
+            model_name='trustsettings',
+            name='auto_accept_renewals',
+            field=models.BooleanField(default=False, help_text="Accept renewals automatically: only while the old certificate is valid and its renewal's issuer is an approved CA"),
+        ),
+        migrations.RunPython(key_hashes, migrations.RunPython.noop),
+    ]
