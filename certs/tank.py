@@ -6,6 +6,7 @@ a profile (by the same use cases as adding it by hand) or remove it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -31,6 +32,8 @@ from .models import (
     renewal_phrase,
 )
 from .x509 import single_common_name
+
+log = logging.getLogger(__name__)
 
 # Who acts when the app accepts a renewal by itself (the org setting).
 AUTOMATIC = "automatic renewal"
@@ -158,7 +161,9 @@ def _accept_automatically(entry: TankEntry) -> bool:
     recipients = list(
         User.objects.filter(is_admin=True, is_active=True).exclude(email="").values_list("email", flat=True)
     )
-    if recipients:
+    if not recipients:
+        return True
+    try:  # sign-on goes on when the mail server does not answer; the audit log has the acceptance
         send_mail(
             f"[MFT] Renewal accepted automatically for {entry.renewal_of.user.username}",
             f'{message}\n\nThe org setting "Accept renewals automatically" is on: a renewal is accepted by itself '
@@ -167,6 +172,8 @@ def _accept_automatically(entry: TankEntry) -> bool:
             settings.DEFAULT_FROM_EMAIL,
             recipients,
         )
+    except Exception:
+        log.exception("Could not mail the administrators about an automatically accepted renewal")
     return True
 
 

@@ -322,3 +322,15 @@ def test_the_setting_is_turned_on_and_off_on_the_trusted_cas_page_and_audited(cl
     client.force_login(rich)
     assert client.post(reverse("certs:auto-renew"), {"on": "yes"}).status_code in (302, 403)
     assert not TrustSettings.get().auto_accept_renewals
+
+
+def test_a_mail_server_that_fails_does_not_fail_the_sign_on(monkeypatch, spec, admins_with_mail, on_profile, new):
+    install(Store.APPROVED, spec.chug)
+    flows.set_auto_accept_renewals(True, ACTOR)
+
+    def broken(*args, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(tank, "send_mail", broken)
+    assert present(new) == []
+    assert authenticates(new)
