@@ -8,7 +8,7 @@ here, then judged by the pages' forms and the use cases.
 from rest_framework import serializers
 
 from certs.flows import RECORD_AS
-from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS
+from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS, PKCS12_FORMATS, PKCS12_WHICH
 from certs.models import CredentialKind, TankKind
 from users.models import Interface, SignOnMode
 
@@ -177,6 +177,12 @@ class Issue(serializers.Serializer):
         trim_whitespace=False,
         write_only=True,
         help_text="Protects the PKCS#12 file; one is made up (and returned) when none is given.",
+    )
+    pkcs12_format = serializers.ChoiceField(
+        list(PKCS12_FORMATS),
+        required=False,
+        default="modern",
+        help_text=PKCS12_WHICH + " Modern: AES-256-CBC, PBKDF2-SHA256. Legacy: 3DES, SHA-1 MAC.",
     )
 
 

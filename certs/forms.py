@@ -186,9 +186,19 @@ class CreateCertificateForm(forms.Form):
     cn = CNField(max_length=64, help_text="The name in the certificate; defaults to the username.")
     key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
     days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=issuing.MAX_CLIENT_DAYS, initial=365)
+    pkcs12_format = forms.ChoiceField(
+        label="PKCS#12 encryption",
+        choices=list(issuing.PKCS12_FORMATS.items()),
+        initial="modern",
+        required=False,
+        help_text=issuing.PKCS12_WHICH,
+    )
     # On the page, good for one submission: posting the same form again (a reload) issues
     # nothing more. (The API has idempotency keys instead.)
     once = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
+
+    def clean_pkcs12_format(self):
+        return self.cleaned_data.get("pkcs12_format") or "modern"
 
 
 class OrgCACreateForm(forms.Form):

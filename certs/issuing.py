@@ -165,17 +165,44 @@ def issue_client_certificate(
     return cert, key
 
 
-def pkcs12_bundle(friendly_name: str, key, cert: x509.Certificate, ca_chain, password: str) -> bytes:
-    """A password-protected PKCS#12 file holding the key, the certificate and its CA chain."""
+# How a PKCS#12 file is encrypted: the modern way by default, the legacy way for systems that
+# cannot open anything else.
+PKCS12_FORMATS = {
+    "modern": "Modern: AES-256-CBC, PBKDF2-SHA256, SHA-256 MAC (Windows 10 1709 and later, Windows Server 2019 "
+    "and later, current macOS, iOS, Android, OpenSSL 1.1.1 and later, Java 11 and later)",
+    "legacy": "Legacy: 3DES, SHA-1 MAC (Windows Server 2016 and older, Windows 10 before 1709, older macOS "
+    "Keychain, Java 8)",
+}
+PKCS12_WHICH = (
+    "Choose modern unless the certificate goes to Windows Server 2016 or older, or to an older macOS: those "
+    "cannot open the modern format and need legacy, which protects the private key less well."
+)
+
+
+def pkcs12_bundle(
+    friendly_name: str, key, cert: x509.Certificate, ca_chain, password: str, pkcs12_format: str = "modern"
+) -> bytes:
+    """A password-protected PKCS#12 file holding the key, the certificate and its CA chain, in
+    ``pkcs12_format`` (see PKCS12_FORMATS)."""
     if not password:
         raise IssuingError("A PKCS#12 file needs a password.")
-    encryption = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(200_000)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-        .hmac_hash(hashes.SHA256())
-        .build(password.encode())
-    )
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder()
+    if pkcs12_format == "modern":
+        builder = (
+            builder.kdf_rounds(200_000)
+            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+            .hmac_hash(hashes.SHA256())
+        )
+    elif pkcs12_format == "legacy":
+        # What OpenSSL 1.x wrote by default, which the systems needing it read.
+        builder = (
+            builder.kdf_rounds(2048)
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())  # noqa: S303 - what the legacy format is
+        )
+    else:
+        raise IssuingError(f"A PKCS#12 file is made in the modern or the legacy format, not '{pkcs12_format}'.")
+    encryption = builder.build(password.encode())
     return pkcs12.serialize_key_and_certificates(friendly_name.encode()[:64], key, cert, list(ca_chain), encryption)
 
 

@@ -457,3 +457,12 @@ def test_the_token_commands_refuse_bad_input_in_one_sentence(cast, args, sentenc
     with pytest.raises(CommandError) as refused:
         command("users", "token", *args)
     assert refused.value.returncode == 2 and sentence in str(refused.value)
+
+
+def test_a_new_certificate_comes_in_the_legacy_pkcs12_format_when_asked(cast):
+    answer = body(admin(cast, "post", "/api/v1/users/rich/certificates/issue/", {"pkcs12_format": "legacy"}))
+    data = base64.b64decode(answer["pkcs12_base64"])
+    assert pkcs12.load_pkcs12(data, answer["password"].encode()).key is not None
+    assert b"\x2a\x86\x48\x86\xf7\x0d\x01\x0c\x01\x03" in data  # pbeWithSHAAnd3-KeyTripleDES-CBC
+    refused = admin(cast, "post", "/api/v1/users/rich/certificates/issue/", {"pkcs12_format": "rc2"})
+    assert refused.status_code == 400 and "pkcs12_format" in refused.content.decode()

@@ -135,6 +135,7 @@ def create_certificate(request, username):
             days=form.cleaned_data["days"],
             key_type=form.cleaned_data["key_type"],
             source_address=client_address(request),
+            pkcs12_format=form.cleaned_data["pkcs12_format"],
         )
     except (flows.FlowError, issuing.IssuingError) as exc:
         form.add_error(None, str(exc))
@@ -149,6 +150,7 @@ def create_certificate(request, username):
         "until": time.time() + DOWNLOAD_SECONDS,
         "certificate": issued.certificate.sha256,
         "password": password,
+        "pkcs12_format": form.cleaned_data["pkcs12_format"],
     }
     return redirect("certs:issued", user.username, token)
 
@@ -174,6 +176,8 @@ def issued_certificate(request, username, token):
         "password": password,
         "download_url": reverse("certs:download-issued", args=[user.username, token]),
         "minutes": DOWNLOAD_SECONDS // 60,
+        "pkcs12_format": issuing.PKCS12_FORMATS[waiting.get("pkcs12_format", "modern")],
+        "pkcs12_which": issuing.PKCS12_WHICH,
     }
     return render(request, "certs/issued.html", context)
 

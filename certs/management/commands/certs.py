@@ -5,7 +5,7 @@ from pathlib import Path
 from certs import chain as chain_picture
 from certs import flows, org_ca, reports, tank, verdicts
 from certs.flows import FlowError
-from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
+from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, PKCS12_FORMATS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
 from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry, TrustSettings
 from certs.trust import RULE_TEXT
@@ -146,6 +146,14 @@ class Command(AdminCommand):
         p.add_argument("--cn", help="Defaults to the username.")
         p.add_argument("--days", type=int, default=365, help=f"1 to {MAX_CLIENT_DAYS}.")
         p.add_argument("--key", choices=list(KEY_TYPES), default="ec-p256")
+        p.add_argument(
+            "--format",
+            dest="pkcs12_format",
+            choices=list(PKCS12_FORMATS),
+            default="modern",
+            help="PKCS#12 encryption: modern (AES-256, PBKDF2-SHA256; the default) or legacy (3DES, SHA-1 MAC) for "
+            "Windows Server 2016 and older and older macOS.",
+        )
         p.set_defaults(handler="issue")
 
         p = areas.add_parser("check", help="Explain whether a certificate connects and whom it authenticates.")
@@ -372,7 +380,7 @@ class Command(AdminCommand):
         c = current.certificate
         self.say(f"{c.subject_display} ({c.thumbprint}), valid until {c.not_after:%Y-%m-%d}")
 
-    def do_issue(self, username, out, password_file, cn, days, key, **_):
+    def do_issue(self, username, out, password_file, cn, days, key, pkcs12_format, **_):
         user = self.user(username)
         password = read_password_file(password_file)
         # Claim the output file first: a file that cannot be written must not cost a certificate.
@@ -383,7 +391,9 @@ class Command(AdminCommand):
         except OSError as exc:
             raise bad_input(f"{out}: cannot be written ({exc.strerror or exc}).") from None
         try:
-            issued = org_ca.issue_certificate(user, self.actor, password=password, cn=cn, days=days, key_type=key)
+            issued = org_ca.issue_certificate(
+                user, self.actor, password=password, cn=cn, days=days, key_type=key, pkcs12_format=pkcs12_format
+            )
         except BaseException:
             os.close(fd)
             os.unlink(out)
@@ -396,6 +406,7 @@ class Command(AdminCommand):
             f"{c.not_after:%Y-%m-%d}; its thumbprint is on the profile (id {issued.credential.pk})."
         )
         self.say(f"Wrote the PKCS#12 file (certificate, private key and CA chain) to {out}.")
+        self.say(f"Its encryption: {PKCS12_FORMATS[pkcs12_format]}.")
 
     # --- expiry ----------------------------------------------------------------------------
 
