@@ -457,3 +457,21 @@ def renewal_phrase(credential: Credential) -> str:
     when = f" ({expiry_phrase(old.not_after)})" if old is not None else ""
     shown = old.thumbprint if old is not None else credential.shown_value
     return f"renewal of {shown}{when}, on {credential.user.username}'s profile by {credential.kind_phrase}"
+
+
+class ExpiryNotice(models.Model):
+    """That a user was told (by mail) that a certificate on their profile expires: one row per
+    threshold (30, 14, 7 or 1 days before), so that nobody is told twice for one threshold."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expiry_notices")
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="expiry_notices")
+    days = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "certificate", "days"], name="one_expiry_notice_per_threshold")
+        ]
+
+    def __str__(self):
+        return f"{self.user}: {self.certificate} ({self.days} days)"

@@ -1,13 +1,16 @@
 # Renewals: a holding-tank entry knows the profile entry it looks like the renewal of; a profile
 # entry replaced by a renewal has the moment sign-on stops reading it; certificates are found by
-# their key; and the org can accept renewals automatically (off).
+# their key; the org can accept renewals automatically (off); and what owners were told of their
+# certificates' expiry is recorded, so nobody is told twice for one threshold.
 
 import hashlib
 
 import django.db.models.deletion
+import django.utils.timezone
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from django.conf import settings
 from django.db import migrations, models
 
 
@@ -30,6 +33,7 @@ class Migration(migrations.Migration):
     # Another change adds 0005; whoever merges both makes this depend on it.
     dependencies = [
         ('certs', '0004_who_added_it'),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
@@ -57,6 +61,19 @@ class Migration(migrations.Migration):
             model_name='trustsettings',
             name='auto_accept_renewals',
             field=models.BooleanField(default=False, help_text="Accept renewals automatically: only while the old certificate is valid and its renewal's issuer is an approved CA"),
+        ),
+        migrations.CreateModel(
+            name='ExpiryNotice',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('days', models.PositiveSmallIntegerField()),
+                ('sent_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('certificate', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='expiry_notices', to='certs.certificate')),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='expiry_notices', to=settings.AUTH_USER_MODEL)),
+            ],
+            options={
+                'constraints': [models.UniqueConstraint(fields=('user', 'certificate', 'days'), name='one_expiry_notice_per_threshold')],
+            },
         ),
         migrations.RunPython(key_hashes, migrations.RunPython.noop),
     ]

@@ -166,12 +166,15 @@ class Command(AdminCommand):
 
         p = areas.add_parser(
             "expiring",
-            help="For cron: removes profile entries replaced by renewals whose time has come; lists the certificates "
-            "the app relies on that expire soon or have expired and mails the admins.",
+            help="For cron (daily): removes profile entries replaced by renewals whose time has come; tells each user "
+            "whose certificate expires in 30, 14, 7 or 1 days (once each); lists the certificates the app relies on "
+            "that expire soon or have expired and mails the admins one digest.",
         )
         p.add_argument("--days", type=int, default=None, help="The window (default: MFT_EXPIRY_WARNING_DAYS, 30).")
         p.add_argument("--json", action="store_true")
-        p.add_argument("--no-mail", action="store_true", help="Only print; do not mail the administrators.")
+        p.add_argument(
+            "--no-mail", action="store_true", help="Only print; mail neither the users nor the administrators."
+        )
         p.set_defaults(handler="expiring")
 
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
@@ -416,7 +419,8 @@ class Command(AdminCommand):
         days = reports.expiry_window_days() if days is None else days
         removed = tank.remove_replaced(self.actor)
         items = reports.expiring(days)
-        mailed = 0 if no_mail else reports.mail_expiring(items, days)
+        owners = reports.OwnerNotices() if no_mail else reports.tell_owners()
+        mailed = 0 if no_mail else reports.mail_expiring(items, days, owners)
         if json:
             self.emit_json([item.as_dict() for item in items])
             return
@@ -429,6 +433,15 @@ class Command(AdminCommand):
             state = "EXPIRED" if item.expired else "expires"
             who = f" on {item.user.username}'s profile" if item.user else ""
             self.say(f"{item.kind}{who}: {c.subject_display} ({c.thumbprint}) {state} {c.not_after:%Y-%m-%d}")
+        if owners.told:
+            names = ", ".join(dict.fromkeys(n.user.username for n in owners.told))
+            self.say(f"Told {len(owners.told)} user{'s' if len(owners.told) != 1 else ''} by mail: {names}.")
+        if owners.no_email:
+            names = ", ".join(dict.fromkeys(n.user.username for n in owners.no_email))
+            self.say(f"No email address, so listed to the administrators instead: {names}.")
+        if owners.failed:
+            names = ", ".join(dict.fromkeys(n.user.username for n in owners.failed))
+            self.warn(f"The mail server did not take the mail for {names}; the next run tries again.")
         if mailed:
             self.say(f"Mailed {mailed} administrator{'s' if mailed != 1 else ''}.")
 
