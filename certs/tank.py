@@ -31,7 +31,7 @@ from .models import (
     entry_key,
     renewal_phrase,
 )
-from .x509 import single_common_name
+from .x509 import directly_issued_by, single_common_name
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ def record_presentation(
         return []
     (row,) = keep_certificates(cert)
     user = User.objects.find(username) if username else None
-    renewed = renewal_candidates(row, cert, user)
+    issuer = verdict.connection.path[1] if len(verdict.connection.path) > 1 else None
+    renewed = renewal_candidates(row, cert, user, issuer)
     renewal = renewed[0] if renewed else None
     if user is None:
         entries = [_tank(None, TankKind.CERTIFICATE, row.sha1, row, interface, source_address, renewal)]
@@ -103,11 +104,15 @@ def _tank(user, kind, value, row, interface, source_address, renewal=None) -> Ta
 # --- renewals -------------------------------------------------------------------------------------
 
 
-def renewal_candidates(row: Certificate, cert, user: User | None) -> list[Credential]:
+def renewal_candidates(row: Certificate, cert, user: User | None, issuer=None) -> list[Credential]:
     """The profile entries (by thumbprint, still in force) that this certificate looks like the
-    renewal of: the same issuer and the same non-empty subject, or the same key; and a newer
-    validity (it starts no earlier and ends later). Only ``user``'s when a user is named. The
-    one ending last first."""
+    renewal of: the same non-empty subject from the same issuing CA, or the same key; and a
+    newer validity (it starts no earlier and ends later). Only ``user``'s when a user is named.
+    The one ending last first.
+
+    "The same issuing CA" is ``issuer``, the CA certificate that the path validation found for
+    this certificate, when its key verifies the old certificate too: a CA that only copies the
+    name of the old one's issuer does not make a renewal."""
     match = Q()
     if row.key_sha256:
         match |= Q(certificate__key_sha256=row.key_sha256)
@@ -131,7 +136,13 @@ def renewal_candidates(row: Certificate, cert, user: User | None) -> list[Creden
         # The stored names are printable renderings: compare the names themselves.
         same_key = bool(row.key_sha256) and old.key_sha256 == row.key_sha256
         old_cert = old.to_x509()
-        same_names = len(cert.subject) > 0 and old_cert.subject == cert.subject and old_cert.issuer == cert.issuer
+        same_names = (
+            len(cert.subject) > 0
+            and old_cert.subject == cert.subject
+            and old_cert.issuer == cert.issuer
+            and issuer is not None
+            and directly_issued_by(old_cert, issuer)
+        )
         if same_key or same_names:
             renewed.append(credential)
     return renewed

@@ -18,7 +18,7 @@ from certs.x509 import format_thumbprint, sha1_thumbprint
 from signon import flows as signon_flows
 from signon.proxy import Presented
 from tests.conftest import ACTOR, install
-from tests.pki import DAY, NOW, make_client, make_intermediate
+from tests.pki import DAY, NOW, make_cert, make_client, make_intermediate, make_root
 from tests.test_commands import refused, run
 from users.models import SignOnMode
 
@@ -334,3 +334,17 @@ def test_a_mail_server_that_fails_does_not_fail_the_sign_on(monkeypatch, spec, a
     monkeypatch.setattr(tank, "send_mail", broken)
     assert present(new) == []
     assert authenticates(new)
+
+
+def test_a_ca_that_copies_the_issuers_name_does_not_make_a_renewal(spec, on_profile):
+    # Another root the org trusts signs a CA named exactly like Chug and Ring; a certificate
+    # from it with rich's subject connects, but is not the renewal of rich's certificate.
+    elsewhere = make_root("Partner Root")
+    install(Store.ROOT, elsewhere)
+    fake_chug = make_cert(None, elsewhere, ca=True, subject=spec.chug.cert.subject)
+    install(Store.INTERMEDIATE, fake_chug)
+    copy = make_client("Rich", fake_chug, not_after=NOW + 400 * DAY)
+    assert copy.cert.issuer == on_profile.certificate.to_x509().issuer
+    assert verdicts.judge(copy.cert, username="rich").connection.ok
+    entries = present(copy)
+    assert entries and all(e.renewal_of_id is None for e in entries)
