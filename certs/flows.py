@@ -28,6 +28,7 @@ from .models import (
     Certificate,
     Credential,
     CredentialKind,
+    SelfRenewal,
     Store,
     StoreEntry,
     TankEntry,
@@ -206,6 +207,25 @@ def set_auto_accept_renewals(on: bool, actor, source_address=None) -> str:
         TrustSettings.objects.filter(pk=row.pk).update(auto_accept_renewals=on)
         message = f"Turned Accept renewals automatically {state}."
         AuditEvent.objects.record(actor, "auto_renew.set", message, source_address=source_address, detail={"on": on})
+    return message
+
+
+def set_self_renewal(mode: str, actor, source_address=None) -> str:
+    """The org setting: whether users renew certificates the org CA issued them themselves, and
+    whether such a renewal waits for an administrator ("approval") or replaces the old one at
+    once ("automatic")."""
+    if mode not in SelfRenewal.values:
+        raise FlowError(f"Self-service renewal is {', '.join(SelfRenewal.values)}; not '{mode}'.")
+    label = SelfRenewal(mode).label
+    with transaction.atomic():
+        row = TrustSettings.get()
+        if row.self_renewal == mode:
+            return f"Self-service renewal is already {label[0].lower()}{label[1:]}."
+        TrustSettings.objects.filter(pk=row.pk).update(self_renewal=mode)
+        message = f"Self-service renewal is now {label[0].lower()}{label[1:]}."
+        AuditEvent.objects.record(
+            actor, "self_renewal.set", message, source_address=source_address, detail={"mode": mode}
+        )
     return message
 
 

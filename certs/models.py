@@ -151,6 +151,12 @@ class StoreEntry(AddedBy):
         return f"{self.get_store_display()}: {self.certificate}"
 
 
+class SelfRenewal(models.TextChoices):
+    OFF = "off", "Off: administrators renew certificates"
+    APPROVAL = "approval", "On request: the renewal waits in the holding tank for an administrator"
+    AUTOMATIC = "automatic", "Automatic: the renewal replaces the old certificate at once"
+
+
 class TrustSettings(models.Model):
     """Org-level switches, and a counter that changes whenever the trust configuration does.
 
@@ -163,6 +169,12 @@ class TrustSettings(models.Model):
         default=False,
         help_text="Accept renewals automatically: only while the old certificate is valid and its renewal's "
         "issuer is an approved CA",
+    )
+    self_renewal = models.CharField(
+        max_length=16,
+        choices=SelfRenewal.choices,
+        default=SelfRenewal.OFF,
+        help_text="Whether users renew certificates the org CA issued them, on their own page",
     )
     generation = models.PositiveBigIntegerField(default=1)
 

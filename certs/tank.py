@@ -220,7 +220,6 @@ def accept_renewal(
             f"Entry {entry_id} is not the renewal of a certificate on a profile, so there is nothing to replace: "
             "accept it without replacing."
         )
-    when = None
     with transaction.atomic():
         old = (
             Credential.objects.select_for_update()
@@ -237,41 +236,65 @@ def accept_renewal(
             )
         if entry.user_id is not None and entry.user_id != owner.pk:
             raise FlowError(f"Entry {entry_id} is in {entry.owner_phrase} but renews {owner.username}'s certificate.")
-        when = removal_time(old.certificate, keep_old_days)
-        new, _ = add_thumbprint(
-            owner,
-            entry.certificate.sha1,
+        # The certificate's other entries are resolved too.
+        TankEntry.objects.filter(Q(user=owner) | Q(user__isnull=True), certificate=entry.certificate).delete()
+        verb = "Accepted automatically" if automatic else "Accepted"
+        return replace_credential(
+            old,
+            entry.certificate,
             actor,
-            certificate=entry.certificate,
+            verb=verb,
+            keep_old_days=keep_old_days,
             source="renewal",
             source_address=source_address,
             allow_shared=allow_shared,
+            detail={"entry": entry_id, "automatic": automatic},
+            action="tank.renewal",
         )
-        # The certificate's other entries are resolved too.
-        TankEntry.objects.filter(Q(user=owner) | Q(user__isnull=True), certificate=entry.certificate).delete()
-        renews = f"{'Accepted automatically' if automatic else 'Accepted'} thumbprint {new.shown_value} into "
-        renews += f"{owner.username}'s profile as the renewal of {old.shown_value}"
-        if when <= timezone.now():
-            old.delete()
-            message = f"{renews}, which was removed at once."
-        else:
-            Credential.objects.filter(pk=old.pk).update(remove_at=when, replaced_by=new)
-            at = "at its expiry, " if keep_old_days is None else ""
-            message = f"{renews}; the old one stops signing on {at}{when:%Y-%m-%d %H:%M} UTC and is then removed."
-        AuditEvent.objects.record(
-            actor,
-            "tank.renewal",
-            message,
-            target=owner,
-            source_address=source_address,
-            detail={
-                "new": new.shown_value,
-                "old": old.shown_value,
-                "remove_at": when.isoformat(),
-                "entry": entry_id,
-                "automatic": automatic,
-            },
-        )
+
+
+def replace_credential(
+    old: Credential,
+    certificate: Certificate,
+    actor,
+    *,
+    verb: str,
+    keep_old_days: int | None = None,
+    source: str,
+    source_address=None,
+    allow_shared=False,
+    detail: dict | None = None,
+    action: str,
+) -> str:
+    """Put ``certificate``'s thumbprint on ``old``'s profile as its renewal and schedule ``old``'s
+    removal (see ``removal_time``), audited as ``action``. Call inside a transaction."""
+    owner = old.user
+    when = removal_time(old.certificate, keep_old_days)
+    new, _ = add_thumbprint(
+        owner,
+        certificate.sha1,
+        actor,
+        certificate=certificate,
+        source=source,
+        source_address=source_address,
+        allow_shared=allow_shared,
+    )
+    renews = f"{verb} thumbprint {new.shown_value} into {owner.username}'s profile as the renewal of {old.shown_value}"
+    if when <= timezone.now():
+        old.delete()
+        message = f"{renews}, which was removed at once."
+    else:
+        Credential.objects.filter(pk=old.pk).update(remove_at=when, replaced_by=new)
+        at = "at its expiry, " if keep_old_days is None else ""
+        message = f"{renews}; the old one stops signing on {at}{when:%Y-%m-%d %H:%M} UTC and is then removed."
+    AuditEvent.objects.record(
+        actor,
+        action,
+        message,
+        target=owner,
+        source_address=source_address,
+        detail={"new": new.shown_value, "old": old.shown_value, "remove_at": when.isoformat(), **(detail or {})},
+    )
     return message
 
 

@@ -48,6 +48,7 @@ urlpatterns = [
     path("trust/cas/<sha256:sha256>/remove/", trust.store_remove, {"store": "approved"}, name="cas-remove"),
     path("trust/match-cn/", trust.match_cn, name="match-cn"),
     path("trust/auto-renew/", trust.auto_renew, name="auto-renew"),
+    path("trust/self-renewal/", trust.self_renewal, name="self-renewal"),
     path("trust/org-ca/create/", trust.org_ca_create, name="org-ca-create"),
     path("trust/org-ca/import/", trust.org_ca_import, name="org-ca-import"),
     path("trust/org-ca/certificate.pem", trust.org_ca_download, name="org-ca-download"),

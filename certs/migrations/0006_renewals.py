@@ -1,6 +1,7 @@
 # Renewals: a holding-tank entry knows the profile entry it looks like the renewal of; a profile
 # entry replaced by a renewal has the moment sign-on stops reading it; certificates are found by
-# their key; the org can accept renewals automatically (off); and what owners were told of their
+# their key; the org can accept renewals automatically (off) and let users renew what the org CA
+# issued them (off); and what owners were told of their
 # certificates' expiry is recorded, so nobody is told twice for one threshold.
 
 import hashlib
@@ -61,6 +62,11 @@ class Migration(migrations.Migration):
             model_name='trustsettings',
             name='auto_accept_renewals',
             field=models.BooleanField(default=False, help_text="Accept renewals automatically: only while the old certificate is valid and its renewal's issuer is an approved CA"),
+        ),
+        migrations.AddField(
+            model_name='trustsettings',
+            name='self_renewal',
+            field=models.CharField(choices=[('off', 'Off: administrators renew certificates'), ('approval', 'On request: the renewal waits in the holding tank for an administrator'), ('automatic', 'Automatic: the renewal replaces the old certificate at once')], default='off', help_text='Whether users renew certificates the org CA issued them, on their own page', max_length=16),
         ),
         migrations.CreateModel(
             name='ExpiryNotice',

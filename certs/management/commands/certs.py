@@ -7,7 +7,7 @@ from certs import flows, org_ca, reports, tank, verdicts
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, PKCS12_FORMATS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
-from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry, TrustSettings
+from certs.models import Credential, CredentialKind, OrgCA, SelfRenewal, Store, StoreEntry, TankEntry, TrustSettings
 from certs.trust import RULE_TEXT
 from certs.x509 import ThumbprintError, format_fingerprint, format_thumbprint, sha1_thumbprint, sha256_fingerprint
 from users.management.base import AdminCommand, bad_input, read_file, read_password_file
@@ -62,6 +62,14 @@ class Command(AdminCommand):
         )
         auto.add_argument("state", nargs="?", choices=["on", "off"])
         auto.set_defaults(handler="auto_renew")
+
+        own = areas.add_parser(
+            "self-renewal",
+            help="Show or set whether users renew certificates the org CA issued them on their own page: off, "
+            "approval (the renewal waits in the holding tank) or automatic.",
+        )
+        own.add_argument("mode", nargs="?", choices=SelfRenewal.values)
+        own.set_defaults(handler="self_renewal")
 
         user = areas.add_parser("user", help="Certificates on one user's profile.")
         user.add_argument("username")
@@ -238,6 +246,13 @@ class Command(AdminCommand):
             self.say(f"Accept renewals automatically is {'on' if on else 'off'}.")
             return
         self.say(flows.set_auto_accept_renewals(state == "on", self.actor))
+
+    def do_self_renewal(self, mode, **_):
+        if mode is None:
+            label = SelfRenewal(TrustSettings.get().self_renewal).label
+            self.say(f"Self-service renewal is {label[0].lower()}{label[1:]}.")
+            return
+        self.say(flows.set_self_renewal(mode, self.actor))
 
     def do_export_roots(self, file, **_):
         bundle, count = flows.export_roots()
