@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from tests.e2e import AppServer, HttpsClient, require
-from tests.pki import make_client, make_intermediate, make_root
+from tests.pki import DAY, NOW, make_client, make_intermediate, make_root
 
 pytestmark = pytest.mark.e2e
 
@@ -122,6 +122,37 @@ def test_the_chain_the_client_sends_reaches_the_app(server, tmp_path):
         server.url, cafile=server.server_certificate, cert=tmp_path / "chain.pem", key=tmp_path / "leaf.key"
     )
     assert client.whoami()["username"] == "chained"
+
+
+def test_a_renewal_presented_over_https_is_accepted_with_replace_and_the_old_one_stops(server, tmp_path):
+    root = make_root("Renewal Root")
+    ca = make_intermediate("Renewal CA", root)
+    old = make_client("Renewing Partner", ca, not_after=NOW + 9 * DAY)
+    renewal = make_client("Renewing Partner", ca, not_after=NOW + 400 * DAY)
+    (tmp_path / "root.pem").write_bytes(root.pem)
+    for name, issued in (("old", old), ("new", renewal)):
+        (tmp_path / f"{name}.pem").write_bytes(issued.pem + ca.pem)
+        (tmp_path / f"{name}.key").write_bytes(issued.key_pem)
+    server.manage("users", "add", "partner")
+    server.manage("users", "policy", "partner", "--interface", "https", "--mode", "cert")
+    server.manage("certs", "user", "partner", "import", str(tmp_path / "old.pem"))
+    server.manage("certs", "roots", "add", str(tmp_path / "root.pem"))
+    time.sleep(1.5)  # the TLS context notices the new root
+
+    def whoami(name):
+        client = HttpsClient(
+            server.url, cafile=server.server_certificate, cert=tmp_path / f"{name}.pem", key=tmp_path / f"{name}.key"
+        )
+        return client.whoami()["username"]
+
+    assert whoami("old") == "partner"
+    assert whoami("new") is None
+    tank = json.loads(server.manage("certs", "tank", "list", "--json", "--org").stdout)
+    (entry,) = [e for e in tank if e["renewal_of"]]
+    assert entry["renewal_of"]["username"] == "partner" and entry["interface"] == "https"
+    server.manage("certs", "tank", "accept", str(entry["id"]), "--replace", "--keep-old-days", "0")
+    assert whoami("new") == "partner"
+    assert whoami("old") is None
 
 
 def test_idle_connections_do_not_starve_the_server(server):
