@@ -363,7 +363,7 @@ def mail_expiring(items: list[Expiring], days: int, owners: OwnerNotices | None 
         User.objects.filter(is_admin=True, is_active=True).exclude(email="").values_list("email", flat=True)
     )
     owners = owners or OwnerNotices()
-    if not (items or owners.no_email) or not recipients:
+    if not (items or owners.no_email or owners.told) or not recipients:
         return 0
     lines = []
     if items:
@@ -387,8 +387,10 @@ def mail_expiring(items: list[Expiring], days: int, owners: OwnerNotices | None 
     lines += ["", "A renewed certificate presented at sign-on waits in the holding tank as the renewal of the old one:"]
     lines += ["accept it there (or with manage.py certs tank accept ID --replace)."]
     subject = f"[MFT] {len(items)} certificate(s) expiring within {days} days"
-    if not items:
+    if not items and owners.no_email:
         subject = f"[MFT] {len(owners.no_email)} user(s) without an email address have expiring certificates"
+    elif not items:
+        subject = f"[MFT] {len(owners.told)} user(s) told that their certificates expire"
     send_mail(subject, "\n".join(lines) + "\n", settings.DEFAULT_FROM_EMAIL, recipients)
     return len(recipients)
 

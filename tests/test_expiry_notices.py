@@ -159,3 +159,10 @@ def test_each_user_is_told_about_each_of_their_certificates(spec, admin_mail, ri
     flows.import_to_profile(charlie, [other.cert], ACTOR)
     assert "Told 2 users by mail: charlie, rich." in run()  # the one expiring first first
     assert len(to("charlie@example.com")) == 1 and "in 5 days" in to("charlie@example.com")[0].subject
+
+
+def test_the_administrators_hear_who_was_told_even_outside_their_window(admin_mail, rich, expiring):
+    run("--days", "1")
+    (digest,) = to("alice@example.com")
+    assert "told that their certificates expire" in digest.subject
+    assert "- rich (rich@example.com): Rich" in digest.body
