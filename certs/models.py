@@ -487,3 +487,20 @@ class ExpiryNotice(models.Model):
 
     def __str__(self):
         return f"{self.user}: {self.certificate} ({self.days} days)"
+
+
+class Enrolment(AddedBy):
+    """An administrator's approval for one first enrolment over EST (``simpleenroll``): the user's
+    client authenticates with the one-time secret (only its SHA-256 is kept) and gets one
+    certificate from the org CA, whose thumbprint lands on the profile."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolments")
+    secret_sha256 = models.CharField(max_length=64, unique=True)
+    cn = models.CharField(max_length=64)
+    days = models.PositiveIntegerField(default=365)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    certificate = models.ForeignKey(Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self):
+        return f"Enrolment of {self.user} as '{self.cn}'"

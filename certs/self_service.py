@@ -1,4 +1,6 @@
-"""Self-service renewal: a user renews, on their own page, a certificate that the org CA issued
+"""Self-service renewal, and first enrolments over EST that an administrator approved.
+
+Self-service renewal: a user renews, on their own page, a certificate that the org CA issued
 them, when the org allows it (off, on request for an administrator's approval, automatic).
 
 The user is signed on with the very certificate being renewed, or with a password (which
@@ -10,6 +12,8 @@ expiry; on request it waits in the user's holding tank as the renewal of the old
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,11 +25,21 @@ from audit.models import AuditEvent
 from users.models import Method
 
 from . import issuing
-from .flows import FlowError, keep_certificates
-from .models import Certificate, Credential, CredentialKind, OrgCA, SelfRenewal, TankEntry, TankKind, TrustSettings
+from .flows import FlowError, add_thumbprint, keep_certificates
+from .models import (
+    Certificate,
+    Credential,
+    CredentialKind,
+    Enrolment,
+    OrgCA,
+    SelfRenewal,
+    TankEntry,
+    TankKind,
+    TrustSettings,
+)
 from .org_ca import refuse_cn_of_another_user
 from .tank import replace_credential
-from .x509 import directly_issued_by, single_common_name
+from .x509 import CNError, clean_cn, directly_issued_by, key_sha256, name_key, single_common_name
 
 
 @dataclass
@@ -161,3 +175,104 @@ def renew(
         bundle = issuing.pkcs12_bundle(cn, key, cert, [ca_cert], password, pkcs12_format)
         return Renewed(row, waiting, message, pkcs12=bundle)
     return Renewed(row, waiting, message, pem=row.pem + org_ca.certificate.pem)
+
+
+# --- first enrolment over EST, approved by an administrator ------------------------------------
+
+# How long an approved enrolment may wait for its client, at most.
+MAX_ENROLMENT_HOURS = 30 * 24
+REFUSED_ENROLMENT = "The username and enrolment secret do not match an open enrolment."
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def approve_enrolment(user, actor, *, cn=None, days=365, hours=72, source_address=None) -> tuple[Enrolment, str]:
+    """Let ``user``'s client enrol once over EST (``simpleenroll``) within ``hours``: returns the
+    enrolment and its one-time secret, which is shown this once and kept only as a hash."""
+    if OrgCA.active() is None:
+        raise FlowError("There is no org CA yet: create one before approving enrolments.")
+    try:
+        cn = clean_cn(cn or user.username)
+    except CNError as exc:
+        raise FlowError(str(exc)) from None
+    refuse_cn_of_another_user(user, cn)
+    if not isinstance(days, int) or not 1 <= days <= issuing.MAX_CLIENT_DAYS:
+        raise FlowError(f"The certificate is valid for 1 to {issuing.MAX_CLIENT_DAYS} days.")
+    if not isinstance(hours, int) or not 1 <= hours <= MAX_ENROLMENT_HOURS:
+        raise FlowError(f"An enrolment stays open for 1 to {MAX_ENROLMENT_HOURS} hours.")
+    secret = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        enrolment = Enrolment.objects.create(
+            user=user,
+            secret_sha256=_secret_hash(secret),
+            cn=cn,
+            days=days,
+            expires_at=timezone.now() + timedelta(hours=hours),
+            **Enrolment.by(actor),
+        )
+        AuditEvent.objects.record(
+            actor,
+            "enrolment.approve",
+            f"Approved one EST enrolment for {user.username} as '{cn}' ({days} days), open until "
+            f"{enrolment.expires_at:%Y-%m-%d %H:%M} UTC.",
+            target=user,
+            source_address=source_address,
+            detail={"cn": cn, "days": days, "enrolment": enrolment.pk},
+        )
+    return enrolment, secret
+
+
+def enrol(username: str, secret: str, csr: bytes, source_address=None) -> Certificate:
+    """The certificate for an approved enrolment (``simpleenroll``): the org CA certifies the
+    request's key under the enrolment's name, its thumbprint lands on the profile, and the
+    enrolment is used up. The same request sent again gets the same certificate. Refused
+    (FlowError) in words."""
+    try:
+        public_key = issuing.read_csr(csr).public_key()
+    except issuing.IssuingError as exc:
+        raise FlowError(str(exc)) from None
+    with transaction.atomic():
+        enrolment = (
+            Enrolment.objects.select_for_update()
+            .select_related("user", "certificate")
+            .filter(secret_sha256=_secret_hash(secret))
+            .first()
+        )
+        if enrolment is None or name_key(enrolment.user.username) != name_key(username or ""):
+            raise FlowError(REFUSED_ENROLMENT)
+        user = enrolment.user
+        if enrolment.used_at is not None:
+            if enrolment.certificate is not None and enrolment.certificate.key_sha256 == key_sha256(public_key):
+                return enrolment.certificate
+            raise FlowError("This enrolment was used already; ask your administrator for a new one.")
+        if enrolment.expires_at <= timezone.now():
+            raise FlowError("This enrolment has expired; ask your administrator for a new one.")
+        if not user.is_active:
+            raise FlowError(f"User '{user.username}' is inactive.")
+        org_ca = OrgCA.active()
+        if org_ca is None:
+            raise FlowError("There is no org CA to sign the certificate; ask your administrator.")
+        ca_cert = org_ca.certificate.to_x509()
+        try:
+            ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
+            cert, _ = issuing.issue_client_certificate(
+                ca_cert, ca_key, enrolment.cn, days=enrolment.days, public_key=public_key
+            )
+        except issuing.IssuingError as exc:
+            raise FlowError(str(exc)) from None
+        (row,) = keep_certificates(cert)
+        actor = f"EST enrolment approved by {enrolment.added_by_name or 'an administrator'}"
+        add_thumbprint(user, row.sha1, actor, certificate=row, source="EST enrolment", source_address=source_address)
+        Enrolment.objects.filter(pk=enrolment.pk).update(used_at=timezone.now(), certificate=row)
+        AuditEvent.objects.record(
+            actor,
+            "enrolment.use",
+            f"Enrolled {user.username} over EST: '{row.subject_display}' ({row.thumbprint}), valid until "
+            f"{row.not_after:%Y-%m-%d}.",
+            target=user,
+            source_address=source_address,
+            detail={"thumbprint": row.thumbprint, "enrolment": enrolment.pk},
+        )
+    return row

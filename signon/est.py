@@ -9,6 +9,9 @@ current client certificate.
   page (``certs.self_service``): automatic answers 200 with the new certificate; on request
   answers 202 with Retry-After while it waits for an administrator, and the same request sent
   again afterwards gets the certificate once it was accepted.
+- ``POST /.well-known/est/simpleenroll``: a first enrolment that an administrator approved
+  (``certs enrol``), authenticated by HTTP Basic with the username and the enrolment's one-time
+  secret (section 3.2.3); the certificate's thumbprint lands on the profile.
 
 No session is read or made; each request is decided afresh by ``flows`` (audit, holding tank).
 Every refusal is a short text saying why.
@@ -34,6 +37,7 @@ from users.models import Method
 from users.pages import client_address
 
 from . import flows
+from .gate import REALM, basic_credentials
 from .session import How
 
 # How long an EST client waits before asking again for a renewal awaiting approval.
@@ -65,6 +69,51 @@ def cacerts(request):
     return _certs_only([org_ca.certificate.to_x509()])
 
 
+def _csr_body(request) -> bytes:
+    """The request body as DER (or PEM): base64 per RFC 7030 4.2.1. Raises ValueError in words."""
+    body = request.body
+    if len(body) > MAX_BODY:
+        raise ValueError("The request is too large for a certificate signing request.")
+    if b"-----BEGIN" in body:
+        return body
+    try:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "The body must be a base64-encoded PKCS#10 certificate signing request (RFC 7030 4.2.1)."
+        ) from None
+
+
+@csrf_exempt  # no session: authenticated by the enrolment's one-time secret (HTTP Basic)
+@never_cache
+@require_POST
+def simpleenroll(request):
+    """A first enrolment that an administrator approved (``manage.py certs enrol USERNAME``):
+    HTTP Basic with the username and the enrolment's one-time secret."""
+    try:
+        credentials = basic_credentials(request.headers.get("Authorization"))
+    except ValueError:
+        credentials = None
+    if credentials is None:
+        return _text(
+            401,
+            "Enrolment is authenticated by HTTP Basic: the username and the one-time secret of the enrolment "
+            "an administrator approved.",
+            WWW_Authenticate=REALM,
+        )
+    try:
+        csr = _csr_body(request)
+    except ValueError as exc:
+        return _text(400, str(exc))
+    try:
+        row = self_service.enrol(*credentials, csr, source_address=client_address(request))
+    except FlowError as exc:
+        status = 401 if str(exc) == self_service.REFUSED_ENROLMENT else 400
+        headers = {"WWW_Authenticate": REALM} if status == 401 else {}
+        return _text(status, str(exc), **headers)
+    return _certs_only([row.to_x509()])
+
+
 @csrf_exempt  # no session: authenticated by the client certificate alone
 @never_cache
 @require_POST
@@ -82,13 +131,10 @@ def simplereenroll(request):
     ).first()
     if old is None:
         return _text(403, "Only a certificate on your profile by its thumbprint can be re-enrolled.")
-    body = request.body
-    if len(body) > MAX_BODY:
-        return _text(413, "The request is too large for a certificate signing request.")
     try:
-        der = base64.b64decode(b"".join(body.split()), validate=True) if b"-----BEGIN" not in body else body
-    except (binascii.Error, ValueError):
-        return _text(400, "The body must be a base64-encoded PKCS#10 certificate signing request (RFC 7030 4.2.1).")
+        der = _csr_body(request)
+    except ValueError as exc:
+        return _text(400, str(exc))
     try:
         key = key_sha256(issuing.read_csr(der).public_key())
     except issuing.IssuingError as exc:

@@ -16,5 +16,6 @@ urlpatterns = [
     re_path(r"^auth/forward(?P<rest>/.*)?$", gate.forward_auth, name="forward-auth"),
     # EST (RFC 7030): the org CA, and re-enrolment with the current client certificate.
     path(".well-known/est/cacerts", est.cacerts, name="est-cacerts"),
+    path(".well-known/est/simpleenroll", est.simpleenroll, name="est-simpleenroll"),
     path(".well-known/est/simplereenroll", est.simplereenroll, name="est-simplereenroll"),
 ]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 # Pages anyone may reach.
 PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami", "forward-auth"}
 # EST: the CA certificate for anyone; re-enrolment by the client certificate (tests/test_est.py).
-PUBLIC |= {"est-cacerts", "est-simplereenroll"}
+PUBLIC |= {"est-cacerts", "est-simpleenroll", "est-simplereenroll"}
 # Pages every signed-on user reaches for themselves: their own files, and their own API tokens
 # (tested with the tokens, in tests/test_api.py).
 SIGNED_ON = {"files:home", "files:download", "files:upload", "files:folder", "files:delete"}

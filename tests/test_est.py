@@ -2,6 +2,7 @@
 its current certificate; another user's certificate is refused."""
 
 import base64
+import datetime as dt
 from urllib.parse import quote
 
 import pytest
@@ -11,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 from django.test import Client
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from certs import flows, verdicts
@@ -19,7 +21,7 @@ from certs.org_ca import create as create_org_ca
 from certs.org_ca import issue_certificate
 from certs.x509 import sha1_thumbprint
 from tests.conftest import ACTOR
-from tests.test_commands import run
+from tests.test_commands import refused, run
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +147,66 @@ def test_refusals_say_why(rich_cert, spec, toot_installed):
     assert junk.status_code == 400 and "not a certificate signing request" in junk.content.decode()
     assert EstClient(rich_cert).http.get(REENROLL).status_code == 405
     assert Credential.objects.count() == 1
+
+
+# --- first enrolment, approved by an administrator -----------------------------------------------
+
+ENROLL = "/.well-known/est/simpleenroll"
+
+
+def enroll(username, secret, key, subject="CN=whatever"):
+    """RFC 7030 4.2.1 with HTTP Basic (3.2.3): the client's first certificate."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject.split("=", 1)[1])])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    basic = base64.b64encode(f"{username}:{secret}".encode()).decode()
+    return Client().post(
+        ENROLL,
+        base64.encodebytes(csr.public_bytes(serialization.Encoding.DER)),
+        content_type="application/pkcs10",
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+
+
+def approve(username, *args) -> str:
+    out = run("certs", "enrol", username, *args)
+    return out.split("One-time secret (shown only now): ")[1].split()[0]
+
+
+def test_an_approved_enrolment_gives_one_certificate_on_the_profile(org_ca, rich):
+    secret = approve("rich", "--cn", "Rich Gateway", "--days", "90")
+    key = ec.generate_private_key(ec.SECP256R1())
+    response = enroll("rich", secret, key)
+    assert response.status_code == 200, response.content
+    (cert,) = EstClient.certs_only(response)
+    assert cert.subject.rfc4514_string() == "CN=Rich Gateway" and cert.public_key() == key.public_key()
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 90
+    assert verdicts.judge(cert).authentication.user == "rich"
+    assert Credential.objects.get(user=rich).source == "EST enrolment"
+    assert AuditEvent.objects.filter(action="enrolment.use", target_user=rich).exists()
+    again = enroll("rich", secret, key)  # a retry of the same request: the same certificate
+    assert again.status_code == 200 and EstClient.certs_only(again) == [cert]
+    other = enroll("rich", secret, ec.generate_private_key(ec.SECP256R1()))
+    assert other.status_code == 400 and "used already" in other.content.decode()
+    assert Credential.objects.filter(user=rich).count() == 1
+
+
+def test_enrolment_refusals_say_why(monkeypatch, org_ca, rich, charlie):
+    secret = approve("rich")
+    key = ec.generate_private_key(ec.SECP256R1())
+    missing = Client().post(ENROLL, b"", content_type="application/pkcs10")
+    assert missing.status_code == 401 and "HTTP Basic" in missing.content.decode()
+    assert "Basic" in missing["WWW-Authenticate"]
+    for username, password in (("rich", "guess"), ("charlie", secret), ("nobody", secret)):
+        refused = enroll(username, password, key)
+        assert refused.status_code == 401 and "do not match an open enrolment" in refused.content.decode()
+    later = timezone.now() + dt.timedelta(hours=73)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    expired = enroll("rich", secret, key)
+    assert expired.status_code == 400 and "has expired" in expired.content.decode()
+    assert not Credential.objects.exists()
+
+
+def test_enrol_is_refused_in_words_on_the_command_line(org_ca, rich, charlie):
+    assert "1 to 720 hours" in refused("certs", "enrol", "rich", "--hours", "0")
+    assert "1 to 3650 days" in refused("certs", "enrol", "rich", "--days", "99999")
+    assert "charlie" in refused("certs", "enrol", "rich", "--cn", "charlie")

@@ -1,8 +1,8 @@
 # Renewals: a holding-tank entry knows the profile entry it looks like the renewal of; a profile
 # entry replaced by a renewal has the moment sign-on stops reading it; certificates are found by
 # their key; the org can accept renewals automatically (off) and let users renew what the org CA
-# issued them (off); and what owners were told of their
-# certificates' expiry is recorded, so nobody is told twice for one threshold.
+# issued them (off); what owners were told of their certificates' expiry is recorded, so nobody
+# is told twice for one threshold; and administrators approve first enrolments over EST.
 
 import hashlib
 
@@ -79,6 +79,25 @@ class Migration(migrations.Migration):
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('user', 'certificate', 'days'), name='one_expiry_notice_per_threshold')],
+            },
+        ),
+        migrations.CreateModel(
+            name='Enrolment',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('added_by_name', models.CharField(blank=True, max_length=200)),
+                ('added_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('secret_sha256', models.CharField(max_length=64, unique=True)),
+                ('cn', models.CharField(max_length=64)),
+                ('days', models.PositiveIntegerField(default=365)),
+                ('expires_at', models.DateTimeField()),
+                ('used_at', models.DateTimeField(blank=True, null=True)),
+                ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('certificate', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='certs.certificate')),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='enrolments', to=settings.AUTH_USER_MODEL)),
+            ],
+            options={
+                'abstract': False,
             },
         ),
         migrations.RunPython(key_hashes, migrations.RunPython.noop),

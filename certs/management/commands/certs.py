@@ -3,7 +3,7 @@ import tempfile
 from pathlib import Path
 
 from certs import chain as chain_picture
-from certs import flows, org_ca, reports, tank, verdicts
+from certs import flows, org_ca, reports, self_service, tank, verdicts
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, PKCS12_FORMATS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
@@ -163,6 +163,16 @@ class Command(AdminCommand):
             "Windows Server 2016 and older and older macOS.",
         )
         p.set_defaults(handler="issue")
+
+        p = areas.add_parser(
+            "enrol",
+            help="Approve one first enrolment over EST (simpleenroll) for a user; prints the one-time secret once.",
+        )
+        p.add_argument("username")
+        p.add_argument("--cn", help="Defaults to the username.")
+        p.add_argument("--days", type=int, default=365, help=f"The certificate's validity, 1 to {MAX_CLIENT_DAYS}.")
+        p.add_argument("--hours", type=int, default=72, help="How long the enrolment stays open (default 72).")
+        p.set_defaults(handler="enrol")
 
         p = areas.add_parser("check", help="Explain whether a certificate connects and whom it authenticates.")
         p.add_argument("cert_file", metavar="CERT_FILE")
@@ -425,6 +435,19 @@ class Command(AdminCommand):
         )
         self.say(f"Wrote the PKCS#12 file (certificate, private key and CA chain) to {out}.")
         self.say(f"Its encryption: {PKCS12_FORMATS[pkcs12_format]}.")
+
+    def do_enrol(self, username, cn, days, hours, **_):
+        user = self.user(username)
+        enrolment, secret = self_service.approve_enrolment(user, self.actor, cn=cn, days=days, hours=hours)
+        self.say(
+            f"Approved one EST enrolment for {user.username} as '{enrolment.cn}', open until "
+            f"{enrolment.expires_at:%Y-%m-%d %H:%M} UTC."
+        )
+        self.say(f"One-time secret (shown only now): {secret}")
+        self.say(
+            "The client posts its base64 PKCS#10 request to /.well-known/est/simpleenroll with HTTP Basic "
+            f"authentication: username {user.username}, password the secret."
+        )
 
     # --- expiry ----------------------------------------------------------------------------
 
