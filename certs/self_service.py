@@ -137,6 +137,10 @@ def renew(
         raise FlowError(str(exc)) from None
     mode = setting()
     with transaction.atomic():
+        # Two submissions at once make one renewal: the second finds the first's.
+        locked = Credential.objects.select_for_update().filter(pk=credential.pk, remove_at__isnull=True).first()
+        if locked is None or TankEntry.objects.filter(renewal_of=credential, user=user).exists():
+            raise FlowError("It was renewed a moment ago; nothing more was made.")
         (row,) = keep_certificates(cert)
         if mode == SelfRenewal.AUTOMATIC:
             message = replace_credential(

@@ -16,11 +16,12 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from certs import flows, verdicts
+from certs import flows, self_service, verdicts
 from certs.models import Credential, TankEntry
 from certs.org_ca import create as create_org_ca
 from certs.org_ca import issue_certificate
 from certs.x509 import sha1_thumbprint
+from signon.session import How
 from tests.conftest import ACTOR
 from tests.test_commands import run
 
@@ -224,3 +225,16 @@ def test_signed_on_with_a_password_the_user_may_renew(issued, rich):
     )
     assert "Renewed by its owner" in response.content.decode()
     assert Credential.objects.filter(user=rich).count() == 2
+
+
+def test_two_submissions_at_once_make_one_renewal(monkeypatch, issued):
+    cert, _ = issued
+    flows.set_self_renewal("automatic", ACTOR)
+    old = credential_of(cert)
+    how = How("certificate", "thumbprint", old.certificate.sha256)
+    # The second submission passed its checks before the first one was written.
+    monkeypatch.setattr(self_service, "refusal", lambda *args, **kwargs: None)
+    self_service.renew(old.user, old.pk, how, csr=make_csr())
+    with pytest.raises(flows.FlowError, match="renewed a moment ago"):
+        self_service.renew(old.user, old.pk, how, csr=make_csr())
+    assert Credential.objects.count() == 2
