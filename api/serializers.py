@@ -8,7 +8,7 @@ here, then judged by the pages' forms and the use cases.
 from rest_framework import serializers
 
 from certs.flows import RECORD_AS
-from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS
+from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS, PKCS12_FORMATS, PKCS12_WHICH
 from certs.models import CredentialKind, TankKind
 from files.models import Direction, Result
 from users.models import Interface, SignOnMode
@@ -138,6 +138,9 @@ class Credential(serializers.Serializer):
     added_at = serializers.DateTimeField()
     source = serializers.CharField()
     certificate = Certificate(allow_null=True)
+    remove_at = serializers.DateTimeField(
+        allow_null=True, help_text="Replaced by a renewal: sign-on ignores it from this moment, then it is removed."
+    )
 
 
 class CredentialAdd(serializers.Serializer):
@@ -193,6 +196,12 @@ class Issue(serializers.Serializer):
         trim_whitespace=False,
         write_only=True,
         help_text="Protects the PKCS#12 file; one is made up (and returned) when none is given.",
+    )
+    pkcs12_format = serializers.ChoiceField(
+        list(PKCS12_FORMATS),
+        required=False,
+        default="modern",
+        help_text=PKCS12_WHICH + " Modern: AES-256-CBC, PBKDF2-SHA256. Legacy: 3DES, SHA-1 MAC.",
     )
 
 
@@ -251,6 +260,13 @@ class OrgCACreated(Outcome):
 # --- holding tanks, check, audit ---------------------------------------------------------------
 
 
+class RenewalOf(serializers.Serializer):
+    thumbprint = serializers.CharField()
+    username = serializers.CharField()
+    kind = serializers.ChoiceField(CredentialKind.choices)
+    not_after = serializers.DateTimeField(allow_null=True)
+
+
 class TankEntry(serializers.Serializer):
     id = serializers.IntegerField()
     user = serializers.CharField(allow_null=True, help_text="Null for the org holding tank.")
@@ -264,6 +280,11 @@ class TankEntry(serializers.Serializer):
     first_seen = serializers.DateTimeField()
     last_seen = serializers.DateTimeField()
     attempts = serializers.IntegerField()
+    renewal_of = RenewalOf(
+        allow_null=True,
+        help_text="The profile entry this certificate looks like the renewal of (same issuer and subject, or same "
+        "key; newer validity), or null.",
+    )
 
 
 class TankAccept(serializers.Serializer):
@@ -272,6 +293,20 @@ class TankAccept(serializers.Serializer):
         CredentialKind.choices, required=False, help_text="For an org-tank entry: by thumbprint (default) or CN."
     )
     allow_shared = serializers.BooleanField(required=False, default=False, help_text=ALLOW_SHARED)
+    replace = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Accept it as the renewal of the entry in renewal_of: its thumbprint is added and the old one "
+        "removed at the old certificate's expiry.",
+    )
+    keep_old_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=3650,
+        help_text="With replace: remove the old certificate after this many days instead (0: at once).",
+    )
 
 
 class TankAssign(TankAccept):

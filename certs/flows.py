@@ -28,6 +28,7 @@ from .models import (
     Certificate,
     Credential,
     CredentialKind,
+    SelfRenewal,
     Store,
     StoreEntry,
     TankEntry,
@@ -195,6 +196,39 @@ def set_match_cn(on: bool, actor, source_address=None) -> str:
     return message
 
 
+def set_auto_accept_renewals(on: bool, actor, source_address=None) -> str:
+    """The org setting: accept a presented renewal by itself while the certificate it renews is
+    valid and the renewal's issuer is an approved CA (each acceptance audited and mailed)."""
+    with transaction.atomic():
+        row = TrustSettings.get()
+        state = "on" if on else "off"
+        if row.auto_accept_renewals == on:
+            return f"Accept renewals automatically is already {state}."
+        TrustSettings.objects.filter(pk=row.pk).update(auto_accept_renewals=on)
+        message = f"Turned Accept renewals automatically {state}."
+        AuditEvent.objects.record(actor, "auto_renew.set", message, source_address=source_address, detail={"on": on})
+    return message
+
+
+def set_self_renewal(mode: str, actor, source_address=None) -> str:
+    """The org setting: whether users renew certificates the org CA issued them themselves, and
+    whether such a renewal waits for an administrator ("approval") or replaces the old one at
+    once ("automatic")."""
+    if mode not in SelfRenewal.values:
+        raise FlowError(f"Self-service renewal is {', '.join(SelfRenewal.values)}; not '{mode}'.")
+    label = SelfRenewal(mode).label
+    with transaction.atomic():
+        row = TrustSettings.get()
+        if row.self_renewal == mode:
+            return f"Self-service renewal is already {label[0].lower()}{label[1:]}."
+        TrustSettings.objects.filter(pk=row.pk).update(self_renewal=mode)
+        message = f"Self-service renewal is now {label[0].lower()}{label[1:]}."
+        AuditEvent.objects.record(
+            actor, "self_renewal.set", message, source_address=source_address, detail={"mode": mode}
+        )
+    return message
+
+
 def export_roots() -> tuple[str, int]:
     """The trusted root store as one PEM bundle, for the front proxy's client CA file.
 
@@ -227,6 +261,20 @@ def _comment(text: str) -> str:
 def _add_credential(user, kind, value, actor, *, certificate=None, source="manual", source_address=None):
     key = entry_key(kind, value)
     existing = Credential.objects.filter(user=user, kind=kind, key=key).first()
+    if existing is not None and existing.remove_at is not None:
+        # Replaced by a renewal, and now added again on purpose: it stays.
+        Credential.objects.filter(pk=existing.pk).update(remove_at=None, replaced_by=None)
+        existing.remove_at = existing.replaced_by = None
+        AuditEvent.objects.record(
+            actor,
+            "credential.add",
+            f"Kept {existing.kind_phrase} {existing.shown_value} on {user.username}'s profile: it was to be removed "
+            "after its renewal, and was added again.",
+            target=user,
+            source_address=source_address,
+            detail={"kind": kind, "value": existing.shown_value, "source": source},
+        )
+        return existing, True
     if existing is not None:
         return existing, False
     try:

@@ -186,9 +186,19 @@ class CreateCertificateForm(forms.Form):
     cn = CNField(max_length=64, help_text="The name in the certificate; defaults to the username.")
     key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
     days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=issuing.MAX_CLIENT_DAYS, initial=365)
+    pkcs12_format = forms.ChoiceField(
+        label="PKCS#12 encryption",
+        choices=list(issuing.PKCS12_FORMATS.items()),
+        initial="modern",
+        required=False,
+        help_text=issuing.PKCS12_WHICH,
+    )
     # On the page, good for one submission: posting the same form again (a reload) issues
     # nothing more. (The API has idempotency keys instead.)
     once = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
+
+    def clean_pkcs12_format(self):
+        return self.cleaned_data.get("pkcs12_format") or "modern"
 
 
 class OrgCACreateForm(forms.Form):
@@ -303,4 +313,52 @@ class DoctorForm(forms.Form):
             except CertificateLoadError as exc:
                 self.add_error("chain_file", str(exc))
         cleaned["certificate"], cleaned["chain"] = certs[0], chain
+        return cleaned
+
+
+class SelfRenewForm(forms.Form):
+    """A user renewing their own certificate: for the key in their request, or for a new key."""
+
+    how = forms.ChoiceField(
+        label="The new key",
+        choices=[
+            ("generate", "Make a new key for me (a PKCS#12 file, its password shown once)"),
+            ("csr", "I send a certificate signing request (my key stays with me)"),
+        ],
+        initial="generate",
+        widget=forms.RadioSelect,
+    )
+    csr_file = forms.FileField(label="Request file (.csr, .req)", required=False)
+    csr_text = forms.CharField(
+        label="…or paste the request",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="PEM: -----BEGIN CERTIFICATE REQUEST-----",
+    )
+    key_type = forms.ChoiceField(label="Key type", choices=list(issuing.KEY_TYPES.items()), initial="ec-p256")
+    pkcs12_format = forms.ChoiceField(
+        label="PKCS#12 encryption",
+        choices=list(issuing.PKCS12_FORMATS.items()),
+        initial="modern",
+        help_text=issuing.PKCS12_WHICH,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("how") != "csr":
+            cleaned["csr"] = None
+            return cleaned
+        upload, text = cleaned.get("csr_file"), cleaned.get("csr_text") or ""
+        if upload is not None:
+            if upload.size > issuing.MAX_CSR_BYTES:
+                raise forms.ValidationError(
+                    f"The request file is {upload.size:,} bytes; a signing request is at most "
+                    f"{issuing.MAX_CSR_BYTES:,} bytes."
+                )
+            data = upload.read()
+        else:
+            data = text.encode()
+        if not data.strip():
+            raise forms.ValidationError("Choose the request file, or paste the request.")
+        cleaned["csr"] = data
         return cleaned

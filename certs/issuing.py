@@ -10,6 +10,7 @@ import datetime as dt
 import secrets
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -116,11 +117,13 @@ def issue_client_certificate(
     key_type: str = "ec-p256",
     days: int = 365,
     now: dt.datetime | None = None,
+    public_key=None,
 ):
     """A client certificate signed by the CA, with the clientAuth extended key usage.
 
     Returns the certificate and its new private key; the caller hands the key to the user
-    and keeps only the certificate.
+    and keeps only the certificate. With ``public_key`` (from a certificate signing request)
+    no key is made: the certificate is for that key, and the key returned is None.
     """
     cn = _check_cn(cn)
     days = _check_days(days, MAX_CLIENT_DAYS)
@@ -133,12 +136,17 @@ def issue_client_certificate(
         )
     if now < ca_cert.not_valid_before_utc:
         raise IssuingError("The org CA is not valid yet.")
-    key = new_private_key(key_type)
+    if public_key is not None:
+        check_requested_key(public_key)
+        key = None
+    else:
+        key = new_private_key(key_type)
+        public_key = key.public_key()
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(not_after)
@@ -147,7 +155,7 @@ def issue_client_certificate(
             x509.KeyUsage(
                 digital_signature=True,
                 content_commitment=False,
-                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+                key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
                 data_encipherment=False,
                 key_agreement=False,
                 key_cert_sign=False,
@@ -158,24 +166,93 @@ def issue_client_certificate(
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     return cert, key
 
 
-def pkcs12_bundle(friendly_name: str, key, cert: x509.Certificate, ca_chain, password: str) -> bytes:
-    """A password-protected PKCS#12 file holding the key, the certificate and its CA chain."""
+# How a PKCS#12 file is encrypted: the modern way by default, the legacy way for systems that
+# cannot open anything else.
+PKCS12_FORMATS = {
+    "modern": "Modern: AES-256-CBC, PBKDF2-SHA256, SHA-256 MAC (Windows 10 1709 and later, Windows Server 2019 "
+    "and later, current macOS, iOS, Android, OpenSSL 1.1.1 and later, Java 11 and later)",
+    "legacy": "Legacy: 3DES, SHA-1 MAC (Windows Server 2016 and older, Windows 10 before 1709, older macOS "
+    "Keychain, Java 8)",
+}
+PKCS12_WHICH = (
+    "Choose modern unless the certificate goes to Windows Server 2016 or older, or to an older macOS: those "
+    "cannot open the modern format and need legacy, which protects the private key less well."
+)
+
+
+# A certificate signing request is read up to this size.
+MAX_CSR_BYTES = 64 * 1024
+
+
+def check_requested_key(public_key) -> None:
+    """Refuse, in words, a key the org CA does not certify: only EC P-256, P-384 and P-521 and
+    RSA of 2048 bits or more."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+            raise IssuingError(f"The request's key is on the curve {public_key.curve.name}; use P-256, P-384 or P-521.")
+        return
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < 2048:
+            raise IssuingError(f"The request's RSA key has {public_key.key_size} bits; it needs 2048 or more.")
+        return
+    raise IssuingError("The request's key is neither EC nor RSA; make the request with an EC or RSA key.")
+
+
+def read_csr(data: bytes) -> x509.CertificateSigningRequest:
+    """A certificate signing request (PEM or DER) whose signature shows it was made with its
+    key; its key must be one the org CA certifies. Raises IssuingError, in words."""
+    if not data or not data.strip():
+        raise IssuingError("Give a certificate signing request (a .csr or .req file, or its PEM text).")
+    if len(data) > MAX_CSR_BYTES:
+        raise IssuingError(f"The request is larger than {MAX_CSR_BYTES // 1024} KB; a signing request is far smaller.")
+    try:
+        csr = x509.load_pem_x509_csr(data.strip()) if b"-----BEGIN" in data else x509.load_der_x509_csr(data)
+    except ValueError:
+        raise IssuingError(
+            "This is not a certificate signing request (PKCS#10, PEM or DER), or it is damaged."
+        ) from None
+    try:
+        valid = csr.is_signature_valid
+        public_key = csr.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise IssuingError("The request's key or signature cannot be read.") from None
+    if not valid:
+        raise IssuingError("The request's signature does not verify: it was not made with the key it names.")
+    check_requested_key(public_key)
+    return csr
+
+
+def pkcs12_bundle(
+    friendly_name: str, key, cert: x509.Certificate, ca_chain, password: str, pkcs12_format: str = "modern"
+) -> bytes:
+    """A password-protected PKCS#12 file holding the key, the certificate and its CA chain, in
+    ``pkcs12_format`` (see PKCS12_FORMATS)."""
     if not password:
         raise IssuingError("A PKCS#12 file needs a password.")
-    encryption = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(200_000)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-        .hmac_hash(hashes.SHA256())
-        .build(password.encode())
-    )
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder()
+    if pkcs12_format == "modern":
+        builder = (
+            builder.kdf_rounds(200_000)
+            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+            .hmac_hash(hashes.SHA256())
+        )
+    elif pkcs12_format == "legacy":
+        # What OpenSSL 1.x wrote by default, which the systems needing it read.
+        builder = (
+            builder.kdf_rounds(2048)
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())  # noqa: S303 - what the legacy format is
+        )
+    else:
+        raise IssuingError(f"A PKCS#12 file is made in the modern or the legacy format, not '{pkcs12_format}'.")
+    encryption = builder.build(password.encode())
     return pkcs12.serialize_key_and_certificates(friendly_name.encode()[:64], key, cert, list(ca_chain), encryption)
 
 

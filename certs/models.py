@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import AddedBy
 from users.models import Interface
 
-from .x509 import format_fingerprint, format_thumbprint, name_key, summarize
+from .x509 import format_fingerprint, format_thumbprint, name_key, public_key_sha256, summarize
 
 
 def entry_key(kind: str, value: str) -> str:
@@ -45,6 +45,7 @@ class CertificateManager(models.Manager):
                 not_after=summary.not_after,
                 is_ca=summary.is_ca,
                 self_signed=summary.self_signed,
+                key_sha256=public_key_sha256(cert),
             ),
         )
         return row
@@ -66,6 +67,8 @@ class Certificate(models.Model):
     not_after = models.DateTimeField()
     is_ca = models.BooleanField(default=False)
     self_signed = models.BooleanField(default=False)
+    # SHA-256 of the subject public key info: a renewal that keeps its key is found by it.
+    key_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     first_seen = models.DateTimeField(auto_now_add=True)
 
     objects = CertificateManager()
@@ -148,6 +151,12 @@ class StoreEntry(AddedBy):
         return f"{self.get_store_display()}: {self.certificate}"
 
 
+class SelfRenewal(models.TextChoices):
+    OFF = "off", "Off: administrators renew certificates"
+    APPROVAL = "approval", "On request: the renewal waits in the holding tank for an administrator"
+    AUTOMATIC = "automatic", "Automatic: the renewal replaces the old certificate at once"
+
+
 class TrustSettings(models.Model):
     """Org-level switches, and a counter that changes whenever the trust configuration does.
 
@@ -156,6 +165,17 @@ class TrustSettings(models.Model):
     """
 
     match_cn = models.BooleanField(default=False, help_text="Match Cert CN to Username/Full Name")
+    auto_accept_renewals = models.BooleanField(
+        default=False,
+        help_text="Accept renewals automatically: only while the old certificate is valid and its renewal's "
+        "issuer is an approved CA",
+    )
+    self_renewal = models.CharField(
+        max_length=16,
+        choices=SelfRenewal.choices,
+        default=SelfRenewal.OFF,
+        help_text="Whether users renew certificates the org CA issued them, on their own page",
+    )
     generation = models.PositiveBigIntegerField(default=1)
 
     class Meta:
@@ -263,7 +283,14 @@ class CredentialQuerySet(models.QuerySet):
         if cn is not None:
             where += " OR (c.kind = %s AND c.{key} = %s)"
             params += [CredentialKind.CN.value, name_key(cn)]
+        # An entry replaced by a renewal stops counting at its time, whether or not a cron run removed it.
+        where = "(" + where + ") AND (c.remove_at IS NULL OR c.remove_at > %s)"
+        params.append(timezone.now())
         return "(" + where.format(key=_q("key")) + ")", params
+
+    def in_force(self):
+        """Entries sign-on still reads: not replaced, or replaced but not yet due for removal."""
+        return self.filter(models.Q(remove_at__isnull=True) | models.Q(remove_at__gt=timezone.now()))
 
 
 def _q(name: str) -> str:
@@ -308,6 +335,9 @@ class Credential(AddedBy, Entry):
         Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="credentials"
     )
     source = models.CharField(max_length=32, blank=True, help_text="manual, import, issued, holding tank")
+    # Replaced by a renewal: from this moment sign-on ignores the entry, and the expiry run removes it.
+    remove_at = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
 
     objects = CredentialQuerySet.as_manager()
 
@@ -329,8 +359,14 @@ class Credential(AddedBy, Entry):
             "added_at": self.added_at.isoformat(),
             "source": self.source,
             "certificate": self.certificate.as_dict() if self.certificate_id else None,
+            "remove_at": self.remove_at.isoformat() if self.remove_at else None,
         }
         return data
+
+    @property
+    def retired(self) -> bool:
+        """Replaced, and its time is up: sign-on ignores it (the expiry run removes it)."""
+        return self.remove_at is not None and self.remove_at <= timezone.now()
 
 
 class TankKind(models.TextChoices):
@@ -357,6 +393,11 @@ class TankEntry(Entry):
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
     attempts = models.PositiveIntegerField(default=1)
+    # The profile entry this certificate looks like the renewal of (same issuer and subject, or
+    # same key; newer validity), found when it was presented.
+    renewal_of = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.SET_NULL, related_name="renewals"
+    )
 
     class Meta:
         constraints = [
@@ -395,4 +436,71 @@ class TankEntry(Entry):
             "first_seen": self.first_seen.isoformat(),
             "last_seen": self.last_seen.isoformat(),
             "attempts": self.attempts,
+            "renewal_of": renewal_as_dict(self.renewal_of) if self.renewal_of_id else None,
         }
+
+    @property
+    def renewal_phrase(self) -> str:
+        return renewal_phrase(self.renewal_of) if self.renewal_of_id else ""
+
+
+def renewal_as_dict(credential: Credential) -> dict:
+    return {
+        "thumbprint": credential.certificate.thumbprint if credential.certificate_id else credential.shown_value,
+        "username": credential.user.username,
+        "kind": credential.kind,
+        "not_after": credential.certificate.not_after.isoformat() if credential.certificate_id else None,
+    }
+
+
+def expiry_phrase(moment) -> str:
+    """ "expires in 9 days", "expires today", "expired 3 days ago"."""
+    now = timezone.now()
+    if moment <= now:
+        days = (now - moment).days
+        return "expired today" if days == 0 else f"expired {days} day{'s' if days != 1 else ''} ago"
+    days = (moment - now).days
+    return "expires today" if days == 0 else f"expires in {days} day{'s' if days != 1 else ''}"
+
+
+def renewal_phrase(credential: Credential) -> str:
+    """ "renewal of 690B 5326 … (expires in 9 days), on rich's profile by thumbprint"."""
+    old = credential.certificate
+    when = f" ({expiry_phrase(old.not_after)})" if old is not None else ""
+    shown = old.thumbprint if old is not None else credential.shown_value
+    return f"renewal of {shown}{when}, on {credential.user.username}'s profile by {credential.kind_phrase}"
+
+
+class ExpiryNotice(models.Model):
+    """That a user was told (by mail) that a certificate on their profile expires: one row per
+    threshold (30, 14, 7 or 1 days before), so that nobody is told twice for one threshold."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expiry_notices")
+    certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="expiry_notices")
+    days = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "certificate", "days"], name="one_expiry_notice_per_threshold")
+        ]
+
+    def __str__(self):
+        return f"{self.user}: {self.certificate} ({self.days} days)"
+
+
+class Enrolment(AddedBy):
+    """An administrator's approval for one first enrolment over EST (``simpleenroll``): the user's
+    client authenticates with the one-time secret (only its SHA-256 is kept) and gets one
+    certificate from the org CA, whose thumbprint lands on the profile."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolments")
+    secret_sha256 = models.CharField(max_length=64, unique=True)
+    cn = models.CharField(max_length=64)
+    days = models.PositiveIntegerField(default=365)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    certificate = models.ForeignKey(Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self):
+        return f"Enrolment of {self.user} as '{self.cn}'"

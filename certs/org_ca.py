@@ -109,6 +109,7 @@ def issue_certificate(
     days: int = 365,
     key_type: str = "ec-p256",
     source_address=None,
+    pkcs12_format: str = "modern",
 ) -> IssuedCertificate:
     """Create a certificate for the user, signed by the org CA, delivered as PKCS#12.
 
@@ -128,7 +129,9 @@ def issue_certificate(
     ca_cert = org_ca.certificate.to_x509()
     ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
     cert, key = issuing.issue_client_certificate(ca_cert, ca_key, cn, key_type, days)
-    bundle = issuing.pkcs12_bundle(cn, key, cert, [ca_cert], password)
+    if pkcs12_format not in issuing.PKCS12_FORMATS:
+        raise FlowError(f"A PKCS#12 file is made in the modern or the legacy format, not '{pkcs12_format}'.")
+    bundle = issuing.pkcs12_bundle(cn, key, cert, [ca_cert], password, pkcs12_format)
     with transaction.atomic():
         (row,) = keep_certificates(cert)
         credential, _ = add_thumbprint(
@@ -141,6 +144,6 @@ def issue_certificate(
             f"valid until {row.not_after:%Y-%m-%d}, signed by the org CA '{org_ca.certificate.subject_display}'.",
             target=user,
             source_address=source_address,
-            detail={"thumbprint": row.thumbprint, "key_type": key_type, "days": days},
+            detail={"thumbprint": row.thumbprint, "key_type": key_type, "days": days, "pkcs12": pkcs12_format},
         )
     return IssuedCertificate(bundle, credential, row)

@@ -5,6 +5,7 @@ the state of the stores and what expires. Pages and commands call these; they ch
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
@@ -18,8 +19,20 @@ from users.models import Method, SignOnMode, User
 
 from . import chain, trust, verdicts
 from .impact import Consequence, KnownCertificate, impact, signed_on_users
-from .models import Certificate, Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry, expiry_cutoff
+from .models import (
+    Certificate,
+    Credential,
+    CredentialKind,
+    ExpiryNotice,
+    OrgCA,
+    Store,
+    StoreEntry,
+    TankEntry,
+    expiry_cutoff,
+)
 from .x509 import display_name, format_thumbprint, sha1_thumbprint, sha256_fingerprint
+
+log = logging.getLogger(__name__)
 
 SIGN_ON_ACTIONS = ["signon.success", "signon.refused"]
 
@@ -318,7 +331,9 @@ def expiring(days: int | None = None) -> list[Expiring]:
     limit = expiry_cutoff(days)
     found = [
         Expiring("profile", credential.certificate, credential.user)
-        for credential in Credential.objects.filter(kind=CredentialKind.THUMBPRINT, certificate__not_after__lte=limit)
+        for credential in Credential.objects.filter(
+            kind=CredentialKind.THUMBPRINT, certificate__not_after__lte=limit, remove_at__isnull=True
+        )
         .select_related("certificate", "user")
         .order_by("certificate__not_after")
     ]
@@ -345,14 +360,21 @@ def own_expiring(user: User, presented=None) -> list[tuple[str, dt.datetime]]:
     return found
 
 
-def mail_expiring(items: list[Expiring], days: int) -> int:
-    """Mail the active administrators who have an address; returns how many were mailed."""
+def mail_expiring(items: list[Expiring], days: int, owners: OwnerNotices | None = None) -> int:
+    """Mail the active administrators who have an address one digest: what expires, which owners
+    were told today and which could not be (no address); returns how many were mailed."""
     recipients = list(
         User.objects.filter(is_admin=True, is_active=True).exclude(email="").values_list("email", flat=True)
     )
-    if not items or not recipients:
+    owners = owners or OwnerNotices()
+    if not (items or owners.no_email or owners.told) or not recipients:
         return 0
-    lines = [f"{len(items)} certificate(s) the MFT service relies on expire within {days} days or have expired:", ""]
+    lines = []
+    if items:
+        lines += [
+            f"{len(items)} certificate(s) the MFT service relies on expire within {days} days or have expired:",
+            "",
+        ]
     for item in items:
         state = "EXPIRED" if item.expired else "expires"
         who = f" ({item.user.username}'s profile)" if item.user else ""
@@ -360,10 +382,150 @@ def mail_expiring(items: list[Expiring], days: int) -> int:
             f"- {item.kind}{who}: {item.certificate.subject_display}, {state} {item.certificate.not_after:%Y-%m-%d}, "
             f"thumbprint {item.certificate.thumbprint}"
         )
-    send_mail(
-        f"[MFT] {len(items)} certificate(s) expiring within {days} days",
-        "\n".join(lines) + "\n",
-        settings.DEFAULT_FROM_EMAIL,
-        recipients,
-    )
+    if owners.no_email:
+        lines += ["", "These users have no email address, so they were not told; please tell them yourselves:", ""]
+        lines += [f"- {n.user.username}: {_notice_line(n)}" for n in owners.no_email]
+    if owners.told:
+        lines += ["", "These users were told by mail today:", ""]
+        lines += [f"- {n.user.username} ({n.user.email}): {_notice_line(n)}" for n in owners.told]
+    lines += ["", "A renewed certificate presented at sign-on waits in the holding tank as the renewal of the old one:"]
+    lines += ["accept it there (or with manage.py certs tank accept ID --replace)."]
+    subject = f"[MFT] {len(items)} certificate(s) expiring within {days} days"
+    if not items and owners.no_email:
+        subject = f"[MFT] {len(owners.no_email)} user(s) without an email address have expiring certificates"
+    elif not items:
+        subject = f"[MFT] {len(owners.told)} user(s) told that their certificates expire"
+    send_mail(subject, "\n".join(lines) + "\n", settings.DEFAULT_FROM_EMAIL, recipients)
     return len(recipients)
+
+
+# --- telling owners ------------------------------------------------------------------------------
+
+# Owners are told this many days before their certificate expires, once each.
+NOTICE_DAYS = (30, 14, 7, 1)
+
+
+@dataclass
+class Notice:
+    user: User
+    certificate: Certificate
+    days: int  # the threshold
+    days_left: int
+
+
+@dataclass
+class OwnerNotices:
+    told: list[Notice] = field(default_factory=list)
+    no_email: list[Notice] = field(default_factory=list)
+    failed: list[Notice] = field(default_factory=list)  # the mail server refused: tried again next run
+
+
+def _notice_line(notice: Notice) -> str:
+    c = notice.certificate
+    return f"{c.subject_display} ({c.thumbprint}) expires {c.not_after:%Y-%m-%d}, in {_days(notice.days_left)}"
+
+
+def _days(n: int) -> str:
+    return "less than a day" if n <= 0 else f"{n} day{'s' if n != 1 else ''}"
+
+
+def _renewed(credential: Credential, theirs: list[Credential]) -> bool:
+    """Whether the user has a renewal of this entry's certificate on the profile already."""
+    old = credential.certificate
+    for other in theirs:
+        new = other.certificate
+        if new.pk == old.pk or new.not_after <= old.not_after:
+            continue
+        if (old.key_sha256 and new.key_sha256 == old.key_sha256) or (
+            old.subject and new.subject == old.subject and new.issuer == old.issuer
+        ):
+            return True
+    return False
+
+
+def owner_notices(now: dt.datetime | None = None) -> list[Notice]:
+    """The notices due: for each active user's certificate (on the profile by thumbprint, not
+    replaced by a renewal, not renewed already) that expires within 30 days and has not expired,
+    the threshold it has reached (30, 14, 7 or 1 days) if the user was not told for it yet."""
+    now = now or timezone.now()
+    credentials = list(
+        Credential.objects.filter(
+            kind=CredentialKind.THUMBPRINT,
+            certificate__isnull=False,
+            remove_at__isnull=True,
+            user__is_active=True,
+            certificate__not_after__gt=now,
+            certificate__not_after__lte=now + dt.timedelta(days=max(NOTICE_DAYS)),
+        )
+        .select_related("certificate", "user")
+        .order_by("certificate__not_after", "id")
+    )
+    if not credentials:
+        return []
+    users = {c.user_id for c in credentials}
+    theirs: dict[int, list[Credential]] = defaultdict(list)
+    for other in Credential.objects.filter(
+        user_id__in=users, kind=CredentialKind.THUMBPRINT, certificate__isnull=False, remove_at__isnull=True
+    ).select_related("certificate"):
+        theirs[other.user_id].append(other)
+    sent = set(
+        ExpiryNotice.objects.filter(user_id__in=users).values_list("user_id", "certificate_id", "days").iterator()
+    )
+    due, seen = [], set()
+    for credential in credentials:
+        cert = credential.certificate
+        if (credential.user_id, cert.pk) in seen or _renewed(credential, theirs[credential.user_id]):
+            continue
+        seen.add((credential.user_id, cert.pk))
+        left = (cert.not_after - now) / dt.timedelta(days=1)
+        threshold = min(d for d in NOTICE_DAYS if left <= d)
+        if (credential.user_id, cert.pk, threshold) not in sent:
+            due.append(Notice(credential.user, cert, threshold, int(left)))
+    return due
+
+
+def tell_owners(now: dt.datetime | None = None) -> OwnerNotices:
+    """Mail each user whose certificate has reached a threshold (once per threshold), and record
+    it; users without an email address are returned for the administrators' digest instead."""
+    outcome = OwnerNotices()
+    for notice in owner_notices(now):
+        if not notice.user.email:
+            outcome.no_email.append(notice)
+            continue
+        _, created = ExpiryNotice.objects.get_or_create(
+            user=notice.user, certificate=notice.certificate, days=notice.days
+        )
+        if not created:  # another run told them a moment ago
+            continue
+        try:
+            send_mail(
+                f"[MFT] Your client certificate expires in {_days(notice.days_left)}",
+                _owner_mail(notice),
+                settings.DEFAULT_FROM_EMAIL,
+                [notice.user.email],
+            )
+        except Exception:  # the next run tries again
+            ExpiryNotice.objects.filter(user=notice.user, certificate=notice.certificate, days=notice.days).delete()
+            log.exception("Could not mail %s about an expiring certificate", notice.user.username)
+            outcome.failed.append(notice)
+            continue
+        outcome.told.append(notice)
+    return outcome
+
+
+def _owner_mail(notice: Notice) -> str:
+    c, user = notice.certificate, notice.user
+    return (
+        f"Hello {user.full_name or user.username},\n\n"
+        f"The client certificate that signs you on to the MFT service as '{user.username}' expires on "
+        f"{c.not_after:%Y-%m-%d %H:%M} UTC, in {_days(notice.days_left)}:\n\n"
+        f"  {c.subject_display}\n  issued by {c.issuer_display}\n  thumbprint {c.thumbprint}\n\n"
+        "After that moment it no longer signs you on. What to do now:\n\n"
+        "1. Get a renewed certificate from whoever issued this one (your certificate authority, or the MFT "
+        "administrators if they issued it).\n"
+        "2. Install it and connect with it once, as you connect now. It is then shown to the administrators as "
+        "the renewal of your current certificate.\n"
+        "3. Once they accept it, both work until the old one expires, so nothing stops in between.\n\n"
+        "If you already did this, you can ignore this message; you will not be told about this certificate again "
+        "once its renewal is accepted.\n"
+    )

@@ -302,3 +302,18 @@ def summarize(cert: x509.Certificate) -> Summary:
         is_ca=is_ca(cert),
         self_signed=is_self_signed(cert),
     )
+
+
+def public_key_sha256(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's subject public key info, in hexadecimal (upper case): the
+    same for every certificate made for one key. Empty for a key the library cannot read."""
+    try:
+        return key_sha256(cert.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return ""
+
+
+def key_sha256(public_key) -> str:
+    """SHA-256 of a public key's subject public key info, in hexadecimal (upper case)."""
+    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest().upper()

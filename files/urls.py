@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import certificates, views
 
 app_name = "files"
 
@@ -16,4 +16,8 @@ urlpatterns = [
     path("files/user/<str:username>/folder", views.new_folder, name="user-folder"),
     path("files/user/<str:username>/delete", views.delete, name="user-delete"),
     path("transfers/", views.transfers, name="transfers"),
+    # The user's own certificates: renewing one that the org CA issued them.
+    path("me/certificates/<int:pk>/renew/", certificates.renew, name="self-renew"),
+    path("me/certificates/renewed/<str:token>/", certificates.renewed, name="self-renewed"),
+    path("me/certificates/renewed/<str:token>/download", certificates.download, name="self-renewed-download"),
 ]

@@ -15,7 +15,7 @@ from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from certs import reports
+from certs import reports, self_service
 from certs.models import Credential
 from signon import session
 from users.forms import event_key_text
@@ -91,9 +91,12 @@ def browse(request, username=None):
 def _about_you(request, user) -> dict:
     """How the user signed on, their certificates and when they expire."""
     presented = request.client_certificate.cert
+    how = session.how(request)
+    credentials = Credential.objects.filter(user=user).select_related("certificate")
     return {
         **session.in_words(request),
-        "credentials": Credential.objects.filter(user=user).select_related("certificate"),
+        "credentials": [(c, self_service.refusal(c, how)) for c in credentials],
+        "self_renewal": self_service.setting(),
         "presented": presented,
         "expiry_warnings": reports.own_expiring(user, presented),
         "now": timezone.now(),

@@ -133,8 +133,9 @@ class ClientCertificateMiddleware:
     """
 
     exempt_prefixes = ("/healthz", "/static/")
-    # Decided on every request by what was presented, never by a session (the forward-auth gate).
-    sessionless_prefixes = ("/auth/forward",)
+    # Decided on every request by what was presented, never by a session (the forward-auth gate,
+    # EST re-enrolment).
+    sessionless_prefixes = ("/auth/forward", "/.well-known/est/")
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -2,7 +2,7 @@ from django.templatetags.static import static
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import gate, views
+from . import est, gate, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,4 +14,8 @@ urlpatterns = [
     # Browsers ask for this address whatever a page says.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     re_path(r"^auth/forward(?P<rest>/.*)?$", gate.forward_auth, name="forward-auth"),
+    # EST (RFC 7030): the org CA, and re-enrolment with the current client certificate.
+    path(".well-known/est/cacerts", est.cacerts, name="est-cacerts"),
+    path(".well-known/est/simpleenroll", est.simpleenroll, name="est-simpleenroll"),
+    path(".well-known/est/simplereenroll", est.simplereenroll, name="est-simplereenroll"),
 ]

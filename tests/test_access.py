@@ -16,9 +16,13 @@ pytestmark = pytest.mark.django_db
 
 # Pages anyone may reach.
 PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami", "forward-auth"}
+# EST: the CA certificate for anyone; re-enrolment by the client certificate (tests/test_est.py).
+PUBLIC |= {"est-cacerts", "est-simpleenroll", "est-simplereenroll"}
 # Pages every signed-on user reaches for themselves: their own files, and their own API tokens
 # (tested with the tokens, in tests/test_api.py).
 SIGNED_ON = {"files:home", "files:download", "files:upload", "files:folder", "files:delete"}
+# Renewing one's own certificate (tests/test_self_renewal.py: only one's own, only when allowed).
+OWN_CERTIFICATES = {"files:self-renew": [1], "files:self-renewed": ["t"], "files:self-renewed-download": ["t"]}
 OWN_TOKENS = {"users:own-tokens", "users:revoke-own-token"}
 
 
@@ -32,7 +36,7 @@ def admin_url_names():
             elif isinstance(pattern, URLPattern) and pattern.name:
                 name = f"{namespace}{pattern.name}"
                 # The API answers in problems, not pages: tests/test_api_contract.py walks it.
-                if name not in PUBLIC | SIGNED_ON | OWN_TOKENS and not name.startswith("api:"):
+                if name not in PUBLIC | SIGNED_ON | OWN_TOKENS | set(OWN_CERTIFICATES) and not name.startswith("api:"):
                     names.append((name, list(pattern.pattern.converters)))
 
     walk(get_resolver().url_patterns)
@@ -105,9 +109,11 @@ def test_admins_get_through(client, alice, addresses):
 
 
 def test_own_files_pages_send_anonymous_visitors_to_sign_in(client, db):
-    for name in sorted(SIGNED_ON):
+    addresses = [reverse(name) for name in sorted(SIGNED_ON)]
+    addresses += [reverse(name, args=args) for name, args in OWN_CERTIFICATES.items()]
+    for name in addresses:
         for method in (client.get, client.post):
-            response = method(reverse(name))
+            response = method(name)
             if response.status_code == 405:
                 continue
             assert response.status_code == 302 and response.url.startswith("/accounts/login/?next="), name

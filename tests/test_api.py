@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 
 from api.models import IdempotentRequest
 from audit.models import AuditEvent
+from certs import flows, tank, verdicts
 from certs.models import Credential, TankEntry
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.api_setup import bearer, cast_fixture, certificate_headers  # noqa: F401 - the fixture
 from tests.conftest import ACTOR
-from tests.pki import make_client
+from tests.pki import DAY, NOW, make_client
 from users import flows as user_flows
 from users import tokens
 from users.models import ApiToken, User
@@ -680,3 +681,32 @@ def test_no_query_makes_a_listing_answer_500(cast, path, query):
     assert response.status_code in (200, 400), response.content[:500]
     if response.status_code == 400:
         assert body(response)["detail"]
+
+
+def test_a_new_certificate_comes_in_the_legacy_pkcs12_format_when_asked(cast):
+    answer = body(admin(cast, "post", "/api/v1/users/rich/certificates/issue/", {"pkcs12_format": "legacy"}))
+    data = base64.b64decode(answer["pkcs12_base64"])
+    assert pkcs12.load_pkcs12(data, answer["password"].encode()).key is not None
+    assert b"\x2a\x86\x48\x86\xf7\x0d\x01\x0c\x01\x03" in data  # pbeWithSHAAnd3-KeyTripleDES-CBC
+    refused = admin(cast, "post", "/api/v1/users/rich/certificates/issue/", {"pkcs12_format": "rc2"})
+    assert refused.status_code == 400 and "pkcs12_format" in refused.content.decode()
+
+
+def test_a_renewal_is_listed_and_accepted_with_replace(cast, spec):
+    old = make_client("Renewed", spec.chug, not_after=NOW + 9 * DAY)
+    flows.import_to_profile(cast.rich, [old.cert], ACTOR)
+    renewal = make_client("Renewed", spec.chug, not_after=NOW + 400 * DAY)
+    verdict = verdicts.judge(renewal.cert, username="rich")
+    entry = tank.record_presentation(verdict, renewal.cert, "rich", "https", None)[0]
+    listed = body(admin(cast, "get", "/api/v1/tank/?user=rich"))
+    renewals = [e["renewal_of"] for e in listed if e["renewal_of"]]
+    assert [r["thumbprint"] for r in renewals] == [format_thumbprint(sha1_thumbprint(old.cert))] * 2
+    assert listed[0]["renewal_of"] is not None  # renewals first
+    refused = admin(cast, "post", f"/api/v1/tank/{entry.pk}/accept/", {"replace": True, "keep_old_days": -1})
+    assert refused.status_code == 400
+    answer = admin(cast, "post", f"/api/v1/tank/{entry.pk}/accept/", {"replace": True, "keep_old_days": 3})
+    assert answer.status_code == 200 and "as the renewal of" in body(answer)["message"]
+    profile = body(admin(cast, "get", "/api/v1/users/rich/certificates/"))
+    profile = profile["results"] if isinstance(profile, dict) else profile
+    (replaced,) = [c for c in profile if c["value"] == format_thumbprint(sha1_thumbprint(old.cert))]
+    assert replaced["remove_at"] is not None

@@ -2,13 +2,19 @@
 
 Sign in; create a user; set the HTTPS mode to certificate-only; create the org CA; create a
 new certificate for the user and open the downloaded PKCS#12 with the shown password;
-import a certificate file; remove a certificate; accept a holding-tank entry.
+import a certificate file; remove a certificate; accept a holding-tank entry. And an end user
+renewing their own certificates (a new key, then a signing request).
 """
 
 import json
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 
 from certs.loading import load_certificates
 from certs.x509 import directly_issued_by, format_thumbprint, sha1_thumbprint
@@ -232,3 +238,53 @@ def test_a_signed_in_administrator_tries_an_operation_on_the_docs_page(page, app
     status.wait_for()
     assert status.inner_text().strip() == "200"
     assert app.manage("certs", "match-cn").stdout.strip() == "Match Cert CN to Username/Full Name is on."
+
+
+def test_an_end_user_renews_their_certificates_themselves(page, app, tmp_path):
+    """Self-service renewal, signed on with a password: a new key (PKCS#12 with its password shown
+    once), then a certificate signing request pasted into the page."""
+    password_file = tmp_path / "pw"
+    password_file.write_text("a renewing user's passphrase")
+    app.manage("users", "add", "renewer", "--password-file", str(password_file))
+    app.manage("users", "policy", "renewer", "--interface", "https", "--mode", "cert-or-password")
+    if "no org CA" in app.manage("certs", "org-ca", "show").stdout:
+        app.manage("certs", "org-ca", "create", "--cn", "Browser Test CA")
+    app.manage("certs", "self-renewal", "automatic")
+    for name in ("first", "second"):
+        app.manage(
+            "certs", "issue", "renewer", "--cn", f"renewer {name}", "--days", "20",
+            "--out", str(tmp_path / f"{name}.p12"), "--password-file", str(password_file),
+        )  # fmt: skip
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "renewer")
+    page.fill("#id_password", "a renewing user's passphrase")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/files/")
+    page.locator("#your-certificates summary").click()
+    first = page.locator("#your-certificates tr", has_text="renewer first")
+    assert "this certificate alone signs you on" in first.inner_text()
+    first.get_by_role("link", name="Renew…").click()
+    page.get_by_label("Make a new key for me").check()
+    page.get_by_role("button", name="Renew").click()
+    page.locator("#renewal-message").wait_for()
+    assert "Renewed by its owner" in page.locator("#renewal-message").inner_text()
+    password = page.locator("#p12-password").inner_text().strip()
+    with page.expect_download() as download:
+        page.click("#download-renewed")
+    bundle = pkcs12.load_pkcs12(Path(download.value.path()).read_bytes(), password.encode())
+    assert bundle.cert.certificate.subject.rfc4514_string() == "CN=renewer first"
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "whatever")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    page.goto("/files/")
+    page.locator("#your-certificates summary").click()
+    page.locator("#your-certificates tr", has_text="renewer second").get_by_role("link", name="Renew…").click()
+    page.get_by_label("I send a certificate signing request").check()
+    page.fill("#id_csr_text", csr.public_bytes(serialization.Encoding.PEM).decode())
+    page.get_by_role("button", name="Renew").click()
+    pem = page.locator("#renewed-pem").inner_text()
+    (renewed, _ca) = load_certificates(pem.encode())
+    assert renewed.subject.rfc4514_string() == "CN=renewer second" and renewed.public_key() == key.public_key()
+    entries = profile_entries(app, "renewer")
+    assert len(entries) == 4 and sum(1 for e in entries if e["remove_at"]) == 2

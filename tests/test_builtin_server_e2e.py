@@ -5,6 +5,7 @@ store. A user signs on with a certificate made by the app's own org CA, with Pyt
 client and with curl; a change to the root store takes effect without a restart.
 """
 
+import base64
 import json
 import shutil
 import socket
@@ -12,11 +13,14 @@ import subprocess
 import time
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.x509.oid import NameOID
 
 from tests.e2e import AppServer, HttpsClient, require
-from tests.pki import make_client, make_intermediate, make_root
+from tests.pki import DAY, NOW, make_client, make_intermediate, make_root
 
 pytestmark = pytest.mark.e2e
 
@@ -122,6 +126,87 @@ def test_the_chain_the_client_sends_reaches_the_app(server, tmp_path):
         server.url, cafile=server.server_certificate, cert=tmp_path / "chain.pem", key=tmp_path / "leaf.key"
     )
     assert client.whoami()["username"] == "chained"
+
+
+def test_a_renewal_presented_over_https_is_accepted_with_replace_and_the_old_one_stops(server, tmp_path):
+    root = make_root("Renewal Root")
+    ca = make_intermediate("Renewal CA", root)
+    old = make_client("Renewing Partner", ca, not_after=NOW + 9 * DAY)
+    renewal = make_client("Renewing Partner", ca, not_after=NOW + 400 * DAY)
+    (tmp_path / "root.pem").write_bytes(root.pem)
+    for name, issued in (("old", old), ("new", renewal)):
+        (tmp_path / f"{name}.pem").write_bytes(issued.pem + ca.pem)
+        (tmp_path / f"{name}.key").write_bytes(issued.key_pem)
+    server.manage("users", "add", "partner")
+    server.manage("users", "policy", "partner", "--interface", "https", "--mode", "cert")
+    server.manage("certs", "user", "partner", "import", str(tmp_path / "old.pem"))
+    server.manage("certs", "roots", "add", str(tmp_path / "root.pem"))
+    time.sleep(1.5)  # the TLS context notices the new root
+
+    def whoami(name):
+        client = HttpsClient(
+            server.url, cafile=server.server_certificate, cert=tmp_path / f"{name}.pem", key=tmp_path / f"{name}.key"
+        )
+        return client.whoami()["username"]
+
+    assert whoami("old") == "partner"
+    assert whoami("new") is None
+    tank = json.loads(server.manage("certs", "tank", "list", "--json", "--org").stdout)
+    (entry,) = [e for e in tank if e["renewal_of"]]
+    assert entry["renewal_of"]["username"] == "partner" and entry["interface"] == "https"
+    server.manage("certs", "tank", "accept", str(entry["id"]), "--replace", "--keep-old-days", "0")
+    assert whoami("new") == "partner"
+    assert whoami("old") is None
+
+
+def test_est_reenrolment_with_curl_and_the_current_certificate(server, issued, tmp_path):
+    # ``issued`` made the org CA ("Built-in Test CA").
+    curl = require("curl", shutil.which("curl"), "apt-get install curl")
+    password_file = tmp_path / "pw"
+    password_file.write_text("p12 password")
+    server.manage("users", "add", "estuser")
+    server.manage("users", "policy", "estuser", "--interface", "https", "--mode", "cert")
+    server.manage("certs", "self-renewal", "automatic")
+    out = tmp_path / "est.p12"
+    server.manage("certs", "issue", "estuser", "--days", "20", "--out", str(out), "--password-file", str(password_file))
+    bundle = pkcs12.load_pkcs12(out.read_bytes(), b"p12 password")
+    (tmp_path / "cur.pem").write_bytes(bundle.cert.certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "cur.key").write_bytes(
+        bundle.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(new_key, hashes.SHA256())
+    (tmp_path / "req.b64").write_bytes(base64.encodebytes(csr.public_bytes(serialization.Encoding.DER)))
+    common = [curl, "--silent", "--show-error", "--cacert", str(server.server_certificate)]
+    cacerts = subprocess.run(
+        [*common, f"{server.url}/.well-known/est/cacerts"], capture_output=True, check=True, timeout=30
+    )
+    assert pkcs7.load_der_pkcs7_certificates(base64.b64decode(cacerts.stdout))[0].subject.rfc4514_string() == (
+        "CN=Built-in Test CA"
+    )
+    done = subprocess.run(
+        [
+            *common,
+            "--cert", str(tmp_path / "cur.pem"), "--key", str(tmp_path / "cur.key"),
+            "-H", "Content-Type: application/pkcs10", "--data-binary", f"@{tmp_path / 'req.b64'}",
+            "--write-out", "\n%{http_code}",
+            f"{server.url}/.well-known/est/simplereenroll",
+        ],
+        capture_output=True, check=True, timeout=30,
+    )  # fmt: skip
+    body, _, status = done.stdout.rpartition(b"\n")
+    assert status == b"200", done.stdout
+    (new,) = pkcs7.load_der_pkcs7_certificates(base64.b64decode(body))
+    assert new.subject.rfc4514_string() == "CN=estuser" and new.public_key() == new_key.public_key()
+    refused = subprocess.run(
+        [*common, "-H", "Content-Type: application/pkcs10", "--data-binary", f"@{tmp_path / 'req.b64'}",
+         f"{server.url}/.well-known/est/simplereenroll"],
+        capture_output=True, check=True, timeout=30,
+    )  # fmt: skip
+    assert b"present it" in refused.stdout
 
 
 def test_idle_connections_do_not_starve_the_server(server):

@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e import AppServer
 from tests.ftps_support import PASSWORD, FtpsServer, client_files, curl, lftp, refused
-from tests.pki import make_client, make_impostor, make_intermediate, make_root
+from tests.pki import DAY, NOW, make_client, make_impostor, make_intermediate, make_root
 
 pytestmark = pytest.mark.e2e
 
@@ -226,6 +226,24 @@ def test_a_certificate_that_connects_but_does_not_authenticate_lands_in_the_user
     (thumbprint,) = [t for t in tank if t["kind"] == "thumbprint"]
     app.manage("certs", "tank", "accept", str(thumbprint["id"]))
     assert signs_on(world, "rich", "", world.frank, [world.chug])
+
+
+def test_a_renewal_lands_as_such_is_accepted_with_replace_and_the_old_one_stops(world, app):
+    user(world, "rich", "cert", "Rich")
+    old = make_client("Rich Renewing", world.chug, not_after=NOW + 9 * DAY)
+    renewal = make_client("Rich Renewing", world.chug, not_after=NOW + 400 * DAY)
+    app.manage("certs", "user", "rich", "import", world.pem("renewing-old", old))
+    assert signs_on(world, "rich", "", old, [world.chug])
+    assert not signs_on(world, "rich", "", renewal, [world.chug])
+    tank = json.loads(app.manage("certs", "tank", "list", "--json", "--user", "rich").stdout)
+    (thumbprint,) = [t for t in tank if t["kind"] == "thumbprint"]
+    assert thumbprint["renewal_of"]["username"] == "rich" and thumbprint["interface"] == "ftps"
+    assert (
+        "as the renewal of"
+        in app.manage("certs", "tank", "accept", str(thumbprint["id"]), "--replace", "--keep-old-days", "0").stdout
+    )
+    assert signs_on(world, "rich", "", renewal, [world.chug])
+    assert not signs_on(world, "rich", "", old, [world.chug])
 
 
 def test_an_unknown_username_gives_the_same_answer(world, app):

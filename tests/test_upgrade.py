@@ -89,6 +89,7 @@ def test_every_profile_entry_is_found(upgraded):
         entries = upgraded.json("certs", "user", username, "list")
         assert sorted(e["value"] for e in entries) == values
         assert {e["added_by"] for e in entries} == {"command line (root)"}
+        assert {e["remove_at"] for e in entries} == {None}  # none is replaced by a renewal
 
 
 def test_every_tank_entry_is_found(upgraded):
@@ -97,6 +98,16 @@ def test_every_tank_entry_is_found(upgraded):
         tuple(item) for item in upgraded.written["tank"]
     ]
     assert {e["source_address"] for e in entries} == {"192.0.2.7"}
+    assert {e["renewal_of"] for e in entries} == {None}
+
+
+def test_every_certificate_is_found_by_its_key(upgraded):
+    code = (
+        "import django; django.setup(); from certs.models import Certificate; "
+        "from certs.x509 import public_key_sha256; "
+        "print(all(c.key_sha256 == public_key_sha256(c.to_x509()) != '' for c in Certificate.objects.all()))"
+    )
+    assert upgraded.run("-c", code).strip() == "True"
 
 
 def test_the_org_ca_is_found_and_still_signs(upgraded):

@@ -162,6 +162,7 @@ class IssueCertificate(ApiView):
             days=form["days"],
             key_type=form["key_type"],
             source_address=self.address,
+            pkcs12_format=data["pkcs12_format"],
         )
         summary = {"credential": issued.credential.as_dict(), "certificate": issued.certificate.as_dict()}
         body = {

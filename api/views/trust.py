@@ -194,7 +194,7 @@ class Tank(ApiView):
         responses=answers({200: serializers.TankEntry(many=True)}, 400, 404),
     )
     def get(self, request):
-        entries = TankEntry.objects.select_related("user", "certificate")
+        entries = TankEntry.objects.select_related("user", "certificate", "renewal_of__user", "renewal_of__certificate")
         username, org = request.query_params.get("user"), request.query_params.get("org") in ("1", "true", "yes")
         if username and org:
             raise Problem(400, "Ask for one user's tank or the org tank, not both.")
@@ -231,6 +231,8 @@ class TankAccept(ApiView):
             as_kind=data.get("as_kind"),
             source_address=self.address,
             allow_shared=data["allow_shared"],
+            replace=data["replace"],
+            keep_old_days=data["keep_old_days"],
         )
         return Response({"message": message})
 

@@ -135,6 +135,7 @@ def create_certificate(request, username):
             days=form.cleaned_data["days"],
             key_type=form.cleaned_data["key_type"],
             source_address=client_address(request),
+            pkcs12_format=form.cleaned_data["pkcs12_format"],
         )
     except (flows.FlowError, issuing.IssuingError) as exc:
         form.add_error(None, str(exc))
@@ -149,6 +150,7 @@ def create_certificate(request, username):
         "until": time.time() + DOWNLOAD_SECONDS,
         "certificate": issued.certificate.sha256,
         "password": password,
+        "pkcs12_format": form.cleaned_data["pkcs12_format"],
     }
     return redirect("certs:issued", user.username, token)
 
@@ -174,6 +176,8 @@ def issued_certificate(request, username, token):
         "password": password,
         "download_url": reverse("certs:download-issued", args=[user.username, token]),
         "minutes": DOWNLOAD_SECONDS // 60,
+        "pkcs12_format": issuing.PKCS12_FORMATS[waiting.get("pkcs12_format", "modern")],
+        "pkcs12_which": issuing.PKCS12_WHICH,
     }
     return render(request, "certs/issued.html", context)
 
@@ -240,15 +244,19 @@ def accept_tank_entry(request, username, pk):
         TankEntry.objects.filter(pk=pk, user=user), f"{user.username}'s holding tank has no entry {pk}."
     )
     try:
+        replace, keep_old_days = renewal_choice(request)
         message = tank.accept_tank_entry(
             entry.pk,
             request.user,
             user=user,
             source_address=client_address(request),
             allow_shared=sharing_allowed(request),
+            replace=replace,
+            keep_old_days=keep_old_days,
         )
     except flows.SharedEntry as exc:
-        return confirm_sharing(request, exc, f"Accept it into {user.username}'s profile", {}, _page_url(user))
+        hidden = renewal_hidden(request)
+        return confirm_sharing(request, exc, f"Accept it into {user.username}'s profile", hidden, _page_url(user))
     except flows.FlowError as exc:  # e.g. another administrator removed it a moment ago
         messages.error(request, str(exc))
     else:
@@ -263,6 +271,32 @@ def remove_tank_entry(request, username, pk):
         TankEntry.objects.filter(pk=pk, user=user), f"{user.username}'s holding tank has no entry {pk}."
     )
     return confirm_tank_removal(request, entry, _page_url(user))
+
+
+def renewal_choice(request) -> tuple[bool, int | None]:
+    """(replace, keep_old_days) from an accept form: accepted as a renewal or not, and when the
+    old certificate goes (None: at its expiry; 0: at once). Raises FlowError for a bad choice."""
+    if request.POST.get("replace") != "yes":
+        return False, None
+    keep = request.POST.get("keep_old", "expiry")
+    if keep == "expiry":
+        return True, None
+    if keep == "now":
+        return True, 0
+    if keep == "days":
+        days = (request.POST.get("keep_old_days") or "").strip()
+        if not days.isdigit() or not 0 <= int(days) <= tank.MAX_KEEP_OLD_DAYS:
+            raise flows.FlowError(
+                f"Give the number of days to keep the old certificate, 0 to {tank.MAX_KEEP_OLD_DAYS}; nothing was "
+                "accepted."
+            )
+        return True, int(days)
+    raise flows.FlowError("Choose when the old certificate is removed: at its expiry, at once or after some days.")
+
+
+def renewal_hidden(request) -> dict:
+    """What a confirmation page posts again to repeat the same renewal choice."""
+    return {k: request.POST[k] for k in ("replace", "keep_old", "keep_old_days") if request.POST.get(k)}
 
 
 def sharing_allowed(request) -> bool:

@@ -12,7 +12,7 @@ from users.pages import admin_required, client_address, confirm
 
 from .. import flows, issuing, org_ca, reports, verdicts
 from ..forms import ApproveFromRootForm, CertificateUploadForm, MatchCNForm, OrgCACreateForm, OrgCAImportForm
-from ..models import Credential, OrgCA, Store, StoreEntry, TankEntry
+from ..models import Credential, OrgCA, SelfRenewal, Store, StoreEntry, TankEntry, TrustSettings
 from ..x509 import describe_extensions
 from . import certificate_or_404, pem_response, report
 
@@ -154,6 +154,9 @@ def _cas_page(request, status=200, **forms):
         "root_form": forms.get("root_form") or ApproveFromRootForm(),
         "match_form": MatchCNForm(initial={"match_cn": match_cn}),
         "match_cn": match_cn,
+        "auto_renew": TrustSettings.get().auto_accept_renewals,
+        "self_renewal": TrustSettings.get().self_renewal,
+        "self_renewal_choices": SelfRenewal.choices,
         "org_ca": OrgCA.active(),
         "create_form": forms.get("create_form") or OrgCACreateForm(),
         "import_form": forms.get("import_form") or OrgCAImportForm(),
@@ -193,6 +196,26 @@ def match_cn(request):
         )
     messages.success(request, flows.set_match_cn(on, request.user, source_address=client_address(request)))
     return redirect("certs:cas")
+
+
+@admin_required
+@require_POST
+def auto_renew(request):
+    on = request.POST.get("on") == "yes"
+    messages.success(request, flows.set_auto_accept_renewals(on, request.user, source_address=client_address(request)))
+    return redirect(reverse("certs:cas") + "#auto-renew")
+
+
+@admin_required
+@require_POST
+def self_renewal(request):
+    try:
+        message = flows.set_self_renewal(request.POST.get("mode", ""), request.user, client_address(request))
+    except flows.FlowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, message)
+    return redirect(reverse("certs:cas") + "#self-renewal")
 
 
 @admin_required

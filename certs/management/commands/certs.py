@@ -3,11 +3,11 @@ import tempfile
 from pathlib import Path
 
 from certs import chain as chain_picture
-from certs import flows, org_ca, reports, tank, verdicts
+from certs import flows, org_ca, reports, self_service, tank, verdicts
 from certs.flows import FlowError
-from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
+from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, PKCS12_FORMATS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
-from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+from certs.models import Credential, CredentialKind, OrgCA, SelfRenewal, Store, StoreEntry, TankEntry, TrustSettings
 from certs.trust import RULE_TEXT
 from certs.x509 import ThumbprintError, format_fingerprint, format_thumbprint, sha1_thumbprint, sha256_fingerprint
 from users.management.base import AdminCommand, bad_input, read_file, read_password_file
@@ -55,6 +55,22 @@ class Command(AdminCommand):
         match.add_argument("state", nargs="?", choices=["on", "off"])
         match.set_defaults(handler="match_cn")
 
+        auto = areas.add_parser(
+            "auto-renew",
+            help="Show or set Accept renewals automatically (only while the old certificate is valid and the "
+            "renewal's issuer is an approved CA).",
+        )
+        auto.add_argument("state", nargs="?", choices=["on", "off"])
+        auto.set_defaults(handler="auto_renew")
+
+        own = areas.add_parser(
+            "self-renewal",
+            help="Show or set whether users renew certificates the org CA issued them on their own page: off, "
+            "approval (the renewal waits in the holding tank) or automatic.",
+        )
+        own.add_argument("mode", nargs="?", choices=SelfRenewal.values)
+        own.set_defaults(handler="self_renewal")
+
         user = areas.add_parser("user", help="Certificates on one user's profile.")
         user.add_argument("username")
         actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -101,6 +117,18 @@ class Command(AdminCommand):
             "--as", dest="as_kind", choices=CredentialKind.values, help="For an org-tank entry: by thumbprint or CN."
         )
         p.add_argument("--allow-shared", action="store_true", help=ALLOW_SHARED_HELP)
+        p.add_argument(
+            "--replace",
+            action="store_true",
+            help="Accept it as the renewal of the certificate it renews (see list): its thumbprint is added and the "
+            "old one removed at the old certificate's expiry.",
+        )
+        p.add_argument(
+            "--keep-old-days",
+            type=int,
+            metavar="N",
+            help="With --replace: remove the old certificate after N days instead (0: at once).",
+        )
         p.set_defaults(handler="tank_accept")
         p = tank.add_parser("remove", help="Remove an entry.")
         p.add_argument("id", type=int)
@@ -126,7 +154,25 @@ class Command(AdminCommand):
         p.add_argument("--cn", help="Defaults to the username.")
         p.add_argument("--days", type=int, default=365, help=f"1 to {MAX_CLIENT_DAYS}.")
         p.add_argument("--key", choices=list(KEY_TYPES), default="ec-p256")
+        p.add_argument(
+            "--format",
+            dest="pkcs12_format",
+            choices=list(PKCS12_FORMATS),
+            default="modern",
+            help="PKCS#12 encryption: modern (AES-256, PBKDF2-SHA256; the default) or legacy (3DES, SHA-1 MAC) for "
+            "Windows Server 2016 and older and older macOS.",
+        )
         p.set_defaults(handler="issue")
+
+        p = areas.add_parser(
+            "enrol",
+            help="Approve one first enrolment over EST (simpleenroll) for a user; prints the one-time secret once.",
+        )
+        p.add_argument("username")
+        p.add_argument("--cn", help="Defaults to the username.")
+        p.add_argument("--days", type=int, default=365, help=f"The certificate's validity, 1 to {MAX_CLIENT_DAYS}.")
+        p.add_argument("--hours", type=int, default=72, help="How long the enrolment stays open (default 72).")
+        p.set_defaults(handler="enrol")
 
         p = areas.add_parser("check", help="Explain whether a certificate connects and whom it authenticates.")
         p.add_argument("cert_file", metavar="CERT_FILE")
@@ -137,11 +183,16 @@ class Command(AdminCommand):
         p.set_defaults(handler="check")
 
         p = areas.add_parser(
-            "expiring", help="Certificates the app relies on that expire soon or have expired; mails the admins."
+            "expiring",
+            help="For cron (daily): removes profile entries replaced by renewals whose time has come; tells each user "
+            "whose certificate expires in 30, 14, 7 or 1 days (once each); lists the certificates the app relies on "
+            "that expire soon or have expired and mails the admins one digest.",
         )
         p.add_argument("--days", type=int, default=None, help="The window (default: MFT_EXPIRY_WARNING_DAYS, 30).")
         p.add_argument("--json", action="store_true")
-        p.add_argument("--no-mail", action="store_true", help="Only print; do not mail the administrators.")
+        p.add_argument(
+            "--no-mail", action="store_true", help="Only print; mail neither the users nor the administrators."
+        )
         p.set_defaults(handler="expiring")
 
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
@@ -198,6 +249,20 @@ class Command(AdminCommand):
             self.say(f"Match Cert CN to Username/Full Name is {'on' if on else 'off'}.")
             return
         self.say(flows.set_match_cn(state == "on", self.actor))
+
+    def do_auto_renew(self, state, **_):
+        if state is None:
+            on = TrustSettings.get().auto_accept_renewals
+            self.say(f"Accept renewals automatically is {'on' if on else 'off'}.")
+            return
+        self.say(flows.set_auto_accept_renewals(state == "on", self.actor))
+
+    def do_self_renewal(self, mode, **_):
+        if mode is None:
+            label = SelfRenewal(TrustSettings.get().self_renewal).label
+            self.say(f"Self-service renewal is {label[0].lower()}{label[1:]}.")
+            return
+        self.say(flows.set_self_renewal(mode, self.actor))
 
     def do_export_roots(self, file, **_):
         bundle, count = flows.export_roots()
@@ -274,6 +339,9 @@ class Command(AdminCommand):
                 cert = c.certificate
                 detail = f"  {cert.subject_display}, issued by {cert.issuer_display}, until {cert.not_after:%Y-%m-%d}"
             self.say(f"{c.pk:>5}  {c.get_kind_display():<17} {c.shown_value}{detail}")
+            if c.remove_at:
+                state = "stopped signing on" if c.retired else "stops signing on"
+                self.say(f"       Replaced by a renewal: {state} {c.remove_at:%Y-%m-%d %H:%M} UTC; then removed.")
             if c.certificate_id:
                 self.say(f"       SHA-256 {c.certificate.fingerprint_sha256}")
 
@@ -283,12 +351,12 @@ class Command(AdminCommand):
     # --- holding tank ----------------------------------------------------------------------
 
     def do_tank_list(self, json, user, org, **_):
-        entries = TankEntry.objects.select_related("user", "certificate")
+        entries = TankEntry.objects.select_related("user", "certificate", "renewal_of__user", "renewal_of__certificate")
         if user:
             entries = entries.filter(user=self.user(user))
         elif org:
             entries = entries.filter(user__isnull=True)
-        entries = list(entries)
+        entries = sorted(entries, key=lambda e: e.renewal_of_id is None)  # renewals first
         if json:
             self.emit_json([e.as_dict() for e in entries])
             return
@@ -301,10 +369,24 @@ class Command(AdminCommand):
                 f"seen {e.attempts}x, last {e.last_seen:%Y-%m-%d %H:%M} from {e.source_address or '?'} "
                 f"over {e.interface.upper()}"
             )
+            if e.renewal_of_id:
+                self.say(f"       {e.renewal_phrase}: accept it with --replace")
 
-    def do_tank_accept(self, id, user, as_kind, allow_shared, **_):
+    def do_tank_accept(self, id, user, as_kind, allow_shared, replace, keep_old_days, **_):
+        if keep_old_days is not None and not replace:
+            raise bad_input("--keep-old-days goes with --replace.")
         target = self.user(user) if user else None
-        self.say(tank.accept_tank_entry(id, self.actor, user=target, as_kind=as_kind, allow_shared=allow_shared))
+        self.say(
+            tank.accept_tank_entry(
+                id,
+                self.actor,
+                user=target,
+                as_kind=as_kind,
+                allow_shared=allow_shared,
+                replace=replace,
+                keep_old_days=keep_old_days,
+            )
+        )
 
     def do_tank_remove(self, id, **_):
         self.say(tank.remove_tank_entry(id, self.actor))
@@ -326,7 +408,7 @@ class Command(AdminCommand):
         c = current.certificate
         self.say(f"{c.subject_display} ({c.thumbprint}), valid until {c.not_after:%Y-%m-%d}")
 
-    def do_issue(self, username, out, password_file, cn, days, key, **_):
+    def do_issue(self, username, out, password_file, cn, days, key, pkcs12_format, **_):
         user = self.user(username)
         password = read_password_file(password_file)
         # Claim the output file first: a file that cannot be written must not cost a certificate.
@@ -337,7 +419,9 @@ class Command(AdminCommand):
         except OSError as exc:
             raise bad_input(f"{out}: cannot be written ({exc.strerror or exc}).") from None
         try:
-            issued = org_ca.issue_certificate(user, self.actor, password=password, cn=cn, days=days, key_type=key)
+            issued = org_ca.issue_certificate(
+                user, self.actor, password=password, cn=cn, days=days, key_type=key, pkcs12_format=pkcs12_format
+            )
         except BaseException:
             os.close(fd)
             os.unlink(out)
@@ -350,6 +434,20 @@ class Command(AdminCommand):
             f"{c.not_after:%Y-%m-%d}; its thumbprint is on the profile (id {issued.credential.pk})."
         )
         self.say(f"Wrote the PKCS#12 file (certificate, private key and CA chain) to {out}.")
+        self.say(f"Its encryption: {PKCS12_FORMATS[pkcs12_format]}.")
+
+    def do_enrol(self, username, cn, days, hours, **_):
+        user = self.user(username)
+        enrolment, secret = self_service.approve_enrolment(user, self.actor, cn=cn, days=days, hours=hours)
+        self.say(
+            f"Approved one EST enrolment for {user.username} as '{enrolment.cn}', open until "
+            f"{enrolment.expires_at:%Y-%m-%d %H:%M} UTC."
+        )
+        self.say(f"One-time secret (shown only now): {secret}")
+        self.say(
+            "The client posts its base64 PKCS#10 request to /.well-known/est/simpleenroll with HTTP Basic "
+            f"authentication: username {user.username}, password the secret."
+        )
 
     # --- expiry ----------------------------------------------------------------------------
 
@@ -357,11 +455,15 @@ class Command(AdminCommand):
         if days is not None and days < 0:
             raise bad_input("--days must be zero or more.")
         days = reports.expiry_window_days() if days is None else days
+        removed = tank.remove_replaced(self.actor)
         items = reports.expiring(days)
-        mailed = 0 if no_mail else reports.mail_expiring(items, days)
+        owners = reports.OwnerNotices() if no_mail else reports.tell_owners()
+        mailed = 0 if no_mail else reports.mail_expiring(items, days, owners)
         if json:
             self.emit_json([item.as_dict() for item in items])
             return
+        for message in removed:
+            self.say(message)
         if not items:
             self.say(f"No certificate the app relies on expires within {days} days.")
         for item in items:
@@ -369,6 +471,15 @@ class Command(AdminCommand):
             state = "EXPIRED" if item.expired else "expires"
             who = f" on {item.user.username}'s profile" if item.user else ""
             self.say(f"{item.kind}{who}: {c.subject_display} ({c.thumbprint}) {state} {c.not_after:%Y-%m-%d}")
+        if owners.told:
+            names = ", ".join(dict.fromkeys(n.user.username for n in owners.told))
+            self.say(f"Told {len(owners.told)} user{'s' if len(owners.told) != 1 else ''} by mail: {names}.")
+        if owners.no_email:
+            names = ", ".join(dict.fromkeys(n.user.username for n in owners.no_email))
+            self.say(f"No email address, so listed to the administrators instead: {names}.")
+        if owners.failed:
+            names = ", ".join(dict.fromkeys(n.user.username for n in owners.failed))
+            self.warn(f"The mail server did not take the mail for {names}; the next run tries again.")
         if mailed:
             self.say(f"Mailed {mailed} administrator{'s' if mailed != 1 else ''}.")
 
