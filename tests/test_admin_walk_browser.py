@@ -44,6 +44,8 @@ NOT_PAGES = {
     "certs:cas-add",
     "certs:cas-add-from-root",
     "certs:match-cn",
+    "certs:auto-renew",
+    "certs:self-renewal",
     "certs:org-ca-create",
     "certs:org-ca-import",
     "certs:org-ca-download",
