@@ -170,6 +170,8 @@ def add_crl(crl: x509.CertificateRevocationList, actor, *, delegated=(), source_
         )
         try:
             count = _store_entries(row.pk, inspected)
+        except rev.CrlError as exc:
+            raise FlowError(f"The {kind} of '{issuer}' was refused: {exc}") from None
         except (ValueError, OverflowError) as exc:
             raise FlowError(f"The {kind} of '{issuer}' was refused: an entry cannot be read ({exc}).") from None
         Crl.objects.filter(pk=row.pk).update(entry_count=count)

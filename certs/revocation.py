@@ -231,40 +231,42 @@ class Inspected:
         return self.delta_base is not None
 
     def entries(self) -> Iterator[Entry]:
-        """Every revoked serial. In an indirect CRL an entry's issuer is given by its
-        certificate issuer extension, or is that of the entry before it."""
+        """Every revoked serial, in one pass (a CRL may hold millions). In an indirect CRL an
+        entry's issuer is given by its certificate issuer extension, or is that of the entry
+        before it. An entry with a critical extension the app does not understand raises
+        ``CrlError``: RFC 5280 says such a CRL must not be used."""
         issuer = ""
         indirect = self.scope.indirect
-        reason_class, issuer_class = x509.CRLReason, x509.CertificateIssuer
+        reason_class, issuer_class, unknown_class = x509.CRLReason, x509.CertificateIssuer, x509.UnrecognizedExtension
         for revoked in self.crl:
             extensions = revoked.extensions
             reason = ""
             if len(extensions):
                 for ext in extensions:
-                    if isinstance(ext.value, reason_class):
-                        reason = ext.value.reason.value
-                    elif indirect and isinstance(ext.value, issuer_class):
-                        names = [n.value for n in ext.value if isinstance(n, x509.DirectoryName)]
-                        issuer = name_key(names[0]) if names else issuer
-            yield Entry(serial_key(revoked.serial_number), issuer, revoked.revocation_date_utc, reason)
+                    value = ext.value
+                    if isinstance(value, reason_class):
+                        reason = value.reason.value
+                    elif isinstance(value, issuer_class):
+                        if indirect:
+                            names = [n.value for n in value if isinstance(n, x509.DirectoryName)]
+                            issuer = name_key(names[0]) if names else issuer
+                    elif ext.critical and isinstance(value, unknown_class):
+                        raise CrlError(
+                            f"the entry for serial {serial_key(revoked.serial_number)} has a critical extension the "
+                            f"app does not understand ({ext.oid.dotted_string}), so the CRL must not be used."
+                        )
+            yield Entry(format(revoked.serial_number, "x"), issuer, revoked.revocation_date_utc, reason)
 
 
 def inspect(crl: x509.CertificateRevocationList) -> Inspected:
-    """Refuse what the app cannot honour: a critical extension it does not understand, on the CRL
-    or on an entry (RFC 5280 says such a CRL must not be used)."""
+    """Refuse what the app cannot honour: a critical CRL extension it does not understand (RFC 5280
+    says such a CRL must not be used; entries are checked as they are read, by ``entries``)."""
     for ext in crl.extensions:
         if ext.critical and isinstance(ext.value, x509.UnrecognizedExtension):
             raise CrlError(
                 f"it has a critical extension the app does not understand ({ext.oid.dotted_string}), "
                 "so it must not be used."
             )
-    for revoked in crl:
-        for ext in revoked.extensions:
-            if ext.critical and isinstance(ext.value, x509.UnrecognizedExtension):
-                raise CrlError(
-                    f"the entry for serial {serial_key(revoked.serial_number)} has a critical extension the app "
-                    f"does not understand ({ext.oid.dotted_string}), so the CRL must not be used."
-                )
     number = _extension_value(crl, x509.CRLNumber)
     delta = _extension_value(crl, x509.DeltaCRLIndicator)
     return Inspected(

@@ -512,7 +512,9 @@ class Command(AdminCommand):
                     box.link_up, "ISSUER NOT FOUND"
                 )
                 self.say(f"      ^ {arrow}{': ' + box.link_note if box.link_note else ''}")
-        if connection.revocation:
+        if connection.revocation and all(s.status == "not_checked" for s in connection.revocation):
+            self.say("Revocation: not checked (the revocation policy does not check these CAs).")
+        elif connection.revocation:
             self.say("Revocation, from the certificate up:")
             for status in connection.revocation:
                 self.say(f"  {status.as_dict()['thumbprint']}  {status.status.replace('_', ' ')}: {status.reason}")
