@@ -213,6 +213,22 @@ class OrgCA(AddedBy):
         return cls.objects.filter(is_active=True).select_related("certificate").first()
 
 
+class OrgCARevocation(AddedBy):
+    """A certificate the org CA issued and an admin revoked: the org CA's CRL lists it.
+
+    ``added_by`` and ``added_at`` say who revoked it and when (the revocation date)."""
+
+    org_ca = models.ForeignKey(OrgCA, on_delete=models.PROTECT, related_name="revocations")
+    certificate = models.OneToOneField(Certificate, on_delete=models.PROTECT, related_name="org_ca_revocation")
+    reason = models.CharField(max_length=32, blank=True, help_text="A CRL reason code; blank: unspecified.")
+
+    class Meta:
+        verbose_name = "certificate revoked by the org CA"
+
+    def __str__(self):
+        return f"{self.certificate} revoked"
+
+
 class CredentialKind(models.TextChoices):
     THUMBPRINT = "thumbprint", "Thumbprint"
     CN = "cn", "Common name (CN)"
