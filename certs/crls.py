@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 
 from . import revocation as rev
 from .flows import Change, FlowError, Outcome
+from .flows import _comment as pem_comment
 from .loading import CertificateLoadError, load_certificates
 from .models import (
     Certificate,
@@ -405,3 +406,38 @@ def policies_as_dict() -> dict:
             if r.ca_sha1
         ],
     }
+
+
+# --- export for the front proxy --------------------------------------------------------------
+
+
+def export_crls(now: datetime | None = None) -> tuple[str, int, list[str]]:
+    """Every stored complete CRL as one PEM file, for nginx's ``ssl_crl``: (the text, how many,
+    warnings). nginx refuses every certificate whose CA has no CRL in that file once it is set,
+    and every certificate of a CA whose CRL has expired; the warnings name both. Delta CRLs are
+    left out: nginx does not apply them."""
+    now = now or timezone.now()
+    rows = list(Crl.objects.filter(delta_base="").order_by("issuer_display", "id"))
+    parts = []
+    for row in rows:
+        pem = x509.load_der_x509_crl(bytes(row.der)).public_bytes(serialization.Encoding.PEM).decode()
+        until = f"{row.next_update:%Y-%m-%d %H:%M} UTC" if row.next_update else "no next update"
+        parts.append(
+            f"# CRL of {pem_comment(row.issuer_display)}, number {row.number or '-'}, next update {until}\n{pem}"
+        )
+    warnings = []
+    stale = [row for row in rows if row.next_update is not None and row.next_update < now]
+    if stale:
+        warnings.append(
+            "Stale (past their next update), so nginx refuses every certificate their CA issued until a fresh "
+            "one is added: " + ", ".join(f"'{row.issuer_display}' (id {row.pk})" for row in stale) + "."
+        )
+    issuers = {row.issuer for row in rows}
+    missing = [c for c in _known_cas() if c.is_ca and c.subject not in issuers]
+    if missing:
+        warnings.append(
+            "No CRL for " + ", ".join(f"'{c.subject_display}'" for c in missing) + ": once ssl_crl is set, nginx "
+            "refuses every certificate whose path runs through a CA without a CRL in the file. Add their CRLs "
+            "(manage.py certs crls add FILE) before using this file."
+        )
+    return "".join(parts), len(rows), warnings

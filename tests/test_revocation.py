@@ -21,6 +21,7 @@ from audit.models import ACTION_LABELS, AuditEvent
 from certs import crls, flows, verdicts
 from certs.flows import FlowError
 from certs.models import Crl, RevokedSerial, Store
+from certs.revocation import read_crls as read_pem_crls
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.pki import DAY, NOW, crl_der, crl_pem, make_client, make_crl, make_impostor
 
@@ -376,3 +377,28 @@ def test_the_doctor_marks_each_box(client, alice, frank_revoked):
     page = html.unescape(response.content.decode())
     assert "REVOKED" in page and "not revoked" in page and "revocation not checked" in page
     assert "(reason: key compromise)" in page
+
+
+# --- export for nginx ----------------------------------------------------------------------------
+
+
+def test_export_crls_writes_pem_for_nginx_and_warns_of_cas_without_one(pki, tmp_path):
+    add(make_crl(pki.chug, [(pki.frank.cert, None)]))
+    add(make_crl(pki.chug, [(pki.frank.cert, None)], number=2, delta_of=1))
+    target = tmp_path / "crls.pem"
+    out = run("certs", "export-crls", str(target))
+    assert "Wrote 1 CRL to" in out
+    assert "No CRL for 'Toot'" in out and "nginx refuses every certificate" in out
+    (crl,) = read_pem_crls(target.read_bytes())
+    assert crl.issuer == pki.chug.cert.subject and crl.get_revoked_certificate_by_serial_number(
+        pki.frank.cert.serial_number
+    )
+    add(make_crl(pki.toot, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    out = run("certs", "export-crls", "-")
+    assert out.count("-----BEGIN X509 CRL-----") == 2 and "Stale (past their next update)" in out
+    assert "is a directory" in refused("certs", "export-crls", str(tmp_path))
+
+
+def test_export_crls_with_nothing_stored_says_so(pki, tmp_path):
+    out = run("certs", "export-crls", str(tmp_path / "crls.pem"))
+    assert "No CRL is stored" in out and "Wrote 0 CRLs" in out

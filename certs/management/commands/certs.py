@@ -190,6 +190,12 @@ class Command(AdminCommand):
         p.add_argument("--grace-hours", type=int, metavar="N", help="Hours past a CRL's next update it still counts.")
         p.set_defaults(handler="revocation_set")
 
+        p = areas.add_parser(
+            "export-crls", help="Write every stored CRL as one PEM file for nginx's ssl_crl ('-': stdout)."
+        )
+        p.add_argument("file")
+        p.set_defaults(handler="export_crls")
+
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
         p.add_argument("file")
         p.set_defaults(handler="export_roots")
@@ -252,21 +258,7 @@ class Command(AdminCommand):
         if file == "-":
             self.stdout.write(bundle, ending="")
             return
-        # Follow a symlink to the file it names, and never replace anything but a regular file.
-        target = Path(file).resolve()
-        if target.is_dir():
-            raise bad_input(f"{file}: is a directory; give a file name.")
-        if target.exists() and not target.is_file():
-            raise bad_input(f"{file}: is not a regular file; give a file name.")
-        # Write beside the target and rename, so a proxy reloading never reads half a bundle.
-        try:
-            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".roots-")
-            with os.fdopen(fd, "w") as handle:
-                handle.write(bundle)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, target)
-        except OSError as exc:
-            raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
+        self.write_atomically(file, bundle, ".roots-")
         self.say(f"Wrote {count} trusted root certificate{'s' if count != 1 else ''} to {file}.")
 
     # --- revocation ------------------------------------------------------------------------
@@ -332,6 +324,35 @@ class Command(AdminCommand):
                 self.actor, check=check, ca_thumbprint=ca, when_unknown=when_unknown, grace_hours=grace_hours
             )
         )
+
+    def do_export_crls(self, file, **_):
+        text, count, warnings = crl_store.export_crls()
+        for warning in warnings:
+            self.warn(warning)
+        if count == 0:
+            self.warn("No CRL is stored: the file is empty, and nginx refuses an empty ssl_crl file.")
+        if file == "-":
+            self.stdout.write(text, ending="")
+            return
+        self.write_atomically(file, text, ".crls-")
+        self.say(f"Wrote {count} CRL{'s' if count != 1 else ''} to {file}.")
+
+    def write_atomically(self, file, text, prefix):
+        # Follow a symlink to the file it names, and never replace anything but a regular file.
+        target = Path(file).resolve()
+        if target.is_dir():
+            raise bad_input(f"{file}: is a directory; give a file name.")
+        if target.exists() and not target.is_file():
+            raise bad_input(f"{file}: is not a regular file; give a file name.")
+        # Write beside the target and rename, so a proxy reloading never reads half a bundle.
+        try:
+            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
 
     # --- profiles --------------------------------------------------------------------------
 
