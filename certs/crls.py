@@ -441,3 +441,32 @@ def export_crls(now: datetime | None = None) -> tuple[str, int, list[str]]:
             "(manage.py certs crls add FILE) before using this file."
         )
     return "".join(parts), len(rows), warnings
+
+
+# --- what the trust pages show -------------------------------------------------------------------
+
+
+@dataclass
+class CaCrl:
+    """The newest complete CRL a CA issued, as the trust pages show it (``crl`` None: none stored)."""
+
+    crl: Crl | None
+    freshness: str  # 'none', 'fresh', 'soon stale', 'stale' or 'no next update'
+    age_hours: float | None = None
+
+
+def crl_status(certificates) -> dict[int, CaCrl]:
+    """For each CA certificate (by its row's id), the freshness of its newest complete CRL."""
+    now = timezone.now()
+    newest: dict[str, Crl] = {}
+    for row in Crl.objects.filter(delta_base="").defer("der"):
+        if row.issuer not in newest or row.this_update > newest[row.issuer].this_update:
+            newest[row.issuer] = row
+    found = {}
+    for cert in certificates:
+        row = newest.get(cert.subject)
+        if row is None:
+            found[cert.pk] = CaCrl(None, "none")
+        else:
+            found[cert.pk] = CaCrl(row, freshness(row, now), round((now - row.this_update).total_seconds() / 3600, 1))
+    return found

@@ -402,3 +402,19 @@ def test_export_crls_writes_pem_for_nginx_and_warns_of_cas_without_one(pki, tmp_
 def test_export_crls_with_nothing_stored_says_so(pki, tmp_path):
     out = run("certs", "export-crls", str(tmp_path / "crls.pem"))
     assert "No CRL is stored" in out and "Wrote 0 CRLs" in out
+
+
+# --- the trust pages ------------------------------------------------------------------------------
+
+
+def test_the_trust_pages_show_each_cas_crl_freshness(client, alice, pki):
+    client.force_login(alice)
+    add(make_crl(pki.chug, this_update=NOW - 2 * DAY, next_update=NOW + dt.timedelta(hours=3)))
+    roots = html.unescape(client.get(reverse("certs:roots")).content.decode())
+    assert "no CRL" in roots
+    intermediates = html.unescape(client.get(reverse("certs:intermediates")).content.decode())
+    assert "soon stale" in intermediates and "48.0 hours old" in intermediates
+    add(make_crl(pki.toot, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    assert ">stale<" in client.get(reverse("certs:roots")).content.decode()
+    flows.add_to_store(Store.APPROVED, [pki.chug.cert], ACTOR)
+    assert "soon stale" in client.get(reverse("certs:cas")).content.decode()
