@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -23,7 +24,7 @@ from certs.flows import FlowError
 from certs.models import Crl, RevokedSerial, Store
 from certs.revocation import read_crls as read_pem_crls
 from certs.x509 import format_thumbprint, sha1_thumbprint
-from tests.pki import DAY, NOW, crl_der, crl_pem, make_client, make_crl, make_impostor
+from tests.pki import DAY, NOW, crl_der, crl_pem, make_cert, make_client, make_crl, make_impostor
 
 pytestmark = pytest.mark.django_db
 ACTOR = "test suite"
@@ -418,3 +419,41 @@ def test_the_trust_pages_show_each_cas_crl_freshness(client, alice, pki):
     assert ">stale<" in client.get(reverse("certs:roots")).content.decode()
     flows.add_to_store(Store.APPROVED, [pki.chug.cert], ACTOR)
     assert "soon stale" in client.get(reverse("certs:cas")).content.decode()
+
+
+def test_a_separate_crl_signing_certificate_counts_only_when_a_known_ca_issued_it(pki):
+    usage = {"crl_sign": True, "digital_signature": False}
+    signer = make_cert(None, pki.toot, subject=pki.chug.cert.subject, key_usage=usage, eku=[])
+    crl = make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], key=signer.key)
+    outcome, refused = crls.add_crl_files([("chug.crl", crl_der(crl)), ("signer.pem", signer.pem)], ACTOR)
+    assert not refused and Crl.objects.get().signer.sha1 == sha1_thumbprint(signer.cert)
+    add(make_crl(pki.toot))
+    policy()
+    assert "was revoked on" in connect(pki).reason
+
+    rogue_ca = make_cert("Rogue", None, ca=True)
+    rogue = make_cert(None, rogue_ca, subject=pki.chug.cert.subject, key_usage=usage, eku=[])
+    forged = make_crl(pki.chug, [], key=rogue.key, number=9)
+    _, refused = crls.add_crl_files([("forged.crl", crl_der(forged)), ("rogue.pem", rogue.pem)], ACTOR)
+    assert "which no CA in the trusted root store, the intermediate pool or the approved CA list issued" in refused[0]
+
+
+def test_a_crl_entry_with_a_critical_extension_the_app_does_not_understand_refuses_the_crl(pki):
+    odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.2"), b"\x05\x00")
+    entry = (
+        x509.RevokedCertificateBuilder()
+        .serial_number(pki.frank.cert.serial_number)
+        .revocation_date(NOW - DAY)
+        .add_extension(odd, critical=True)
+        .build()
+    )
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.chug.cert.subject)
+        .last_update(NOW - DAY)
+        .next_update(NOW + DAY)
+        .add_revoked_certificate(entry)
+    )
+    message = refusal(builder.sign(pki.chug.key, hashes.SHA256()))
+    assert "has a critical extension the app does not understand (1.3.6.1.4.1.99999.2)" in message
+    assert not Crl.objects.exists() and not RevokedSerial.objects.exists()
