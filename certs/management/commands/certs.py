@@ -171,6 +171,9 @@ class Command(AdminCommand):
         p = crls.add_parser("list", help="List stored CRLs, with their age and next update.")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler="crls_list")
+        p = crls.add_parser("fetch", help="Fetch CRLs from the distribution points of known certificates (for cron).")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="crls_fetch")
         p = crls.add_parser("remove", help="Remove a CRL by its id (see list).")
         p.add_argument("id", type=int)
         p.set_defaults(handler="crls_remove")
@@ -296,6 +299,16 @@ class Command(AdminCommand):
                 f"       {row.entry_count} revoked; this update {row.this_update:%Y-%m-%d %H:%M} UTC "
                 f"({data['age_hours']} hours old); next update {until}: {state}"
             )
+
+    def do_crls_fetch(self, json, **_):
+        results = crl_store.fetch_crls()
+        if json:
+            self.emit_json([r.as_dict() for r in results])
+            return
+        if not results:
+            self.say("No certificate in the stores or on a profile names an http or https CRL distribution point.")
+        for r in results:
+            self.say(f"{r.status:<9} {r.url}: {r.message}")
 
     def do_crls_remove(self, id, **_):
         self.say(crl_store.remove_crl(id, self.actor))
