@@ -457,3 +457,12 @@ def test_a_crl_entry_with_a_critical_extension_the_app_does_not_understand_refus
     message = refusal(builder.sign(pki.chug.key, hashes.SHA256()))
     assert "has a critical extension the app does not understand (1.3.6.1.4.1.99999.2)" in message
     assert not Crl.objects.exists() and not RevokedSerial.objects.exists()
+
+
+def test_the_dashboard_lists_stale_and_soon_stale_crls(client, alice, pki):
+    client.force_login(alice)
+    assert "crls-attention" not in client.get("/").content.decode()
+    add(make_crl(pki.chug, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    add(make_crl(pki.toot, next_update=NOW + dt.timedelta(hours=2)))
+    page = client.get("/").content.decode()
+    assert 'id="crls-attention"' in page and ">stale<" in page and ">soon stale<" in page
