@@ -180,9 +180,10 @@ def test_without_a_crl_the_policy_decides(pki):
 
 
 def test_a_stale_crl_counts_during_its_grace_and_not_after(pki):
-    old = NOW - 10 * DAY
-    add(make_crl(pki.toot, this_update=old, next_update=NOW - dt.timedelta(hours=5)))
-    add(make_crl(pki.chug, this_update=old, next_update=NOW - dt.timedelta(hours=5)))
+    now = dt.datetime.now(dt.UTC)
+    old = now - 10 * DAY
+    add(make_crl(pki.toot, this_update=old, next_update=now - dt.timedelta(hours=5)))
+    add(make_crl(pki.chug, this_update=old, next_update=now - dt.timedelta(hours=5)))
     policy(grace_hours=4)
     connection = connect(pki)
     assert not connection.ok
@@ -225,12 +226,13 @@ def test_adding_a_crl_takes_effect_at_once_even_for_cached_verdicts(pki, setting
 
 
 def test_a_cached_verdict_lasts_no_longer_than_the_crl_is_fresh(pki, settings):
+    now = dt.datetime.now(dt.UTC)  # not the suite's NOW: this test is about seconds
     add(make_crl(pki.toot))
-    add(make_crl(pki.chug, next_update=NOW + dt.timedelta(seconds=30), this_update=NOW - DAY))
+    add(make_crl(pki.chug, next_update=now + dt.timedelta(seconds=30), this_update=now - DAY))
     policy()
     connection = connect(pki)
     assert connection.ok
-    assert verdicts.connection_lifetime(connection, NOW) <= 30
+    assert verdicts.connection_lifetime(connection, now) <= 30
 
 
 def test_ocsp_is_refused_clearly_until_it_is_implemented(pki):
