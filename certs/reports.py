@@ -17,7 +17,7 @@ from audit.models import AuditEvent
 from users.flows import Removal
 from users.models import Method, SignOnMode, User
 
-from . import chain, trust, verdicts
+from . import chain, crls, trust, verdicts
 from .impact import Consequence, KnownCertificate, impact, signed_on_users
 from .models import (
     Certificate,
@@ -102,6 +102,7 @@ def dashboard() -> dict:
         "match_cn": verdicts.trust_config().match_cn,
         "expiring": expiring()[:25],
         "expiry_days": expiry_window_days(),
+        "crls_attention": crls.needing_attention(),
     }
 
 

@@ -37,7 +37,7 @@ from .models import (
     TankKind,
     TrustSettings,
 )
-from .org_ca import refuse_cn_of_another_user
+from .org_ca import crl_url, refuse_cn_of_another_user
 from .tank import replace_credential
 from .x509 import CNError, clean_cn, directly_issued_by, key_sha256, name_key, single_common_name
 
@@ -132,7 +132,9 @@ def renew(
     try:
         public_key = issuing.read_csr(csr).public_key() if csr is not None else None
         ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
-        cert, key = issuing.issue_client_certificate(ca_cert, ca_key, cn, key_type, days, public_key=public_key)
+        cert, key = issuing.issue_client_certificate(
+            ca_cert, ca_key, cn, key_type, days, public_key=public_key, crl_url=crl_url()
+        )
     except issuing.IssuingError as exc:
         raise FlowError(str(exc)) from None
     mode = setting()
@@ -262,7 +264,7 @@ def enrol(username: str, secret: str, csr: bytes, source_address=None) -> Certif
         try:
             ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
             cert, _ = issuing.issue_client_certificate(
-                ca_cert, ca_key, enrolment.cn, days=enrolment.days, public_key=public_key
+                ca_cert, ca_key, enrolment.cn, days=enrolment.days, public_key=public_key, crl_url=crl_url()
             )
         except issuing.IssuingError as exc:
             raise FlowError(str(exc)) from None

@@ -15,7 +15,7 @@ from tests.conftest import ACTOR, install
 pytestmark = pytest.mark.django_db
 
 # Pages anyone may reach.
-PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami", "forward-auth"}
+PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami", "forward-auth", "certs:org-ca-crl"}
 # EST: the CA certificate for anyone; re-enrolment by the client certificate (tests/test_est.py).
 PUBLIC |= {"est-cacerts", "est-simpleenroll", "est-simplereenroll"}
 # Pages every signed-on user reaches for themselves: their own files, and their own API tokens

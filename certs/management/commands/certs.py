@@ -3,11 +3,25 @@ import tempfile
 from pathlib import Path
 
 from certs import chain as chain_picture
+from certs import crls as crl_store
 from certs import flows, org_ca, reports, self_service, tank, verdicts
+from certs import org_ca as org_ca_flows
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, PKCS12_FORMATS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
-from certs.models import Credential, CredentialKind, OrgCA, SelfRenewal, Store, StoreEntry, TankEntry, TrustSettings
+from certs.models import (
+    Credential,
+    CredentialKind,
+    Crl,
+    OrgCA,
+    RevocationCheck,
+    SelfRenewal,
+    Store,
+    StoreEntry,
+    TankEntry,
+    TrustSettings,
+    WhenUnknown,
+)
 from certs.trust import RULE_TEXT
 from certs.x509 import ThumbprintError, format_fingerprint, format_thumbprint, sha1_thumbprint, sha256_fingerprint
 from users.management.base import AdminCommand, bad_input, read_file, read_password_file
@@ -173,6 +187,11 @@ class Command(AdminCommand):
         p.add_argument("--days", type=int, default=365, help=f"The certificate's validity, 1 to {MAX_CLIENT_DAYS}.")
         p.add_argument("--hours", type=int, default=72, help="How long the enrolment stays open (default 72).")
         p.set_defaults(handler="enrol")
+        p = areas.add_parser("revoke", help="Revoke a certificate the org CA issued (and take it off the profile).")
+        p.add_argument("username")
+        p.add_argument("thumbprint")
+        p.add_argument("--reason", choices=list(org_ca_flows.REVOKE_REASONS), default="unspecified")
+        p.set_defaults(handler="revoke")
 
         p = areas.add_parser("check", help="Explain whether a certificate connects and whom it authenticates.")
         p.add_argument("cert_file", metavar="CERT_FILE")
@@ -194,6 +213,43 @@ class Command(AdminCommand):
             "--no-mail", action="store_true", help="Only print; mail neither the users nor the administrators."
         )
         p.set_defaults(handler="expiring")
+
+        crls = areas.add_parser("crls", help="Certificate revocation lists (CRLs).").add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        p = crls.add_parser("add", help="Add CRLs (DER or PEM, full or delta), each verified by a known CA's key.")
+        p.add_argument("files", nargs="+", metavar="FILE")
+        p.set_defaults(handler="crls_add")
+        p = crls.add_parser("list", help="List stored CRLs, with their age and next update.")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="crls_list")
+        p = crls.add_parser("fetch", help="Fetch CRLs from the distribution points of known certificates (for cron).")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="crls_fetch")
+        p = crls.add_parser("remove", help="Remove a CRL by its id (see list).")
+        p.add_argument("id", type=int)
+        p.set_defaults(handler="crls_remove")
+
+        policy = areas.add_parser("revocation", help="How revocation is checked.").add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        p = policy.add_parser("show", help="Show the org default policy and each CA's override.")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="revocation_show")
+        p = policy.add_parser("set", help="Set the org default policy, or one CA's override with --ca.")
+        p.add_argument("--ca", metavar="THUMBPRINT", help="A CA in the root store, intermediate pool or approved list.")
+        p.add_argument(
+            "--check", required=True, choices=RevocationCheck.values, help="ocsp and crl+ocsp are not implemented yet."
+        )
+        p.add_argument("--when-unknown", choices=WhenUnknown.values, help="Default for a new policy: refuse.")
+        p.add_argument("--grace-hours", type=int, metavar="N", help="Hours past a CRL's next update it still counts.")
+        p.set_defaults(handler="revocation_set")
+
+        p = areas.add_parser(
+            "export-crls", help="Write every stored CRL as one PEM file for nginx's ssl_crl ('-': stdout)."
+        )
+        p.add_argument("file")
+        p.set_defaults(handler="export_crls")
 
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
         p.add_argument("file")
@@ -271,6 +327,99 @@ class Command(AdminCommand):
         if file == "-":
             self.stdout.write(bundle, ending="")
             return
+        self.write_atomically(file, bundle, ".roots-")
+        self.say(f"Wrote {count} trusted root certificate{'s' if count != 1 else ''} to {file}.")
+
+    # --- revocation ------------------------------------------------------------------------
+
+    def do_crls_add(self, files, **_):
+        refusals = []
+        for path in files:
+            try:
+                outcome, refused = crl_store.add_crl_file(read_file(path), self.actor, filename=path)
+            except FlowError as exc:
+                refusals.append(str(exc))
+                continue
+            self.report(outcome)
+            refusals.extend(refused)
+        if refusals:
+            for message in refusals[:-1]:
+                self.stderr.write(message)
+            raise bad_input(refusals[-1])
+
+    def do_crls_list(self, json, **_):
+        rows = list(Crl.objects.defer("der").select_related("signer"))
+        if json:
+            self.emit_json([crl_store.crl_as_dict(row) for row in rows])
+            return
+        if not rows:
+            self.say("No CRL is stored.")
+        for row in rows:
+            data = crl_store.crl_as_dict(row)
+            number = f" number {row.number}" if row.number else ""
+            base = f" (delta of {row.delta_base})" if row.is_delta else ""
+            until = f"{row.next_update:%Y-%m-%d %H:%M} UTC" if row.next_update else "none given"
+            state = data["freshness"].upper() if data["freshness"] in ("stale", "soon stale") else data["freshness"]
+            self.say(f"{row.pk:>5}  {row.kind:<5} {row.issuer_display}{number}{base}")
+            self.say(
+                f"       {row.entry_count} revoked; this update {row.this_update:%Y-%m-%d %H:%M} UTC "
+                f"({data['age_hours']} hours old); next update {until}: {state}"
+            )
+
+    def do_crls_fetch(self, json, **_):
+        results = crl_store.fetch_crls()
+        if json:
+            self.emit_json([r.as_dict() for r in results])
+            return
+        if not results:
+            self.say("No certificate in the stores or on a profile names an http or https CRL distribution point.")
+        for r in results:
+            self.say(f"{r.status:<9} {r.url}: {r.message}")
+
+    def do_crls_remove(self, id, **_):
+        self.say(crl_store.remove_crl(id, self.actor))
+
+    def do_revocation_show(self, json, **_):
+        data = crl_store.policies_as_dict()
+        if json:
+            self.emit_json(data)
+            return
+
+        def line(policy):
+            if policy["check"] == "off":
+                return "off (revocation is not checked)"
+            return (
+                f"{policy['check']}, when unknown {policy['when_unknown']}, "
+                f"{policy['grace_hours']} hours of grace past a CRL's next update"
+            )
+
+        self.say(f"Org default: {line(data['default'])}")
+        for override in data["overrides"]:
+            self.say(f"{override['ca']}  {override['subject'] or ''}: {line(override)}")
+
+    def do_revocation_set(self, ca, check, when_unknown, grace_hours, **_):
+        # An org CA made before revocation existed has no CRL yet: sign one first, so that
+        # checking never finds the org CA without one.
+        org_ca_flows.current_crl()
+        self.report(
+            crl_store.set_policy(
+                self.actor, check=check, ca_thumbprint=ca, when_unknown=when_unknown, grace_hours=grace_hours
+            )
+        )
+
+    def do_export_crls(self, file, **_):
+        text, count, warnings = crl_store.export_crls()
+        for warning in warnings:
+            self.warn(warning)
+        if count == 0:
+            self.warn("No CRL is stored: the file is empty, and nginx refuses an empty ssl_crl file.")
+        if file == "-":
+            self.stdout.write(text, ending="")
+            return
+        self.write_atomically(file, text, ".crls-")
+        self.say(f"Wrote {count} CRL{'s' if count != 1 else ''} to {file}.")
+
+    def write_atomically(self, file, text, prefix):
         # Follow a symlink to the file it names, and never replace anything but a regular file.
         target = Path(file).resolve()
         if target.is_dir():
@@ -279,14 +428,13 @@ class Command(AdminCommand):
             raise bad_input(f"{file}: is not a regular file; give a file name.")
         # Write beside the target and rename, so a proxy reloading never reads half a bundle.
         try:
-            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".roots-")
+            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix)
             with os.fdopen(fd, "w") as handle:
-                handle.write(bundle)
+                handle.write(text)
             os.chmod(temporary, 0o644)
             os.replace(temporary, target)
         except OSError as exc:
             raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
-        self.say(f"Wrote {count} trusted root certificate{'s' if count != 1 else ''} to {file}.")
 
     # --- profiles --------------------------------------------------------------------------
 
@@ -449,6 +597,9 @@ class Command(AdminCommand):
             f"authentication: username {user.username}, password the secret."
         )
 
+    def do_revoke(self, username, thumbprint, reason, **_):
+        self.report(org_ca_flows.revoke(self.user(username), thumbprint, self.actor, reason=reason))
+
     # --- expiry ----------------------------------------------------------------------------
 
     def do_expiring(self, days, json, no_mail, **_):
@@ -520,6 +671,12 @@ class Command(AdminCommand):
                     box.link_up, "ISSUER NOT FOUND"
                 )
                 self.say(f"      ^ {arrow}{': ' + box.link_note if box.link_note else ''}")
+        if connection.revocation and all(s.status == "not_checked" for s in connection.revocation):
+            self.say("Revocation: not checked (the revocation policy does not check these CAs).")
+        elif connection.revocation:
+            self.say("Revocation, from the certificate up:")
+            for status in connection.revocation:
+                self.say(f"  {status.as_dict()['thumbprint']}  {status.status.replace('_', ' ')}: {status.reason}")
         if auth.ok:
             self.say(f"Authenticate: yes, as '{auth.user}' ({RULE_TEXT[auth.rule]}).")
         else:

@@ -31,9 +31,8 @@ def key_hashes(apps, schema_editor):
 
 class Migration(migrations.Migration):
 
-    # Another change adds 0005; whoever merges both makes this depend on it.
     dependencies = [
-        ('certs', '0004_who_added_it'),
+        ('certs', '0007_crl_source_url'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
