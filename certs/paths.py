@@ -84,8 +84,8 @@ class PathSearch:
         self._excluded: set[bytes] = set()
         self._failure: tuple[tuple[int, int], PathRefused] | None = None
         self._fallback: PathRefused | None = None
-        self._signed: dict[tuple[int, int], bool] = {}
-        self._ders: dict[int, bytes] = {}
+        self._signed: dict[tuple[int, int], tuple[x509.Certificate, x509.Certificate, bool]] = {}
+        self._ders: dict[int, tuple[x509.Certificate, bytes]] = {}
 
     # --- what the caller sees ------------------------------------------------------------------
 
@@ -112,8 +112,9 @@ class PathSearch:
         offered = [ossl.X509.from_cryptography(c) for c in self.chain] + config._openssl_pool
         first = self._verify(config._openssl_anchors, offered)
         if first is not None:
-            seen.add(tuple(self._der_of(c) for c in first))
             yield first
+            # Only when that path was refused afterwards (the common case stops at the yield).
+            seen.add(tuple(self._der_of(c) for c in first))
         for candidate in self._candidates():
             key = tuple(self._der_of(c) for c in candidate)
             if key in seen or any(d in self._excluded for d in key):
@@ -251,17 +252,21 @@ class PathSearch:
         return sorted(unique, key=order)
 
     def _signs(self, cert, issuer) -> bool:
+        # Keyed by identity, the objects kept with the answer so that no identity is reused.
         key = (id(cert), id(issuer))
         if key not in self._signed:
             self.checks += 1
-            self._signed[key] = directly_issued_by(cert, issuer)
-        return self._signed[key]
+            self._signed[key] = (cert, issuer, directly_issued_by(cert, issuer))
+        return self._signed[key][2]
 
     def _der_of(self, cert: x509.Certificate) -> bytes:
-        found = self.config._ders_by_id.get(id(cert)) or self._ders.get(id(cert))
-        if found is None:
-            found = self._ders[id(cert)] = _der(cert)
-        return found
+        found = self.config._ders_by_id.get(id(cert))
+        if found is not None:
+            return found
+        kept = self._ders.get(id(cert))
+        if kept is None:
+            kept = self._ders[id(cert)] = (cert, _der(cert))
+        return kept[1]
 
     def _openssl(self, cert: x509.Certificate) -> ossl.X509:
         found = self.config._openssl_by_id.get(id(cert))
