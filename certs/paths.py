@@ -357,7 +357,8 @@ def _explain_openssl(exc: ossl.X509StoreContextError, leaf, chain, config) -> st
     issuer = f"'{display_name(at_cert.issuer)}'"
     if code in (2, 20, 21):  # unable to get (local) issuer, unable to verify leaf signature
         known = [c for c in (*chain, *config._everything) if c.subject == at_cert.issuer]
-        signers = [c for c in known if directly_issued_by(at_cert, c)]
+        # Bounded like the search: a chain of many namesakes costs no more to explain.
+        signers = [c for c in known[:MAX_ISSUER_CHECKS] if directly_issued_by(at_cert, c)]
         installed = next((c for c in signers if c in config.roots and not is_ca(c)), None)
         if installed is not None:
             return (

@@ -251,6 +251,11 @@ def test_many_same_name_cas_are_bounded_and_answer_quickly():
     # Behind the bound the right CA is not reached: refused, never wrongly accepted.
     assert verified == []
     assert not connect(frank, roots=(toot.cert,), intermediates=crowd + (chug.cert,)).ok
+    # The same crowd sent by the client costs no more, and its refusal is explained as quickly.
+    started = time.perf_counter()
+    result = trust.connect(frank.cert, list(crowd) + [chug.cert], TrustConfig(roots=(toot.cert,)), NOW)
+    assert time.perf_counter() - started < 2
+    assert not result.ok and result.reason.endswith(".")
 
 
 def test_many_valid_paths_that_all_fail_are_bounded():
