@@ -102,7 +102,17 @@ def _picture(cert, chain, presented, config, connection, at) -> Picture:
         return Picture(tuple(linked), True, connection.reason)
     boxes, current, seen = [], cert, set()
     pool = [*chain, *config.roots, *config.intermediates, *config.approved]
-    while len(boxes) < MAX_PATH_LENGTH:
+    # The path the refusal is about (its links verified), then on from its top as far as it goes.
+    followed = connection.path if connection.path[:1] == (cert,) else ()
+    for lower, upper in zip(followed, followed[1:], strict=False):
+        box = _box(lower, presented, config, at)
+        seen.add(box.sha256)
+        boxes.append(replace(box, link_up=VERIFIED))
+        current = upper
+    ends_at_root = len(followed) > 1 and _sha(current) in {_sha(c) for c in config.roots}
+    if ends_at_root:
+        boxes.append(_box(current, presented, config, at))
+    while len(boxes) < MAX_PATH_LENGTH and not ends_at_root:
         box = _box(current, presented, config, at)
         seen.add(box.sha256)
         if current.subject == current.issuer and directly_issued_by(current, current):

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import crypto as ossl
 
 from . import revocation as rev
-from .paths import PathRefused, client_auth_problem, follow_issuers, validate_path
+from .paths import PathRefused, PathSearch, client_auth_problem, follow_issuers, validate_path
 from .x509 import (
     MAX_CN_LENGTH,
     cn_text_problem,
@@ -105,6 +105,27 @@ class TrustConfig:
     def _everything(self) -> tuple[x509.Certificate, ...]:
         return self.roots + self.intermediates + self.approved
 
+    @cached_property
+    def _anchor_ders(self) -> frozenset[bytes]:
+        return frozenset(_der(c) for c in self.roots if is_ca(c))
+
+    @cached_property
+    def _issuer_index(self) -> dict[x509.Name, list[x509.Certificate]]:
+        """The certificates that may issue others on a path, by subject: the anchors (CA
+        certificates in the root store), then the intermediate pool and the approved CAs."""
+        index: dict[x509.Name, list[x509.Certificate]] = {}
+        for cert in (*(c for c in self.roots if is_ca(c)), *self.intermediates, *self.approved):
+            index.setdefault(cert.subject, []).append(cert)
+        return index
+
+    @cached_property
+    def _ders_by_id(self) -> dict[int, bytes]:
+        return {id(c): _der(c) for c in self._everything}
+
+    @cached_property
+    def _openssl_by_id(self) -> dict[int, ossl.X509]:
+        return {id(c): ossl.X509.from_cryptography(c) for c in self._everything}
+
 
 # --- connect: the two CA conditions ----------------------------------------------------------
 
@@ -147,18 +168,38 @@ def connect(
     ``chain`` (what the client sent), the intermediate pool and the approved-CA list are
     offered for building the path but are never trusted by themselves.
     """
-    try:
-        path = validate_path(cert, chain, config, at)
-    except PathRefused as refused:
-        return Connection(False, refused.reason, follow_issuers(cert, chain, config), failed_depth=refused.depth)
-    problem, depth = client_auth_problem(path)
-    if problem:
-        return Connection(False, problem, path, failed_depth=depth)
-    statuses = rev.check_path(path, config.revocation, at)
-    refusal = next((i for i, s in enumerate(statuses) if s.refuses), None)
-    if refusal is not None:
-        reason = _sentence(statuses[refusal].reason)
-        return Connection(False, reason, path, failed_depth=refusal, revocation=statuses)
+    search = PathSearch(cert, chain, config, at)
+    accepted = None
+    # The first verified path refused afterwards (usage, revocation): what is reported when
+    # no path is accepted, since it got further than any path the verifier refused.
+    refused: Connection | None = None
+    for path in search.paths():
+        problem, depth = client_auth_problem(path)
+        if problem:
+            refused = refused or Connection(False, problem, path, failed_depth=depth)
+            if depth == 0:
+                break  # the certificate's own usage: every path has it
+            search.exclude(path[depth])
+            continue
+        statuses = rev.check_path(path, config.revocation, at)
+        position = next((i for i, s in enumerate(statuses) if s.refuses), None)
+        if position is None:
+            accepted = path, statuses
+            break
+        reason = _sentence(statuses[position].reason)
+        refused = refused or Connection(False, reason, path, failed_depth=position, revocation=statuses)
+        if statuses[position].status == rev.REVOKED:
+            # A revoked certificate is refused on every path; a path without it may still be valid.
+            if position == 0:
+                break
+            search.exclude(path[position])
+    if accepted is None:
+        if refused is not None:
+            return refused
+        failure = search.failure
+        shown = failure.path or follow_issuers(cert, chain, config)
+        return Connection(False, failure.reason, shown, failed_depth=failure.depth)
+    path, statuses = accepted
     anchor = path[-1]
     if len(path) == 1:
         reason = f"'{_name(cert)}' is itself installed in the trusted root store."
@@ -178,7 +219,7 @@ def chains_to_root_store(cert: x509.Certificate, config: TrustConfig, at: dateti
     try:
         path = validate_path(cert, chain, config, at)
     except PathRefused as refused:
-        return Connection(False, refused.reason, follow_issuers(cert, chain, config))
+        return Connection(False, refused.reason, refused.path or follow_issuers(cert, chain, config))
     return Connection(True, "", path, path[-1])
 
 

@@ -65,11 +65,14 @@ def make_cert(
     org: str | None = None,
     extensions: list | None = None,
     basic_constraints: bool = True,
+    ski: bytes | None = None,
+    ski_critical: bool = False,
 ) -> Issued:
     """One certificate. Without ``issuer`` it is self-signed.
 
     ``eku`` None means the usual clientAuth for end entities and nothing for CAs; pass []
-    to leave the extension out.
+    to leave the extension out. ``ski`` replaces the subject key identifier computed from the
+    key (as a forger may), ``ski_critical`` marks it critical (which RFC 5280 forbids).
     """
     key = key or ec.generate_private_key(ec.SECP256R1())
     subject = subject or _name(cn, org)
@@ -82,7 +85,10 @@ def make_cert(
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or NOW - DAY)
         .not_valid_after(not_after or NOW + 365 * DAY)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier(ski) if ski else x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+            critical=ski_critical,
+        )
     )
     if basic_constraints:
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
@@ -128,6 +134,19 @@ def make_client(cn, issuer: Issued | None = None, **kwargs) -> Issued:
 def make_impostor(of: Issued) -> Issued:
     """A CA with exactly the same name as ``of`` but a key of its own."""
     return make_cert(None, None, ca=True, subject=of.cert.subject)
+
+
+def make_cross(of: Issued, issuer: Issued, **kwargs) -> Issued:
+    """Another certificate for the CA ``of`` (its name and key), signed by ``issuer``: a cross-signed
+    or re-issued CA certificate."""
+    return make_cert(None, issuer, ca=True, subject=of.cert.subject, key=of.key, **kwargs)
+
+
+def make_namesake(of: Issued, issuer: Issued | None = None, **kwargs) -> Issued:
+    """A CA with ``of``'s name and subject key identifier but a key of its own, signed by
+    ``issuer`` (self-signed without): OpenSSL cannot tell it from ``of`` before checking signatures."""
+    ski = of.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    return make_cert(None, issuer, ca=True, subject=of.cert.subject, ski=ski, **kwargs)
 
 
 def pem_bundle(*issued: Issued) -> bytes:

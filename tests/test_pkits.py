@@ -59,6 +59,22 @@ def test_connect_agrees_with_pkits(case):
         assert result.reason.endswith("."), "every refusal is a sentence"
 
 
+@pytest.mark.parametrize("offered", ["reversed", "pool"])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c['pkits_section']}-{c['id']}" for c in CASES])
+def test_the_order_the_ca_certificates_come_in_changes_nothing(case, offered):
+    """The path builder tries every candidate: the chain reversed, or the CAs in the pool, agree."""
+    if case["pkits_section"] in REFUSED_ON_PURPOSE:
+        return
+    cas = [load(name) for name in case["intermediates"]][::-1]
+    roots = (load(SUITE["trust_anchor"]),)
+    if offered == "pool":
+        config, chain = trust.TrustConfig(roots=roots, intermediates=tuple(cas)), []
+    else:
+        config, chain = trust.TrustConfig(roots=roots), cas
+    result = trust.connect(load(case["end_entity"]), chain, config, WHEN)
+    assert result.ok == (case["expected"] == "valid"), result.reason
+
+
 @pytest.mark.parametrize("section", sorted(NEEDS_REVOCATION))
 def test_cases_that_need_revocation_are_valid_paths_until_revocation_is_checked(section):
     (case,) = [c for c in SUITE["cases"] if c["pkits_section"] == section]

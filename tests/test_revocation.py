@@ -24,7 +24,20 @@ from certs.flows import FlowError
 from certs.models import Crl, RevokedSerial, Store
 from certs.revocation import read_crls as read_pem_crls
 from certs.x509 import format_thumbprint, sha1_thumbprint
-from tests.pki import DAY, NOW, crl_der, crl_pem, make_cert, make_client, make_crl, make_impostor
+from tests.pki import (
+    DAY,
+    NOW,
+    crl_der,
+    crl_pem,
+    make_cert,
+    make_client,
+    make_crl,
+    make_cross,
+    make_impostor,
+    make_intermediate,
+    make_root,
+    pem_bundle,
+)
 
 pytestmark = pytest.mark.django_db
 ACTOR = "test suite"
@@ -380,6 +393,85 @@ def test_the_doctor_marks_each_box(client, alice, frank_revoked):
     page = html.unescape(response.content.decode())
     assert "REVOKED" in page and "not revoked" in page and "revocation not checked" in page
     assert "(reason: key compromise)" in page
+
+
+# --- revocation applies to the path that was accepted ---------------------------------------------
+
+
+@pytest.fixture
+def crossed(db):
+    """'Cross CA' (one key) certified by two installed roots; both of its certificates in the pool."""
+    old_root, new_root = make_root("Old Root"), make_root("New Root")
+    by_old = make_intermediate("Cross CA", old_root)
+    by_new = make_cross(by_old, new_root)
+    flows.add_to_store(Store.ROOT, [old_root.cert, new_root.cert], ACTOR)
+    flows.add_to_store(Store.INTERMEDIATE, [by_old.cert, by_new.cert], ACTOR)
+    verdicts.clear_caches()
+    return {
+        "old_root": old_root,
+        "new_root": new_root,
+        "by_old": by_old,
+        "by_new": by_new,
+        "frank": make_client("Frank", by_old),
+    }
+
+
+def thumbprints(certs):
+    return [format_thumbprint(sha1_thumbprint(c)) for c in certs]
+
+
+def check_json(tmp_path, *issued) -> dict:
+    cert = tmp_path / "frank.pem"
+    cert.write_bytes(pem_bundle(*issued))
+    return json.loads(run("certs", "check", str(cert), "--json"))
+
+
+@pytest.mark.parametrize("order", ["revoked-first", "revoked-last"])
+def test_a_revoked_cross_certificate_does_not_keep_the_other_path_out(crossed, order, tmp_path):
+    add(make_crl(crossed["old_root"], [(crossed["by_old"].cert, x509.ReasonFlags.ca_compromise)]))
+    add(make_crl(crossed["new_root"]))
+    add(make_crl(crossed["by_old"]))  # the Cross CA's own CRL: Frank is not on it
+    policy()
+    chain = [crossed["by_old"], crossed["by_new"]]
+    if order == "revoked-last":
+        chain.reverse()
+    connection = verdicts.judge(crossed["frank"].cert, [c.cert for c in chain]).connection
+    assert connection.ok, connection.reason
+    assert connection.path == (crossed["frank"].cert, crossed["by_new"].cert, crossed["new_root"].cert)
+    assert [s.status for s in connection.revocation] == ["good", "good", "not_checked"]
+    # certs check --json reports the revocation of the path that was accepted, one entry per certificate.
+    data = check_json(tmp_path, crossed["frank"], *chain)
+    assert data["connect"]["ok"]
+    assert [s["thumbprint"] for s in data["connect"]["revocation"]] == [
+        c["thumbprint"] for c in data["connect"]["chain"]
+    ]
+    assert data["connect"]["revocation"][1]["thumbprint"] == thumbprints([crossed["by_new"].cert])[0]
+
+
+def test_a_revoked_certificate_is_refused_on_every_path(crossed, tmp_path):
+    add(make_crl(crossed["old_root"]))
+    add(make_crl(crossed["new_root"]))
+    add(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
+    policy()
+    for chain in ([crossed["by_old"], crossed["by_new"]], [crossed["by_new"], crossed["by_old"]]):
+        connection = verdicts.judge(crossed["frank"].cert, [c.cert for c in chain]).connection
+        assert not connection.ok
+        assert "'Frank'" in connection.reason and "key compromise" in connection.reason
+        assert connection.failed_depth == 0
+        data = check_json(tmp_path, crossed["frank"], *chain)
+        assert data["category"] == "cannot_connect"
+        statuses = data["connect"]["revocation"]
+        assert [s["status"] for s in statuses] == ["revoked", "good", "not_checked"]
+        assert [s["thumbprint"] for s in statuses] == [c["thumbprint"] for c in data["connect"]["chain"]]
+
+
+def test_both_cross_certificates_revoked_keep_it_out(crossed):
+    add(make_crl(crossed["old_root"], [(crossed["by_old"].cert, x509.ReasonFlags.ca_compromise)]))
+    add(make_crl(crossed["new_root"], [(crossed["by_new"].cert, x509.ReasonFlags.ca_compromise)]))
+    add(make_crl(crossed["by_old"]))
+    policy()
+    connection = verdicts.judge(crossed["frank"].cert).connection
+    assert not connection.ok and "CA compromise" in connection.reason and connection.failed_depth == 1
 
 
 # --- export for nginx ----------------------------------------------------------------------------
