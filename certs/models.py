@@ -396,3 +396,93 @@ class TankEntry(Entry):
             "last_seen": self.last_seen.isoformat(),
             "attempts": self.attempts,
         }
+
+
+# --- revocation ------------------------------------------------------------------------------
+
+
+class RevocationCheck(models.TextChoices):
+    OFF = "off", "Off"
+    CRL = "crl", "CRL"
+    # Part of the policy's vocabulary; refused when set until OCSP checking is implemented.
+    OCSP = "ocsp", "OCSP (not implemented yet)"
+    CRL_OCSP = "crl+ocsp", "CRL, then OCSP (not implemented yet)"
+
+
+class WhenUnknown(models.TextChoices):
+    REFUSE = "refuse", "Refuse"
+    ALLOW = "allow", "Allow"
+
+
+class RevocationPolicy(AddedBy):
+    """How revocation is checked: the org default (no CA), or an override for one CA.
+
+    ``added_by`` and ``added_at`` say who set it last and when.
+    """
+
+    ca = models.ForeignKey(Certificate, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # The CA's SHA-1 thumbprint, or '' for the org default: one policy each.
+    ca_sha1 = models.CharField(max_length=40, unique=True, blank=True)
+    check_by = models.CharField(max_length=16, choices=RevocationCheck.choices, default=RevocationCheck.OFF)
+    when_unknown = models.CharField(max_length=8, choices=WhenUnknown.choices, default=WhenUnknown.REFUSE)
+    grace_hours = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "revocation policies"
+
+    def __str__(self):
+        return f"{self.ca or 'org default'}: {self.check_by}"
+
+
+class Crl(AddedBy):
+    """A certificate revocation list, stored only once a known CA's key verified its signature.
+
+    Its revoked serials are rows of ``RevokedSerial``, so a lookup is an indexed query; the
+    DER is kept for export. Scope is the issuing distribution point's limits, as JSON.
+    """
+
+    der = models.BinaryField()
+    sha256 = models.CharField(max_length=64, unique=True)
+    issuer = models.TextField()
+    issuer_display = models.CharField(max_length=500)
+    issuer_key = models.CharField(max_length=64, db_index=True)
+    signer = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="signed_crls")
+    # CRL numbers may run to 20 octets: kept as decimal text.
+    number = models.CharField(max_length=50, blank=True)
+    delta_base = models.CharField(max_length=50, blank=True, help_text="Set for a delta CRL: its base CRL number.")
+    this_update = models.DateTimeField()
+    next_update = models.DateTimeField(null=True, blank=True)
+    scope = models.JSONField(default=dict, blank=True)
+    entry_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["issuer_display", "id"]
+        verbose_name = "CRL"
+
+    def __str__(self):
+        return f"CRL {self.pk} of {self.issuer_display}"
+
+    @property
+    def is_delta(self) -> bool:
+        return bool(self.delta_base)
+
+    @property
+    def kind(self) -> str:
+        return "delta" if self.is_delta else "full"
+
+
+class RevokedSerial(models.Model):
+    """One entry of a stored CRL. ``issuer_key`` is set only in an indirect CRL, for an entry about
+    another CA's certificate; ``reason`` is the CRL reason code ('' when none is given)."""
+
+    crl = models.ForeignKey(Crl, on_delete=models.CASCADE, related_name="+")
+    serial = models.CharField(max_length=130)
+    issuer_key = models.CharField(max_length=64, blank=True)
+    revoked_at = models.DateTimeField()
+    reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["crl", "serial"], name="revoked_serial_lookup")]
+
+    def __str__(self):
+        return f"{self.serial} on CRL {self.crl_id}"

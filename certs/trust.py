@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import crypto as ossl
 
+from . import revocation as rev
 from .paths import PathRefused, client_auth_problem, follow_issuers, validate_path
 from .x509 import (
     MAX_CN_LENGTH,
@@ -82,6 +83,8 @@ class TrustConfig:
     intermediates: tuple[x509.Certificate, ...] = ()
     approved: tuple[x509.Certificate, ...] = ()
     match_cn: bool = False
+    # Revocation policies and the CRLs in force (by default nothing is checked).
+    revocation: rev.RevocationConfig = rev.RevocationConfig()
 
     @cached_property
     def _root_ders(self) -> frozenset[bytes]:
@@ -120,6 +123,8 @@ class Connection:
     anchor: x509.Certificate | None = None
     # When it does not connect: the position (0 = the certificate itself) where the path stopped.
     failed_depth: int | None = None
+    # The revocation status of each certificate on a validated path (empty when none was built).
+    revocation: tuple[rev.Status, ...] = ()
 
 
 def installed_in_root_store(cert: x509.Certificate, config: TrustConfig) -> bool:
@@ -149,13 +154,18 @@ def connect(
     problem, depth = client_auth_problem(path)
     if problem:
         return Connection(False, problem, path, failed_depth=depth)
+    statuses = rev.check_path(path, config.revocation, at)
+    refusal = next((i for i, s in enumerate(statuses) if s.refuses), None)
+    if refusal is not None:
+        reason = _sentence(statuses[refusal].reason)
+        return Connection(False, reason, path, failed_depth=refusal, revocation=statuses)
     anchor = path[-1]
     if len(path) == 1:
         reason = f"'{_name(cert)}' is itself installed in the trusted root store."
     else:
         via = " via " + ", ".join(f"'{_name(c)}'" for c in path[1:-1]) if len(path) > 2 else ""
         reason = f"'{_name(cert)}' chains up{via} to '{_name(anchor)}', which is installed in the trusted root store."
-    return Connection(True, reason, path, anchor)
+    return Connection(True, reason, path, anchor, revocation=statuses)
 
 
 def chains_to_root_store(cert: x509.Certificate, config: TrustConfig, at: datetime, chain=()) -> Connection:

@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from users.models import User
 
+from . import revocation as rev
 from . import trust
-from .models import Credential, CredentialKind, Store, StoreEntry, TrustSettings
+from .models import Credential, CredentialKind, Crl, RevocationPolicy, RevokedSerial, Store, StoreEntry, TrustSettings
 from .x509 import format_thumbprint, name_key, sha1_thumbprint, sha256_fingerprint, single_common_name
 
 # Path-validation verdicts kept per process, bounded in bytes: each entry weighs about its
@@ -61,18 +62,66 @@ def _current_config(known: tuple[int, bool] | None = None) -> tuple[int, trust.T
         intermediates=tuple(by_store[Store.INTERMEDIATE]),
         approved=tuple(by_store[Store.APPROVED]),
         match_cn=match_cn,
+        revocation=revocation_config(),
     )
     with _lock:
         _config = (generation, config)
     return _config
 
 
+def lookup(crl_id: int, serial: str) -> list[rev.Entry]:
+    """The entries for a serial on one stored CRL: one indexed query."""
+    return [
+        rev.Entry(serial, issuer_key, revoked_at, reason)
+        for issuer_key, revoked_at, reason in RevokedSerial.objects.filter(crl_id=crl_id, serial=serial).values_list(
+            "issuer_key", "revoked_at", "reason"
+        )
+    ]
+
+
+def record_of(row: Crl, signers: dict[int, x509.Certificate]) -> rev.CrlRecord:
+    signer = signers.get(row.signer_id)
+    if signer is None:
+        signer = signers[row.signer_id] = row.signer.to_x509()
+    return rev.CrlRecord(
+        id=row.pk,
+        issuer=x509.Name.from_rfc4514_string(row.issuer),
+        signer=signer,
+        this_update=row.this_update,
+        next_update=row.next_update,
+        number=int(row.number) if row.number else None,
+        delta_base=int(row.delta_base) if row.delta_base else None,
+        scope=rev.Scope.from_dict(row.scope),
+    )
+
+
+def revocation_config() -> rev.RevocationConfig:
+    """Policies and CRL descriptions (never their entries), read when the trust generation changes."""
+    default, overrides = rev.Policy(), {}
+    for row in RevocationPolicy.objects.all():
+        if row.ca_sha1:
+            overrides[row.ca_sha1] = policy_of(row)
+        else:
+            default = policy_of(row)
+    signers: dict[int, x509.Certificate] = {}
+    crls = tuple(record_of(row, signers) for row in Crl.objects.defer("der").select_related("signer"))
+    return rev.RevocationConfig(default=default, overrides=overrides, crls=crls, lookup=lookup)
+
+
+def policy_of(row: RevocationPolicy) -> rev.Policy:
+    return rev.Policy(row.check_by, row.when_unknown, row.grace_hours)
+
+
 def connection_lifetime(connection: trust.Connection, now: dt.datetime) -> float:
-    """Seconds a verdict may be reused: a short while, and never past the first expiry on its path."""
+    """Seconds a verdict may be reused: a short while, never past the first expiry on its path, nor
+    past the moment a CRL it relied on goes stale."""
     lifetime = float(settings.MFT_VERDICT_CACHE_SECONDS)
     if connection.ok:
         first_expiry = min(c.not_valid_after_utc for c in connection.path)
         lifetime = min(lifetime, (first_expiry - now).total_seconds())
+    for status in connection.revocation:
+        if status.valid_until is not None:
+            lifetime = min(lifetime, (status.valid_until - now).total_seconds())
     return max(lifetime, 0.0)
 
 
@@ -220,6 +269,7 @@ def verdict_as_dict(verdict: trust.Verdict) -> dict:
             "reason": connection.reason,
             "chain": [link(c) for c in connection.path],
             "anchor": link(connection.anchor) if connection.anchor is not None else None,
+            "revocation": [status.as_dict() for status in connection.revocation],
         },
         "authenticate": {
             "ok": auth.ok,

@@ -373,8 +373,18 @@ def test_check_json_has_the_documented_shape(spec, rich, files, toot_installed):
     data = json.loads(run("certs", "check", files("frank.pem", spec.frank.pem), "--user", "rich", "--json"))
     assert set(data) == {"category", "category_text", "connect", "authenticate"}
     assert data["category"] == "connects_only"
-    assert set(data["connect"]) == {"ok", "reason", "chain", "anchor"}
+    assert set(data["connect"]) == {"ok", "reason", "chain", "anchor", "revocation"}
     assert [link["subject"] for link in data["connect"]["chain"]] == ["CN=Frank", "CN=Chug and Ring", "CN=Toot"]
+    # One revocation status per certificate on the path; the org default checks nothing.
+    assert [r["status"] for r in data["connect"]["revocation"]] == ["not_checked"] * 3
+    assert set(data["connect"]["revocation"][0]) == {
+        "thumbprint",
+        "status",
+        "source",
+        "this_update",
+        "next_update",
+        "reason",
+    }
     assert data["connect"]["anchor"] == {
         "subject": "CN=Toot",
         "thumbprint": format_thumbprint(sha1_thumbprint(spec.toot.cert)),

@@ -18,6 +18,7 @@ PURE = {
     "certs.pfx",
     "certs.trust",
     "certs.paths",
+    "certs.revocation",
     "certs.issuing",
     "certs.chain",
     "certs.impact",

@@ -3,11 +3,22 @@ import tempfile
 from pathlib import Path
 
 from certs import chain as chain_picture
+from certs import crls as crl_store
 from certs import flows, org_ca, reports, tank, verdicts
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
-from certs.models import Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry
+from certs.models import (
+    Credential,
+    CredentialKind,
+    Crl,
+    OrgCA,
+    RevocationCheck,
+    Store,
+    StoreEntry,
+    TankEntry,
+    WhenUnknown,
+)
 from certs.trust import RULE_TEXT
 from certs.x509 import ThumbprintError, format_fingerprint, format_thumbprint, sha1_thumbprint, sha256_fingerprint
 from users.management.base import AdminCommand, bad_input, read_file, read_password_file
@@ -144,6 +155,34 @@ class Command(AdminCommand):
         p.add_argument("--no-mail", action="store_true", help="Only print; do not mail the administrators.")
         p.set_defaults(handler="expiring")
 
+        crls = areas.add_parser("crls", help="Certificate revocation lists (CRLs).").add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        p = crls.add_parser("add", help="Add CRLs (DER or PEM, full or delta), each verified by a known CA's key.")
+        p.add_argument("files", nargs="+", metavar="FILE")
+        p.set_defaults(handler="crls_add")
+        p = crls.add_parser("list", help="List stored CRLs, with their age and next update.")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="crls_list")
+        p = crls.add_parser("remove", help="Remove a CRL by its id (see list).")
+        p.add_argument("id", type=int)
+        p.set_defaults(handler="crls_remove")
+
+        policy = areas.add_parser("revocation", help="How revocation is checked.").add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        p = policy.add_parser("show", help="Show the org default policy and each CA's override.")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="revocation_show")
+        p = policy.add_parser("set", help="Set the org default policy, or one CA's override with --ca.")
+        p.add_argument("--ca", metavar="THUMBPRINT", help="A CA in the root store, intermediate pool or approved list.")
+        p.add_argument(
+            "--check", required=True, choices=RevocationCheck.values, help="ocsp and crl+ocsp are not implemented yet."
+        )
+        p.add_argument("--when-unknown", choices=WhenUnknown.values, help="Default for a new policy: refuse.")
+        p.add_argument("--grace-hours", type=int, metavar="N", help="Hours past a CRL's next update it still counts.")
+        p.set_defaults(handler="revocation_set")
+
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
         p.add_argument("file")
         p.set_defaults(handler="export_roots")
@@ -222,6 +261,70 @@ class Command(AdminCommand):
         except OSError as exc:
             raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
         self.say(f"Wrote {count} trusted root certificate{'s' if count != 1 else ''} to {file}.")
+
+    # --- revocation ------------------------------------------------------------------------
+
+    def do_crls_add(self, files, **_):
+        refusals = []
+        for path in files:
+            try:
+                outcome, refused = crl_store.add_crl_file(read_file(path), self.actor, filename=path)
+            except FlowError as exc:
+                refusals.append(str(exc))
+                continue
+            self.report(outcome)
+            refusals.extend(refused)
+        if refusals:
+            for message in refusals[:-1]:
+                self.stderr.write(message)
+            raise bad_input(refusals[-1])
+
+    def do_crls_list(self, json, **_):
+        rows = list(Crl.objects.defer("der").select_related("signer"))
+        if json:
+            self.emit_json([crl_store.crl_as_dict(row) for row in rows])
+            return
+        if not rows:
+            self.say("No CRL is stored.")
+        for row in rows:
+            data = crl_store.crl_as_dict(row)
+            number = f" number {row.number}" if row.number else ""
+            base = f" (delta of {row.delta_base})" if row.is_delta else ""
+            until = f"{row.next_update:%Y-%m-%d %H:%M} UTC" if row.next_update else "none given"
+            state = data["freshness"].upper() if data["freshness"] in ("stale", "soon stale") else data["freshness"]
+            self.say(f"{row.pk:>5}  {row.kind:<5} {row.issuer_display}{number}{base}")
+            self.say(
+                f"       {row.entry_count} revoked; this update {row.this_update:%Y-%m-%d %H:%M} UTC "
+                f"({data['age_hours']} hours old); next update {until}: {state}"
+            )
+
+    def do_crls_remove(self, id, **_):
+        self.say(crl_store.remove_crl(id, self.actor))
+
+    def do_revocation_show(self, json, **_):
+        data = crl_store.policies_as_dict()
+        if json:
+            self.emit_json(data)
+            return
+
+        def line(policy):
+            if policy["check"] == "off":
+                return "off (revocation is not checked)"
+            return (
+                f"{policy['check']}, when unknown {policy['when_unknown']}, "
+                f"{policy['grace_hours']} hours of grace past a CRL's next update"
+            )
+
+        self.say(f"Org default: {line(data['default'])}")
+        for override in data["overrides"]:
+            self.say(f"{override['ca']}  {override['subject'] or ''}: {line(override)}")
+
+    def do_revocation_set(self, ca, check, when_unknown, grace_hours, **_):
+        self.report(
+            crl_store.set_policy(
+                self.actor, check=check, ca_thumbprint=ca, when_unknown=when_unknown, grace_hours=grace_hours
+            )
+        )
 
     # --- profiles --------------------------------------------------------------------------
 
@@ -409,6 +512,10 @@ class Command(AdminCommand):
                     box.link_up, "ISSUER NOT FOUND"
                 )
                 self.say(f"      ^ {arrow}{': ' + box.link_note if box.link_note else ''}")
+        if connection.revocation:
+            self.say("Revocation, from the certificate up:")
+            for status in connection.revocation:
+                self.say(f"  {status.as_dict()['thumbprint']}  {status.status.replace('_', ' ')}: {status.reason}")
         if auth.ok:
             self.say(f"Authenticate: yes, as '{auth.user}' ({RULE_TEXT[auth.rule]}).")
         else:

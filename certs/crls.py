@@ -1,0 +1,398 @@
+"""The CRL store and the revocation policies: adding and removing CRLs, setting policies, and the
+``RevocationConfig`` the trust engine reads.
+
+A CRL is stored only when a CA the app knows (the trusted root store, the intermediate pool or
+the approved CA list) verifies its signature. Its revoked serials are stored as rows in
+batches, so a lookup at sign-on is one indexed query and a CRL of a million entries loads in
+seconds. Every change records an audit event and bumps the trust generation, so every instance
+and every cached verdict sees it at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import islice
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+
+from . import revocation as rev
+from .flows import Change, FlowError, Outcome
+from .loading import CertificateLoadError, load_certificates
+from .models import (
+    Certificate,
+    Crl,
+    RevocationCheck,
+    RevocationPolicy,
+    RevokedSerial,
+    StoreEntry,
+    TrustSettings,
+    WhenUnknown,
+)
+from .x509 import display_name, format_thumbprint, parse_thumbprint
+
+BATCH = 10_000
+PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+# A CRL is "soon stale" when its next update is this close.
+SOON_STALE = timedelta(hours=24)
+
+
+# --- reading the store -----------------------------------------------------------------------
+
+
+def _known_cas() -> list[Certificate]:
+    ids = StoreEntry.objects.values_list("certificate_id", flat=True)
+    return list(Certificate.objects.filter(id__in=ids))
+
+
+def _policy(row: RevocationPolicy) -> rev.Policy:
+    return rev.Policy(row.check_by, row.when_unknown, row.grace_hours)
+
+
+def default_policy() -> rev.Policy:  # noqa: D103
+    row = RevocationPolicy.objects.filter(ca_sha1="").first()
+    return _policy(row) if row else rev.Policy()
+
+
+# --- adding and removing CRLs ----------------------------------------------------------------
+
+
+@dataclass
+class Added:
+    crl: Crl | None
+    message: str
+
+
+def read_crl_file(data: bytes, filename: str = ""):
+    """(CRLs, certificates) in a file: DER or PEM CRLs, and any certificates given beside them (a
+    separate CRL-signing certificate)."""
+    label = f"{filename}: " if filename else ""
+    if b"-----BEGIN" in data:
+        certs = []
+        for block in PEM_CERTIFICATE.findall(data):
+            try:
+                certs.extend(load_certificates(block))
+            except CertificateLoadError as exc:
+                raise FlowError(f"{label}a certificate in the file cannot be read: {exc}") from None
+        try:
+            crls = rev.read_crls(data) if b"-----BEGIN X509 CRL-----" in data or not certs else []
+        except rev.CrlError as exc:
+            raise FlowError(f"{label}{exc}") from None
+        return crls, certs
+    try:
+        return rev.read_crls(data), []
+    except rev.CrlError as exc:
+        try:
+            return [], load_certificates(data, filename=filename)
+        except CertificateLoadError:
+            raise FlowError(f"{label}{exc}") from None
+
+
+def add_crl_files(files: list[tuple[str, bytes]], actor, *, source_address=None) -> tuple[Outcome, list[str]]:
+    """Add every CRL in the files (DER, or PEM with any number of CRLs): what was done, and each
+    refusal with its reason. Each CRL stands alone: one refused does not stop the others.
+    Certificates among the files may be the separate CRL-signing certificate of a CRL."""
+    read = [(name, *read_crl_file(data, name)) for name, data in files]
+    delegated = [cert for _, _, certs in read for cert in certs]
+    outcome, refused = Outcome(), []
+    for name, crls, _ in read:
+        for crl in crls:
+            _add_one(crl, actor, name, delegated, outcome, refused, source_address)
+    if not any(crls for _, crls, _ in read):
+        raise FlowError("No CRL was given: the files hold certificates only.")
+    return outcome, refused
+
+
+def add_crl_file(data: bytes, actor, *, filename: str = "", source_address=None) -> tuple[Outcome, list[str]]:
+    return add_crl_files([(filename, data)], actor, source_address=source_address)
+
+
+def _add_one(crl, actor, filename, delegated, outcome, refused, source_address):
+    label = f"{filename}: " if filename else ""
+    try:
+        added = add_crl(crl, actor, delegated=delegated, source_address=source_address)
+    except FlowError as exc:
+        refused.append(f"{label}{exc}")
+        return
+    outcome.changes.append(Change(f"{label}{added.message}", changed=added.crl is not None))
+
+
+def add_crl(crl: x509.CertificateRevocationList, actor, *, delegated=(), source_address=None) -> Added:
+    issuer = display_name(crl.issuer)
+    try:
+        inspected = rev.inspect(crl)
+    except rev.CrlError as exc:
+        raise FlowError(f"The CRL of '{issuer}' was refused: {exc}") from None
+    known = _known_cas()
+    try:
+        signer_cert = rev.find_signer(crl, [c.to_x509() for c in known], delegated)
+    except rev.CrlError as exc:
+        raise FlowError(f"The CRL of '{issuer}' was refused: {exc}") from None
+    signer = Certificate.objects.store(signer_cert)
+    der = crl.public_bytes(serialization.Encoding.DER)
+    sha256 = hashlib.sha256(der).hexdigest()
+    existing = Crl.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return Added(None, f"This CRL of '{issuer}' is stored already (id {existing.pk}).")
+    kind = "delta CRL" if inspected.is_delta else "CRL"
+    scope_key = inspected.scope.key
+    with transaction.atomic():
+        older = []
+        for row in Crl.objects.filter(issuer_key=rev.name_key(crl.issuer)).defer("der"):
+            if row.is_delta != inspected.is_delta or rev.Scope.from_dict(row.scope).key != scope_key:
+                continue
+            if _newer(row, inspected):
+                raise FlowError(
+                    f"The {kind} of '{issuer}' was refused: a newer one is stored already (id {row.pk}, "
+                    f"this update {row.this_update:%Y-%m-%d %H:%M} UTC). An older CRL could hide a revocation."
+                )
+            older.append(row)
+        row = Crl.objects.create(
+            der=der,
+            sha256=sha256,
+            issuer=crl.issuer.rfc4514_string(),
+            issuer_display=issuer[:500],
+            issuer_key=rev.name_key(crl.issuer),
+            signer=signer,
+            number=str(inspected.number) if inspected.number is not None else "",
+            delta_base=str(inspected.delta_base) if inspected.delta_base is not None else "",
+            this_update=crl.last_update_utc,
+            next_update=crl.next_update_utc,
+            scope=inspected.scope.as_dict(),
+            **Crl.by(actor),
+        )
+        try:
+            count = _store_entries(row.pk, inspected)
+        except (ValueError, OverflowError) as exc:
+            raise FlowError(f"The {kind} of '{issuer}' was refused: an entry cannot be read ({exc}).") from None
+        Crl.objects.filter(pk=row.pk).update(entry_count=count)
+        replaced = [r.pk for r in older]
+        if replaced:
+            RevokedSerial.objects.filter(crl_id__in=replaced).delete()
+            Crl.objects.filter(pk__in=replaced).delete()
+        until = f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC" if crl.next_update_utc else "no next update given"
+        message = (
+            f"Added the {kind} of '{issuer}' (id {row.pk}, {count} revoked serial{'s' if count != 1 else ''}, "
+            f"this update {crl.last_update_utc:%Y-%m-%d %H:%M} UTC, next update {until}), signed by "
+            f"'{signer.subject_display}' ({signer.thumbprint})."
+        )
+        if replaced:
+            message += " It replaces the older one (id " + ", ".join(str(i) for i in replaced) + ")."
+        AuditEvent.objects.record(
+            actor,
+            "crl.add",
+            message,
+            source_address=source_address,
+            detail={
+                "id": row.pk,
+                "issuer": row.issuer,
+                "kind": row.kind,
+                "number": row.number or None,
+                "this_update": row.this_update.isoformat(),
+                "next_update": row.next_update.isoformat() if row.next_update else None,
+                "entries": count,
+                "signer": signer.thumbprint,
+                "replaced": replaced,
+            },
+        )
+        TrustSettings.bump()
+    row.entry_count = count
+    return Added(row, message)
+
+
+def _newer(row: Crl, inspected: rev.Inspected) -> bool:
+    """Whether the stored ``row`` is newer than the CRL being added."""
+    if row.number and inspected.number is not None:
+        return int(row.number) > inspected.number
+    return row.this_update > inspected.crl.last_update_utc
+
+
+def _store_entries(crl_id: int, inspected: rev.Inspected) -> int:
+    """Insert the entries in batches, with one statement per batch (a million in seconds)."""
+    table = connection.ops.quote_name(RevokedSerial._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(c) for c in ("crl_id", "serial", "issuer_key", "revoked_at", "reason")
+    )
+    sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608 - quoted names only
+    entries = inspected.entries()
+    count = 0
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        while True:
+            batch = list(islice(entries, BATCH))
+            if not batch:
+                return count
+            for e in batch:
+                if len(e.serial) > 130:
+                    raise ValueError(f"serial {e.serial[:20]}... is longer than 64 octets")
+            cursor.executemany(sql, [(crl_id, e.serial, e.issuer_key, adapt(e.revoked_at), e.reason) for e in batch])
+            count += len(batch)
+
+
+def remove_crl(crl_id: int, actor, *, source_address=None) -> str:
+    with transaction.atomic():
+        row = Crl.objects.defer("der").filter(pk=crl_id).first()
+        if row is None:
+            raise FlowError(f"There is no CRL with id {crl_id}. See manage.py certs crls list.")
+        message = f"Removed the {'delta CRL' if row.is_delta else 'CRL'} of '{row.issuer_display}' (id {row.pk})."
+        RevokedSerial.objects.filter(crl_id=row.pk).delete()
+        row.delete()
+        AuditEvent.objects.record(
+            actor,
+            "crl.remove",
+            message,
+            source_address=source_address,
+            detail={"id": crl_id, "issuer": row.issuer, "kind": row.kind},
+        )
+        TrustSettings.bump()
+    return message
+
+
+def freshness(row: Crl, now: datetime | None = None) -> str:
+    """'fresh', 'soon stale' (next update within a day), 'stale', or 'no next update'."""
+    now = now or timezone.now()
+    if row.next_update is None:
+        return "no next update"
+    if row.next_update < now:
+        return "stale"
+    if row.next_update - now <= SOON_STALE:
+        return "soon stale"
+    return "fresh"
+
+
+def crl_as_dict(row: Crl, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    return {
+        "id": row.pk,
+        "issuer": row.issuer,
+        "kind": row.kind,
+        "number": row.number or None,
+        "delta_base": row.delta_base or None,
+        "this_update": row.this_update.isoformat(),
+        "next_update": row.next_update.isoformat() if row.next_update else None,
+        "age_hours": round((now - row.this_update).total_seconds() / 3600, 1),
+        "freshness": freshness(row, now),
+        "entries": row.entry_count,
+        "signer": row.signer.thumbprint,
+        "added_by": row.added_by_name or None,
+        "added_at": row.added_at.isoformat(),
+    }
+
+
+# --- policies --------------------------------------------------------------------------------
+
+
+def set_policy(
+    actor,
+    *,
+    check: str,
+    ca_thumbprint: str | None = None,
+    when_unknown: str | None = None,
+    grace_hours: int | None = None,
+    source_address=None,
+) -> Outcome:
+    """Set the org default policy, or one CA's override (a CA in one of the stores)."""
+    if check not in RevocationCheck.values:
+        raise FlowError(f"--check must be one of {', '.join(RevocationCheck.values)}, not '{check}'.")
+    if check in rev.NOT_IMPLEMENTED:
+        raise FlowError(
+            f"Revocation checking by {check.upper()} is not implemented yet: OCSP is planned. "
+            "Use --check crl (or off) for now. Nothing was changed."
+        )
+    if when_unknown is not None and when_unknown not in WhenUnknown.values:
+        raise FlowError(f"--when-unknown must be refuse or allow, not '{when_unknown}'.")
+    if grace_hours is not None and not 0 <= grace_hours <= rev.MAX_GRACE_HOURS:
+        raise FlowError(f"--grace-hours must be from 0 to {rev.MAX_GRACE_HOURS} (a year).")
+    ca = None
+    if ca_thumbprint is not None:
+        sha1 = parse_thumbprint(ca_thumbprint)
+        entry = StoreEntry.objects.filter(certificate__sha1=sha1).select_related("certificate").first()
+        if entry is None:
+            raise FlowError(
+                f"No CA with thumbprint {format_thumbprint(sha1)} is in the trusted root store, the intermediate "
+                "pool or the approved CA list; a policy can be set only for one of those."
+            )
+        ca = entry.certificate
+    with transaction.atomic():
+        row, _ = RevocationPolicy.objects.get_or_create(ca_sha1=ca.sha1 if ca else "", defaults={"ca": ca})
+        if when_unknown is not None:
+            row.when_unknown = when_unknown
+        if grace_hours is not None:
+            row.grace_hours = grace_hours
+        row.check_by = check
+        for name, value in RevocationPolicy.by(actor).items():
+            setattr(row, name, value)
+        row.added_at = timezone.now()
+        row.save()
+        whose = f"'{ca.subject_display}' ({ca.thumbprint})" if ca else "the org default"
+        policy = _policy(row)
+        message = f"Revocation policy for {whose}: {policy.describe()}."
+        AuditEvent.objects.record(
+            actor,
+            "revocation.set",
+            message,
+            source_address=source_address,
+            detail={
+                "ca": ca.thumbprint if ca else None,
+                "check": row.check_by,
+                "when_unknown": row.when_unknown,
+                "grace_hours": row.grace_hours,
+            },
+        )
+        TrustSettings.bump()
+    outcome = Outcome([Change(message)])
+    if check == RevocationCheck.CRL and row.when_unknown == WhenUnknown.REFUSE:
+        missing = _cas_without_crl([ca] if ca else _known_cas(), overridden_off=ca is None)
+        if missing:
+            outcome.warnings.append(
+                "No CRL is stored for "
+                + ", ".join(f"'{c.subject_display}'" for c in missing)
+                + ": certificates they issued cannot connect until their CRL is added "
+                "(manage.py certs crls add FILE)."
+            )
+    return outcome
+
+
+def _cas_without_crl(cas, overridden_off: bool) -> list[Certificate]:
+    off = set(
+        RevocationPolicy.objects.filter(check_by=RevocationCheck.OFF)
+        .exclude(ca_sha1="")
+        .values_list("ca_sha1", flat=True)
+    )
+    issuers = set(Crl.objects.values_list("issuer", flat=True))
+    return [c for c in cas if c.is_ca and c.subject not in issuers and not (overridden_off and c.sha1 in off)]
+
+
+def policies_as_dict() -> dict:
+    rows = list(RevocationPolicy.objects.select_related("ca"))
+    default = next((r for r in rows if not r.ca_sha1), None)
+
+    def one(row: RevocationPolicy | None) -> dict:
+        policy = _policy(row) if row else rev.Policy()
+        return {
+            "check": policy.check,
+            "when_unknown": policy.when_unknown,
+            "grace_hours": policy.grace_hours,
+            "set_by": (row.added_by_name or None) if row else None,
+            "set_at": row.added_at.isoformat() if row else None,
+        }
+
+    return {
+        "default": one(default),
+        "overrides": [
+            {
+                "ca": r.ca.thumbprint if r.ca else format_thumbprint(r.ca_sha1),
+                "subject": r.ca.subject if r.ca else None,
+                **one(r),
+            }
+            for r in rows
+            if r.ca_sha1
+        ],
+    }
