@@ -11,7 +11,6 @@ from certs.loading import CertificateLoadError, load_certificates
 from certs.models import (
     Credential,
     CredentialKind,
-    Crl,
     OrgCA,
     RevocationCheck,
     Store,
@@ -182,6 +181,9 @@ class Command(AdminCommand):
         p.add_argument("--when-unknown", choices=WhenUnknown.values, help="Default for a new policy: refuse.")
         p.add_argument("--grace-hours", type=int, metavar="N", help="Hours past a CRL's next update it still counts.")
         p.set_defaults(handler="revocation_set")
+        p = policy.add_parser("remove", help="Remove one CA's override: it follows the org default again.")
+        p.add_argument("--ca", metavar="THUMBPRINT", required=True)
+        p.set_defaults(handler="revocation_remove")
 
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
         p.add_argument("file")
@@ -280,7 +282,7 @@ class Command(AdminCommand):
             raise bad_input(refusals[-1])
 
     def do_crls_list(self, json, **_):
-        rows = list(Crl.objects.defer("der").select_related("signer"))
+        rows = list(crl_store.stored_crls())
         if json:
             self.emit_json([crl_store.crl_as_dict(row) for row in rows])
             return
@@ -325,6 +327,9 @@ class Command(AdminCommand):
                 self.actor, check=check, ca_thumbprint=ca, when_unknown=when_unknown, grace_hours=grace_hours
             )
         )
+
+    def do_revocation_remove(self, ca, **_):
+        self.say(crl_store.remove_policy(self.actor, ca))
 
     # --- profiles --------------------------------------------------------------------------
 
