@@ -4,7 +4,9 @@ alice is an administrator whose certificate ("alice", signed by Chug and Ring) s
 rich an end user signed on by Frank's certificate (thumbprint on his profile, the
 specification's example); both have a token. The service has Toot installed, Chug and Ring
 in the intermediate pool and approved, an org CA, and entries in rich's and the org holding
-tank. rich has a file in his home folder (a temporary directory), uploaded over HTTPS.
+tank. rich has a file in his home folder (a temporary directory), uploaded over HTTPS. A CRL
+of Chug's is stored, and Toot has a revocation policy of its own (not checked; the org default
+checks nothing either).
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from django.test import Client
 from django.utils import timezone
 
-from certs import flows, org_ca, tank, verdicts
-from certs.models import Credential, Store, TankEntry
+from certs import crls, flows, org_ca, tank, verdicts
+from certs.models import Credential, Crl, Store, TankEntry
 from certs.x509 import sha1_thumbprint
 from files import flows as files
 from files.models import Transfer
 from tests.conftest import ACTOR, install
-from tests.pki import Issued, make_client
+from tests.pki import DAY, NOW, Issued, make_client
 from users import tokens
 from users.models import User
 
@@ -36,6 +40,27 @@ def certificate_headers(issued: Issued) -> dict:
 
 def bearer(token: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def make_crl(issuer: Issued, *revoked: Issued, number: int = 1, next_update=None, pem: bool = True) -> bytes:
+    """A CRL signed by ``issuer``, revoking the certificates given (key compromise)."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.cert.subject)
+        .last_update(NOW - DAY)
+        .next_update(next_update or NOW + 7 * DAY)
+        .add_extension(x509.CRLNumber(number), critical=False)
+    )
+    for item in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(item.cert.serial_number)
+            .revocation_date(NOW - DAY)
+            .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
+            .build()
+        )
+    crl = builder.sign(issuer.key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM if pem else serialization.Encoding.DER)
 
 
 @dataclass
@@ -50,6 +75,7 @@ class Cast:
     rich_tank_entry: TankEntry
     org_tank_entry: TankEntry
     rich_transfer: Transfer
+    crl: Crl
     identities: dict = field(default_factory=dict)
 
     def call(self, who: str, method: str, path: str, body=None, **extra):
@@ -94,6 +120,9 @@ def cast_fixture(db, spec, alice, rich, charlie, settings, tmp_path) -> Cast:
         started_at=timezone.now(),
         source_address="192.0.2.10",
     )
+    stored: list[Crl] = []
+    crls.add_crl_file(make_crl(spec.chug, make_client("Lost laptop", spec.chug)), ACTOR, added=stored)
+    crls.set_policy(ACTOR, check="off", ca_thumbprint=sha1_thumbprint(spec.toot.cert))
     _, alice_token = tokens.create_token(alice, "admin script", ACTOR)
     _, rich_token = tokens.create_token(rich, "rich's script", ACTOR)
     cast = Cast(
@@ -107,6 +136,7 @@ def cast_fixture(db, spec, alice, rich, charlie, settings, tmp_path) -> Cast:
         rich_tank_entry=TankEntry.objects.get(user=rich, kind="thumbprint"),
         org_tank_entry=TankEntry.objects.get(user__isnull=True),
         rich_transfer=transfer,
+        crl=stored[0],
     )
     cast.identities = {
         "anonymous": {},

@@ -232,6 +232,9 @@ WRITES = [
     ("post", "/api/v1/org-ca/"),
     ("post", "/api/v1/tank/1/assign/"),
     ("post", "/api/v1/check/"),
+    ("post", "/api/v1/crls/"),
+    ("put", "/api/v1/revocation/"),
+    ("put", "/api/v1/revocation/3D17CFF3/"),
 ]
 FIELDS = [
     "username",
@@ -254,6 +257,9 @@ FIELDS = [
     "as_kind",
     "allow_shared",
     "username",
+    "check",
+    "when_unknown",
+    "grace_hours",
 ]
 
 
