@@ -12,10 +12,14 @@ from cryptography.hazmat.primitives import serialization
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from api.views.revocation import RAW
 from audit.models import AuditEvent
 from certs import crls
 from certs.flows import FlowError
+from certs.loading import MAX_FILE_BYTES
 from certs.models import Crl, RevocationPolicy
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.api_setup import bearer, cast_fixture, make_crl  # noqa: F401 - the fixture
@@ -131,6 +135,22 @@ def test_a_bad_crl_upload_is_a_problem_never_a_500(cast, content, content_type, 
     response = raw(cast, "/api/v1/crls/", content, content_type)
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/problem+json" and words in body(response)["detail"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    prefix=st.sampled_from([b"", b"-----BEGIN X509 CRL-----\n", b"-----BEGIN CERTIFICATE-----\n", b"\x30\x82"]),
+    content=st.binary(min_size=1, max_size=400),
+    media_type=st.sampled_from(RAW),
+)
+def test_no_raw_body_makes_a_crl_upload_answer_500(cast, prefix, content, media_type):
+    response = raw(cast, "/api/v1/crls/", prefix + content, media_type)
+    assert response.status_code in (200, 201, 400, 422), response.content[:500]
+
+
+def test_a_crl_file_larger_than_the_command_line_reads_is_refused(cast):
+    response = raw(cast, "/api/v1/crls/", b"0" * (MAX_FILE_BYTES + 1), "application/pkix-crl")
+    assert response.status_code == 413 and "most accepted" in body(response)["detail"]
 
 
 def test_a_crl_sent_again_with_its_key_is_answered_and_a_new_body_needs_a_new_key(cast, spec):

@@ -9,13 +9,14 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from certs import crls as crl_store
+from certs.loading import MAX_FILE_BYTES
 from certs.models import Crl, RevocationPolicy
 from certs.x509 import format_thumbprint, parse_thumbprint
 
 from .. import serializers
 from ..base import ApiView, raw_file_parser, uploaded
 from ..idempotency import idempotent
-from ..problems import JSONParser, Problem
+from ..problems import JSONParser, Problem, TooLarge
 from . import IDEMPOTENCY_KEY, answers
 from .certs import MULTIPART_OR_JSON
 from .trust import outcome_as_dict
@@ -74,9 +75,12 @@ class Crls(ApiView):
             raise ValidationError({"file": [SEND]})
         upload = uploaded(data, required=True)
         filename = upload.name if request.content_type.startswith("multipart/") else ""
+        content = upload.read(MAX_FILE_BYTES + 1)
+        if len(content) > MAX_FILE_BYTES:  # as the command line reads a file
+            raise TooLarge(f"The file is larger than {MAX_FILE_BYTES:,} bytes, which is the most accepted.")
         added = []
         outcome, refused = crl_store.add_crl_file(
-            upload.read(), request.user, filename=filename, source_address=self.address, added=added
+            content, request.user, filename=filename, source_address=self.address, added=added
         )
         if refused and not outcome.changed:
             raise Problem(422, " ".join(refused), refused=refused, **outcome_as_dict(outcome))
