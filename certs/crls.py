@@ -183,6 +183,8 @@ def add_crl(crl: x509.CertificateRevocationList, actor, *, delegated=(), source_
         )
         try:
             count = _store_entries(row.pk, inspected)
+        except rev.CrlError as exc:
+            raise FlowError(f"The {kind} of '{issuer}' was refused: {exc}") from None
         except (ValueError, OverflowError) as exc:
             raise FlowError(f"The {kind} of '{issuer}' was refused: an entry cannot be read ({exc}).") from None
         Crl.objects.filter(pk=row.pk).update(entry_count=count)
@@ -234,18 +236,25 @@ def _store_entries(crl_id: int, inspected: rev.Inspected) -> int:
         connection.ops.quote_name(c) for c in ("crl_id", "serial", "issuer_key", "revoked_at", "reason")
     )
     sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608 - quoted names only
-    entries = inspected.entries()
+    rows = inspected.rows()
     count = 0
     adapt = connection.ops.adapt_datetimefield_value
+    adapted: dict = {}  # revocation dates repeat: adapt each one once
     with connection.cursor() as cursor:
         while True:
-            batch = list(islice(entries, BATCH))
+            batch = []
+            for serial, issuer_key, revoked_at, reason in islice(rows, BATCH):
+                if len(serial) > 130:
+                    raise ValueError(f"serial {serial[:20]}... is longer than 64 octets")
+                when = adapted.get(revoked_at)
+                if when is None:
+                    if len(adapted) > BATCH:
+                        adapted.clear()
+                    when = adapted[revoked_at] = adapt(revoked_at)
+                batch.append((crl_id, serial, issuer_key, when, reason))
             if not batch:
                 return count
-            for e in batch:
-                if len(e.serial) > 130:
-                    raise ValueError(f"serial {e.serial[:20]}... is longer than 64 octets")
-            cursor.executemany(sql, [(crl_id, e.serial, e.issuer_key, adapt(e.revoked_at), e.reason) for e in batch])
+            cursor.executemany(sql, batch)
             count += len(batch)
 
 

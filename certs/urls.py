@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from .views import doctor, profiles, tank, trust
+from .views import crl, doctor, profiles, tank, trust
 
 
 class Sha256Converter:
@@ -64,6 +64,8 @@ urlpatterns = [
         {"store": "intermediate"},
         name="intermediates-remove",
     ),
+    # The org CA's CRL (DER), for anyone: the distribution point its certificates name.
+    path("crl/org-ca.crl", crl.org_ca_crl, name="org-ca-crl"),
     # The doctor: why a certificate can or cannot sign on; the sign-on overview.
     path("doctor/", doctor.doctor, name="doctor"),
     path("doctor/overview/", doctor.overview, name="overview"),

@@ -5,6 +5,7 @@ from pathlib import Path
 from certs import chain as chain_picture
 from certs import crls as crl_store
 from certs import flows, org_ca, reports, tank, verdicts
+from certs import org_ca as org_ca_flows
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
@@ -137,6 +138,12 @@ class Command(AdminCommand):
         p.add_argument("--days", type=int, default=365, help=f"1 to {MAX_CLIENT_DAYS}.")
         p.add_argument("--key", choices=list(KEY_TYPES), default="ec-p256")
         p.set_defaults(handler="issue")
+
+        p = areas.add_parser("revoke", help="Revoke a certificate the org CA issued (and take it off the profile).")
+        p.add_argument("username")
+        p.add_argument("thumbprint")
+        p.add_argument("--reason", choices=list(org_ca_flows.REVOKE_REASONS), default="unspecified")
+        p.set_defaults(handler="revoke")
 
         p = areas.add_parser("check", help="Explain whether a certificate connects and whom it authenticates.")
         p.add_argument("cert_file", metavar="CERT_FILE")
@@ -459,6 +466,9 @@ class Command(AdminCommand):
         )
         self.say(f"Wrote the PKCS#12 file (certificate, private key and CA chain) to {out}.")
 
+    def do_revoke(self, username, thumbprint, reason, **_):
+        self.report(org_ca_flows.revoke(self.user(username), thumbprint, self.actor, reason=reason))
+
     # --- expiry ----------------------------------------------------------------------------
 
     def do_expiring(self, days, json, no_mail, **_):
@@ -517,7 +527,9 @@ class Command(AdminCommand):
                     box.link_up, "ISSUER NOT FOUND"
                 )
                 self.say(f"      ^ {arrow}{': ' + box.link_note if box.link_note else ''}")
-        if connection.revocation:
+        if connection.revocation and all(s.status == "not_checked" for s in connection.revocation):
+            self.say("Revocation: not checked (the revocation policy does not check these CAs).")
+        elif connection.revocation:
             self.say("Revocation, from the certificate up:")
             for status in connection.revocation:
                 self.say(f"  {status.as_dict()['thumbprint']}  {status.status.replace('_', ' ')}: {status.reason}")
