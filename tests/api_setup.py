@@ -5,8 +5,8 @@ rich an end user signed on by Frank's certificate (thumbprint on his profile, th
 specification's example); both have a token. The service has Toot installed, Chug and Ring
 in the intermediate pool and approved, an org CA, and entries in rich's and the org holding
 tank. rich has a file in his home folder (a temporary directory), uploaded over HTTPS. A CRL
-of Chug's is stored, and Toot has a revocation policy of its own (not checked; the org default
-checks nothing either).
+of Chug's is stored (beside the org CA's own), and Toot has a revocation policy of its own (not
+checked; the org default checks nothing either).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from django.test import Client
 from django.utils import timezone
 
@@ -28,7 +26,7 @@ from certs.x509 import sha1_thumbprint
 from files import flows as files
 from files.models import Transfer
 from tests.conftest import ACTOR, install
-from tests.pki import DAY, NOW, Issued, make_client
+from tests.pki import Issued, crl_pem, make_client, make_crl
 from users import tokens
 from users.models import User
 
@@ -40,27 +38,6 @@ def certificate_headers(issued: Issued) -> dict:
 
 def bearer(token: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-
-def make_crl(issuer: Issued, *revoked: Issued, number: int = 1, next_update=None, pem: bool = True) -> bytes:
-    """A CRL signed by ``issuer``, revoking the certificates given (key compromise)."""
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer.cert.subject)
-        .last_update(NOW - DAY)
-        .next_update(next_update or NOW + 7 * DAY)
-        .add_extension(x509.CRLNumber(number), critical=False)
-    )
-    for item in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(item.cert.serial_number)
-            .revocation_date(NOW - DAY)
-            .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
-            .build()
-        )
-    crl = builder.sign(issuer.key, hashes.SHA256())
-    return crl.public_bytes(serialization.Encoding.PEM if pem else serialization.Encoding.DER)
 
 
 @dataclass
@@ -121,7 +98,8 @@ def cast_fixture(db, spec, alice, rich, charlie, settings, tmp_path) -> Cast:
         source_address="192.0.2.10",
     )
     stored: list[Crl] = []
-    crls.add_crl_file(make_crl(spec.chug, make_client("Lost laptop", spec.chug)), ACTOR, added=stored)
+    lost = make_client("Lost laptop", spec.chug)
+    crls.add_crl_file(crl_pem(make_crl(spec.chug, [(lost.cert, None)])), ACTOR, added=stored)
     crls.set_policy(ACTOR, check="off", ca_thumbprint=sha1_thumbprint(spec.toot.cert))
     _, alice_token = tokens.create_token(alice, "admin script", ACTOR)
     _, rich_token = tokens.create_token(rich, "rich's script", ACTOR)

@@ -13,8 +13,8 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from certs.x509 import sha1_thumbprint
-from tests.api_setup import Cast, cast_fixture, make_crl  # noqa: F401 - the fixture
-from tests.pki import make_client, make_intermediate, make_root
+from tests.api_setup import Cast, cast_fixture  # noqa: F401 - the fixture
+from tests.pki import crl_pem, make_client, make_crl, make_intermediate, make_root
 
 pytestmark = pytest.mark.django_db
 
@@ -133,7 +133,7 @@ def bodies(cast: Cast, spec) -> dict:
         "tank_accept": {},
         "tank_assign": {"user": "charlie"},
         "check": {"pem": spec.frank.pem.decode()},
-        "crls_add": {"pem": make_crl(spec.toot).decode()},
+        "crls_add": {"pem": crl_pem(make_crl(spec.toot)).decode()},
         "revocation_set": {"check": "crl"},
         "revocation_ca_set": {"check": "crl", "when_unknown": "allow", "grace_hours": 12},
     }
