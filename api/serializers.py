@@ -10,6 +10,7 @@ from rest_framework import serializers
 from certs.flows import RECORD_AS
 from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS
 from certs.models import CredentialKind, TankKind
+from certs.org_ca import REVOKE_REASONS
 from files.models import Direction, Result
 from users.models import Interface, SignOnMode
 
@@ -193,6 +194,12 @@ class Issue(serializers.Serializer):
         trim_whitespace=False,
         write_only=True,
         help_text="Protects the PKCS#12 file; one is made up (and returned) when none is given.",
+    )
+
+
+class Revoke(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        list(REVOKE_REASONS), required=False, default="unspecified", help_text="The CRL reason code."
     )
 
 

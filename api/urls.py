@@ -25,6 +25,7 @@ operations = [
     path("users/<str:username>/certificates/import/", certs.ImportCertificates.as_view(), name="import"),
     path("users/<str:username>/certificates/issue/", certs.IssueCertificate.as_view(), name="issue"),
     path("users/<str:username>/certificates/<int:pk>/", certs.ProfileCertificate.as_view(), name="certificate"),
+    path("users/<str:username>/certificates/<int:pk>/revoke/", revocation.RevokeCertificate.as_view(), name="revoke"),
     path("roots/", ROOTS.as_view(), name="roots"),
     path("roots/bundle.pem", trust.RootsBundle.as_view(), name="roots-bundle"),
     path("roots/<str:thumbprint>/", ROOT.as_view(), name="root"),

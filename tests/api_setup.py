@@ -55,6 +55,10 @@ class Cast:
     crl: Crl
     identities: dict = field(default_factory=dict)
 
+    def issued_credential(self) -> Credential:
+        """A certificate the org CA issues rich now: its entry on his profile."""
+        return org_ca.issue_certificate(self.rich, ACTOR, password="a test password").credential
+
     def call(self, who: str, method: str, path: str, body=None, **extra):
         """A request as one of ``identities``; JSON bodies."""
         client = Client()

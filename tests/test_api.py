@@ -235,6 +235,7 @@ WRITES = [
     ("post", "/api/v1/crls/"),
     ("put", "/api/v1/revocation/"),
     ("put", "/api/v1/revocation/3D17CFF3/"),
+    ("post", "/api/v1/users/rich/certificates/1/revoke/"),
 ]
 FIELDS = [
     "username",
@@ -260,6 +261,7 @@ FIELDS = [
     "check",
     "when_unknown",
     "grace_hours",
+    "reason",
 ]
 
 

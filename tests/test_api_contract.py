@@ -41,6 +41,7 @@ EXPECTED = {
     "certificates_remove": 200,
     "certificates_import": 201,
     "certificates_issue": 201,
+    "certificates_revoke": 200,
     "roots_list": 200,
     "roots_add": 201,
     "roots_remove": 200,
@@ -136,6 +137,7 @@ def bodies(cast: Cast, spec) -> dict:
         "crls_add": {"pem": crl_pem(make_crl(spec.toot)).decode()},
         "revocation_set": {"check": "crl"},
         "revocation_ca_set": {"check": "crl", "when_unknown": "allow", "grace_hours": 12},
+        "certificates_revoke": {"reason": "key-compromise"},
     }
 
 
@@ -149,6 +151,8 @@ def address(cast: Cast, spec, op_id: str, path: str, who: str) -> str:
     }
     if op_id.startswith("tank_"):
         values["id"] = cast.org_tank_entry.pk if op_id == "tank_assign" else cast.rich_tank_entry.pk
+    if op_id == "certificates_revoke":
+        values["id"] = cast.issued_credential().pk
     if op_id.startswith("crls_"):
         values["id"] = cast.crl.pk
     if op_id.startswith("revocation_ca_"):

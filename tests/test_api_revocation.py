@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from api.views.revocation import RAW
 from audit.models import AuditEvent
-from certs import crls
+from certs import crls, flows
 from certs.flows import FlowError
 from certs.loading import MAX_FILE_BYTES
-from certs.models import Crl, RevocationPolicy
+from certs.models import Credential, Crl, OrgCA, RevocationPolicy
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.api_setup import bearer, cast_fixture  # noqa: F401 - the fixture
 from tests.pki import crl_der, crl_pem, make_client, make_crl, make_root
@@ -295,3 +295,63 @@ def test_check_gives_the_command_lines_revocation_for_a_revoked_certificate(cast
             assert by_api["connect"]["revocation"][0]["source"]
         else:
             assert by_api["category"] == "authenticates" and statuses[:2] == ["good", "good"]
+
+
+# --- revoking what the org CA issued --------------------------------------------------------------
+
+
+def test_a_certificate_the_org_ca_issued_is_revoked_as_on_the_command_line(cast, tmp_path):
+    by_api, by_command = cast.issued_credential(), cast.issued_credential()
+    response = admin(cast, "post", f"/api/v1/users/rich/certificates/{by_api.pk}/revoke/", {"reason": "key-compromise"})
+    assert response.status_code == 200, response.content
+    revoked = body(response)
+    shown = by_api.shown_value
+    assert revoked["changes"][0]["message"].startswith(f"Revoked 'rich' ({shown}) of rich (reason: key compromise)")
+    assert revoked["changes"][1]["message"].startswith("The org CA's CRL now lists it")
+    assert not Credential.objects.filter(pk=by_api.pk).exists()
+    said = command("certs", "revoke", "rich", by_command.shown_value, "--reason", "key-compromise")
+    assert revoked["changes"][0]["message"].replace(shown, by_command.shown_value) in said
+    event = AuditEvent.objects.get(action="certificate.revoke", detail__thumbprint=shown)
+    assert event.actor_name == "alice" and event.detail["reason"] == "key-compromise"
+    # Revoked once is revoked: the entry has left the profile.
+    again = admin(cast, "post", f"/api/v1/users/rich/certificates/{by_api.pk}/revoke/", {})
+    assert again.status_code == 404
+
+
+def test_a_revoked_certificate_cannot_connect_where_revocation_is_checked(cast, spec):
+    credential = cast.issued_credential()
+    certificate = credential.certificate.to_x509()
+    assert admin(cast, "post", f"/api/v1/users/rich/certificates/{credential.pk}/revoke/", {}).status_code == 200
+    org = cast_org_ca_thumbprint()
+    assert admin(cast, "put", f"/api/v1/revocation/{org}/", {"check": "crl"}).status_code == 200
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    verdict = body(admin(cast, "post", "/api/v1/check/", {"pem": pem}))
+    assert verdict["category"] == "cannot_connect"
+    assert verdict["connect"]["revocation"][0]["status"] == "revoked"
+
+
+def cast_org_ca_thumbprint() -> str:
+    return OrgCA.active().certificate.thumbprint.replace(" ", "")
+
+
+def test_revoking_refuses_what_the_org_ca_cannot_revoke_in_the_use_cases_words(cast, spec):
+    frank = cast.rich_credential
+    refused = admin(cast, "post", f"/api/v1/users/rich/certificates/{frank.pk}/revoke/", {})
+    assert refused.status_code == 422
+    assert body(refused)["detail"] == refusal("certs", "revoke", "rich", frank.shown_value)
+    laptop = make_client("Rich laptop", spec.chug)
+    imported = admin(cast, "post", "/api/v1/users/rich/certificates/import/", {"pem": laptop.pem.decode()})
+    entry = body(imported)["imported"][0]["certificate"]["thumbprint"]
+    (other,) = Credential.objects.filter(user=cast.rich, value=entry.replace(" ", ""))
+    elsewhere = admin(cast, "post", f"/api/v1/users/rich/certificates/{other.pk}/revoke/", {})
+    assert elsewhere.status_code == 422 and "was not issued by the org CA" in body(elsewhere)["detail"]
+    assert body(elsewhere)["detail"] == refusal("certs", "revoke", "rich", entry)
+    cn, _ = flows.add_cn(cast.rich, "Rich Example", "test suite")
+    by_cn = admin(cast, "post", f"/api/v1/users/rich/certificates/{cn.pk}/revoke/", {})
+    assert by_cn.status_code == 422 and "not a certificate" in body(by_cn)["detail"]
+    issued = cast.issued_credential()
+    bad = admin(cast, "post", f"/api/v1/users/rich/certificates/{issued.pk}/revoke/", {"reason": "boredom"})
+    assert bad.status_code == 400 and body(bad)["errors"][0]["field"] == "reason"
+    assert admin(cast, "post", "/api/v1/users/rich/certificates/999999/revoke/", {}).status_code == 404
+    assert admin(cast, "post", f"/api/v1/users/nobody/certificates/{issued.pk}/revoke/", {}).status_code == 404
+    assert Credential.objects.filter(pk=issued.pk).exists()

@@ -1,5 +1,6 @@
 """Revocation: the CRL store and the revocation policies, through the same use cases as
-``certs crls`` and ``certs revocation``."""
+``certs crls`` and ``certs revocation``, and revoking a certificate the org CA issued, as
+``certs revoke`` does."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -9,9 +10,11 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from certs import crls as crl_store
+from certs import org_ca
 from certs.loading import MAX_FILE_BYTES
-from certs.models import Crl, RevocationPolicy
+from certs.models import Credential, CredentialKind, Crl, RevocationPolicy
 from certs.x509 import format_thumbprint, parse_thumbprint
+from users.models import User
 
 from .. import serializers
 from ..base import ApiView, raw_file_parser, uploaded
@@ -19,6 +22,7 @@ from ..idempotency import idempotent
 from ..problems import JSONParser, Problem, TooLarge
 from . import IDEMPOTENCY_KEY, answers
 from .certs import MULTIPART_OR_JSON
+from .certs import TAG as CERTIFICATES
 from .trust import outcome_as_dict
 
 CRLS = ["Revocation"]
@@ -178,3 +182,29 @@ def set_policy(view: ApiView, thumbprint: str | None) -> dict:
         source_address=view.address,
     )
     return {**outcome_as_dict(outcome), "revocation": crl_store.policies_as_dict()}
+
+
+class RevokeCertificate(ApiView):
+    @extend_schema(
+        operation_id="certificates_revoke",
+        tags=CERTIFICATES,
+        summary="Revoke a certificate the org CA issued, by its entry on the user's profile ('certs revoke')",
+        description="The org CA's CRL lists it from now on (signed again at once and put in the CRL store), and its "
+        "thumbprint leaves the profile. Certificates other CAs issued are revoked by their CA's CRL (crls/).",
+        request=serializers.Revoke,
+        responses=answers({200: serializers.Outcome}, 400, 404, 422),
+    )
+    def post(self, request, username, pk):
+        user = User.objects.named(username)
+        credential = Credential.objects.filter(user=user, pk=pk).first()
+        if credential is None:
+            raise Problem(404, f"{user.username}'s profile has no certificate entry with id {pk}.")
+        if credential.kind != CredentialKind.THUMBPRINT:
+            raise Problem(
+                422,
+                f"Entry {pk} on {user.username}'s profile is the CN '{credential.value}', not a certificate: "
+                "only a certificate the org CA issued can be revoked. Remove the CN entry instead.",
+            )
+        reason = self.checked(serializers.Revoke)["reason"]
+        outcome = org_ca.revoke(user, credential.value, request.user, reason=reason, source_address=self.address)
+        return Response(outcome_as_dict(outcome))
