@@ -470,6 +470,8 @@ class Crl(AddedBy):
     next_update = models.DateTimeField(null=True, blank=True)
     scope = models.JSONField(default=dict, blank=True)
     entry_count = models.PositiveIntegerField(default=0)
+    # Where ``certs crls fetch`` got it ('' for an upload or the org CA's own).
+    source_url = models.CharField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["issuer_display", "id"]

@@ -496,6 +496,7 @@ def _reasons(crl: CrlRecord, point: _Point) -> frozenset:
 class _Checker:
     def __init__(self, config: RevocationConfig, path: tuple[x509.Certificate, ...], at: datetime):
         self.config, self.path, self.at = config, path, at
+        self.above = path[1:]
 
     def status(self, position: int, depth: int = 0) -> Status:
         cert, path = self.path[position], self.path
@@ -506,6 +507,8 @@ class _Checker:
                 "a trust anchor is trusted as installed: to stop trusting it, remove it from the trusted root store",
             )
         issuer = path[position + 1]
+        # The CAs a CRL for this certificate may be signed by (or whose certificates may sign it).
+        self.above = path[position + 1 :]
         if position == 0 or depth:
             return self.status_of(cert, issuer, self.config.policy_for(issuer), depth)
         memo, key = self.config.memo, path[position:]
@@ -627,22 +630,23 @@ class _Checker:
         return self._signer_problem(crl, depth, cert)
 
     def _signer_problem(self, crl: CrlRecord, depth: int, checking) -> str | None:
-        """The CRL's signer must be a CA on the path (the same key), or a certificate one of
-        them issued for signing CRLs that is valid now and not itself revoked (a CRL-signing
-        certificate may be covered by the CRL it signs, as its own distribution point says)."""
+        """The CRL's signer must be a CA above the certificate on the path (the same key), or a
+        certificate one of them issued for signing CRLs that is valid now and not itself revoked
+        (a CRL-signing certificate may be covered by the CRL it signs, as its own distribution
+        point says)."""
         signer = crl.signer
         if not may_sign_crls(signer):
             return f"{crl.describe()} is signed by a key not allowed to sign CRLs"
-        if signer in self.path[1:]:
+        if signer in self.above:
             return None
-        for cert in self.path[1:]:
+        for cert in self.above:
             if cert.subject == signer.subject and cert.public_key() == signer.public_key():
                 return None
         if depth > 0 and signer == checking:
             return None
         if not (signer.not_valid_before_utc <= self.at <= signer.not_valid_after_utc):
             return f"{crl.describe()} is signed by {_who(signer)}, which is not valid now"
-        parent = next((c for c in self.path[1:] if directly_issued_by(signer, c)), None)
+        parent = next((c for c in self.above if directly_issued_by(signer, c)), None)
         if parent is None:
             return f"{crl.describe()} is signed by {_who(signer)}, which no CA on the path issued"
         if depth >= 2:

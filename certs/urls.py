@@ -28,6 +28,7 @@ urlpatterns = [
     path("user/<str:username>/certificates/issued/<str:token>/", profiles.issued_certificate, name="issued"),
     path("user/<str:username>/certificates/download/<str:token>/", profiles.download_issued, name="download-issued"),
     path("user/<str:username>/certificates/<int:pk>/remove/", profiles.remove_credential, name="remove-credential"),
+    path("user/<str:username>/certificates/<int:pk>/revoke/", profiles.revoke_certificate, name="revoke-certificate"),
     path("user/<str:username>/tank/<int:pk>/accept/", profiles.accept_tank_entry, name="accept-tank-entry"),
     path("user/<str:username>/tank/<int:pk>/remove/", profiles.remove_tank_entry, name="remove-tank-entry"),
     path(

@@ -4,12 +4,14 @@ its signed CRL served there (DER, no sign-on), re-signed before it goes stale, a
 """
 
 import datetime as dt
+import html
 from io import StringIO
 
 import pytest
 from cryptography import x509
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -130,3 +132,29 @@ def test_a_certificate_of_another_ca_is_not_revoked_by_the_org_ca(ca, rich):
     stranger = make_client("rich")
     with pytest.raises(FlowError, match="knows no certificate"):
         org_ca.revoke(rich, format_thumbprint(sha1_thumbprint(stranger.cert)), ACTOR)
+
+
+def test_the_revoke_button_shows_the_impact_then_revokes(client, alice, ca, issued, rich):
+    client.force_login(alice)
+    page = client.get(reverse("certs:edit-client-certs", args=["rich"])).content.decode()
+    url = reverse("certs:revoke-certificate", args=["rich", issued.credential.pk])
+    assert url in page
+    preview = client.get(url)
+    assert preview.status_code == 200
+    text = preview.content.decode()
+    assert "Revoke 'rich'" in html.unescape(text) and "leaves rich" in text and 'value="key-compromise"' in text
+    assert not OrgCARevocation.objects.exists()
+    response = client.post(url, {"reason": "key-compromise"})
+    assert response.status_code == 302
+    assert OrgCARevocation.objects.get().reason == "keyCompromise"
+    assert not Credential.objects.filter(pk=issued.credential.pk).exists()
+
+
+def test_the_revoke_page_explains_what_it_cannot_revoke(client, alice, ca, rich, spec):
+    client.force_login(alice)
+    flows.import_to_profile(rich, [spec.frank.cert], ACTOR)
+    credential = Credential.objects.get(user=rich)
+    response = client.get(reverse("certs:revoke-certificate", args=["rich", credential.pk]), follow=True)
+    assert "was not issued by the org CA" in response.content.decode()
+    bad = client.post(reverse("certs:revoke-certificate", args=["rich", 99999]))
+    assert bad.status_code == 404

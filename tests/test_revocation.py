@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -21,8 +22,9 @@ from audit.models import ACTION_LABELS, AuditEvent
 from certs import crls, flows, verdicts
 from certs.flows import FlowError
 from certs.models import Crl, RevokedSerial, Store
+from certs.revocation import read_crls as read_pem_crls
 from certs.x509 import format_thumbprint, sha1_thumbprint
-from tests.pki import DAY, NOW, crl_der, crl_pem, make_client, make_crl, make_impostor
+from tests.pki import DAY, NOW, crl_der, crl_pem, make_cert, make_client, make_crl, make_impostor
 
 pytestmark = pytest.mark.django_db
 ACTOR = "test suite"
@@ -178,9 +180,10 @@ def test_without_a_crl_the_policy_decides(pki):
 
 
 def test_a_stale_crl_counts_during_its_grace_and_not_after(pki):
-    old = NOW - 10 * DAY
-    add(make_crl(pki.toot, this_update=old, next_update=NOW - dt.timedelta(hours=5)))
-    add(make_crl(pki.chug, this_update=old, next_update=NOW - dt.timedelta(hours=5)))
+    now = dt.datetime.now(dt.UTC)
+    old = now - 10 * DAY
+    add(make_crl(pki.toot, this_update=old, next_update=now - dt.timedelta(hours=5)))
+    add(make_crl(pki.chug, this_update=old, next_update=now - dt.timedelta(hours=5)))
     policy(grace_hours=4)
     connection = connect(pki)
     assert not connection.ok
@@ -223,8 +226,7 @@ def test_adding_a_crl_takes_effect_at_once_even_for_cached_verdicts(pki, setting
 
 
 def test_a_cached_verdict_lasts_no_longer_than_the_crl_is_fresh(pki, settings):
-    # The clock now, not when the module was imported: a long run would find the CRL stale.
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC)  # not the suite's NOW: this test is about seconds
     add(make_crl(pki.toot))
     add(make_crl(pki.chug, next_update=now + dt.timedelta(seconds=30), this_update=now - DAY))
     policy()
@@ -378,3 +380,91 @@ def test_the_doctor_marks_each_box(client, alice, frank_revoked):
     page = html.unescape(response.content.decode())
     assert "REVOKED" in page and "not revoked" in page and "revocation not checked" in page
     assert "(reason: key compromise)" in page
+
+
+# --- export for nginx ----------------------------------------------------------------------------
+
+
+def test_export_crls_writes_pem_for_nginx_and_warns_of_cas_without_one(pki, tmp_path):
+    add(make_crl(pki.chug, [(pki.frank.cert, None)]))
+    add(make_crl(pki.chug, [(pki.frank.cert, None)], number=2, delta_of=1))
+    target = tmp_path / "crls.pem"
+    out = run("certs", "export-crls", str(target))
+    assert "Wrote 1 CRL to" in out
+    assert "No CRL for 'Toot'" in out and "nginx refuses every certificate" in out
+    (crl,) = read_pem_crls(target.read_bytes())
+    assert crl.issuer == pki.chug.cert.subject and crl.get_revoked_certificate_by_serial_number(
+        pki.frank.cert.serial_number
+    )
+    add(make_crl(pki.toot, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    out = run("certs", "export-crls", "-")
+    assert out.count("-----BEGIN X509 CRL-----") == 2 and "Stale (past their next update)" in out
+    assert "is a directory" in refused("certs", "export-crls", str(tmp_path))
+
+
+def test_export_crls_with_nothing_stored_says_so(pki, tmp_path):
+    out = run("certs", "export-crls", str(tmp_path / "crls.pem"))
+    assert "No CRL is stored" in out and "Wrote 0 CRLs" in out
+
+
+# --- the trust pages ------------------------------------------------------------------------------
+
+
+def test_the_trust_pages_show_each_cas_crl_freshness(client, alice, pki):
+    client.force_login(alice)
+    add(make_crl(pki.chug, this_update=NOW - 2 * DAY, next_update=NOW + dt.timedelta(hours=3)))
+    roots = html.unescape(client.get(reverse("certs:roots")).content.decode())
+    assert "no CRL" in roots
+    intermediates = html.unescape(client.get(reverse("certs:intermediates")).content.decode())
+    assert "soon stale" in intermediates and "48.0 hours old" in intermediates
+    add(make_crl(pki.toot, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    assert ">stale<" in client.get(reverse("certs:roots")).content.decode()
+    flows.add_to_store(Store.APPROVED, [pki.chug.cert], ACTOR)
+    assert "soon stale" in client.get(reverse("certs:cas")).content.decode()
+
+
+def test_a_separate_crl_signing_certificate_counts_only_when_a_known_ca_issued_it(pki):
+    usage = {"crl_sign": True, "digital_signature": False}
+    signer = make_cert(None, pki.toot, subject=pki.chug.cert.subject, key_usage=usage, eku=[])
+    crl = make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], key=signer.key)
+    outcome, refused = crls.add_crl_files([("chug.crl", crl_der(crl)), ("signer.pem", signer.pem)], ACTOR)
+    assert not refused and Crl.objects.get().signer.sha1 == sha1_thumbprint(signer.cert)
+    add(make_crl(pki.toot))
+    policy()
+    assert "was revoked on" in connect(pki).reason
+
+    rogue_ca = make_cert("Rogue", None, ca=True)
+    rogue = make_cert(None, rogue_ca, subject=pki.chug.cert.subject, key_usage=usage, eku=[])
+    forged = make_crl(pki.chug, [], key=rogue.key, number=9)
+    _, refused = crls.add_crl_files([("forged.crl", crl_der(forged)), ("rogue.pem", rogue.pem)], ACTOR)
+    assert "which no CA in the trusted root store, the intermediate pool or the approved CA list issued" in refused[0]
+
+
+def test_a_crl_entry_with_a_critical_extension_the_app_does_not_understand_refuses_the_crl(pki):
+    odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.2"), b"\x05\x00")
+    entry = (
+        x509.RevokedCertificateBuilder()
+        .serial_number(pki.frank.cert.serial_number)
+        .revocation_date(NOW - DAY)
+        .add_extension(odd, critical=True)
+        .build()
+    )
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.chug.cert.subject)
+        .last_update(NOW - DAY)
+        .next_update(NOW + DAY)
+        .add_revoked_certificate(entry)
+    )
+    message = refusal(builder.sign(pki.chug.key, hashes.SHA256()))
+    assert "has a critical extension the app does not understand (1.3.6.1.4.1.99999.2)" in message
+    assert not Crl.objects.exists() and not RevokedSerial.objects.exists()
+
+
+def test_the_dashboard_lists_stale_and_soon_stale_crls(client, alice, pki):
+    client.force_login(alice)
+    assert "crls-attention" not in client.get("/").content.decode()
+    add(make_crl(pki.chug, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    add(make_crl(pki.toot, next_update=NOW + dt.timedelta(hours=2)))
+    page = client.get("/").content.decode()
+    assert 'id="crls-attention"' in page and ">stale<" in page and ">soon stale<" in page

@@ -170,6 +170,9 @@ class Command(AdminCommand):
         p = crls.add_parser("list", help="List stored CRLs, with their age and next update.")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler="crls_list")
+        p = crls.add_parser("fetch", help="Fetch CRLs from the distribution points of known certificates (for cron).")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="crls_fetch")
         p = crls.add_parser("remove", help="Remove a CRL by its id (see list).")
         p.add_argument("id", type=int)
         p.set_defaults(handler="crls_remove")
@@ -191,6 +194,12 @@ class Command(AdminCommand):
         p = policy.add_parser("remove", help="Remove one CA's override: it follows the org default again.")
         p.add_argument("--ca", metavar="THUMBPRINT", required=True)
         p.set_defaults(handler="revocation_remove")
+
+        p = areas.add_parser(
+            "export-crls", help="Write every stored CRL as one PEM file for nginx's ssl_crl ('-': stdout)."
+        )
+        p.add_argument("file")
+        p.set_defaults(handler="export_crls")
 
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
         p.add_argument("file")
@@ -254,21 +263,7 @@ class Command(AdminCommand):
         if file == "-":
             self.stdout.write(bundle, ending="")
             return
-        # Follow a symlink to the file it names, and never replace anything but a regular file.
-        target = Path(file).resolve()
-        if target.is_dir():
-            raise bad_input(f"{file}: is a directory; give a file name.")
-        if target.exists() and not target.is_file():
-            raise bad_input(f"{file}: is not a regular file; give a file name.")
-        # Write beside the target and rename, so a proxy reloading never reads half a bundle.
-        try:
-            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".roots-")
-            with os.fdopen(fd, "w") as handle:
-                handle.write(bundle)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, target)
-        except OSError as exc:
-            raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
+        self.write_atomically(file, bundle, ".roots-")
         self.say(f"Wrote {count} trusted root certificate{'s' if count != 1 else ''} to {file}.")
 
     # --- revocation ------------------------------------------------------------------------
@@ -307,6 +302,16 @@ class Command(AdminCommand):
                 f"({data['age_hours']} hours old); next update {until}: {state}"
             )
 
+    def do_crls_fetch(self, json, **_):
+        results = crl_store.fetch_crls()
+        if json:
+            self.emit_json([r.as_dict() for r in results])
+            return
+        if not results:
+            self.say("No certificate in the stores or on a profile names an http or https CRL distribution point.")
+        for r in results:
+            self.say(f"{r.status:<9} {r.url}: {r.message}")
+
     def do_crls_remove(self, id, **_):
         self.say(crl_store.remove_crl(id, self.actor))
 
@@ -337,6 +342,35 @@ class Command(AdminCommand):
 
     def do_revocation_remove(self, ca, **_):
         self.say(crl_store.remove_policy(self.actor, ca))
+
+    def do_export_crls(self, file, **_):
+        text, count, warnings = crl_store.export_crls()
+        for warning in warnings:
+            self.warn(warning)
+        if count == 0:
+            self.warn("No CRL is stored: the file is empty, and nginx refuses an empty ssl_crl file.")
+        if file == "-":
+            self.stdout.write(text, ending="")
+            return
+        self.write_atomically(file, text, ".crls-")
+        self.say(f"Wrote {count} CRL{'s' if count != 1 else ''} to {file}.")
+
+    def write_atomically(self, file, text, prefix):
+        # Follow a symlink to the file it names, and never replace anything but a regular file.
+        target = Path(file).resolve()
+        if target.is_dir():
+            raise bad_input(f"{file}: is a directory; give a file name.")
+        if target.exists() and not target.is_file():
+            raise bad_input(f"{file}: is not a regular file; give a file name.")
+        # Write beside the target and rename, so a proxy reloading never reads half a bundle.
+        try:
+            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
 
     # --- profiles --------------------------------------------------------------------------
 
