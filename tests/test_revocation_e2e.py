@@ -1,12 +1,15 @@
-"""End to end: nginx with ``ssl_crl`` from ``certs export-crls`` in front of the app, real client
-certificates. A revoked certificate is refused by nginx in the handshake; the app, with the
-policy "crl, refuse", refuses it too when nginx does not check (the same CRL store)."""
+"""End to end: nginx with ``ssl_crl`` from ``certs export-crls`` in front of the app, and the
+built-in HTTPS server, with real client certificates. A revoked certificate is refused by nginx
+in the handshake, and by the app itself (the policy "crl, refuse") from the same CRL store: at
+the built-in server, a certificate the org CA revoked no longer signs on, from the next request."""
 
 import json
 import secrets
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from signon.tls import ensure_server_certificate
 from tests.e2e import AppServer, HttpsClient, Nginx
@@ -100,3 +103,43 @@ def test_the_app_reaches_the_same_verdict_from_the_same_store(world, tmp_path):
     assert data["category"] == "cannot_connect"
     assert [r["status"] for r in data["connect"]["revocation"]] == ["revoked", "good", "not_checked"]
     assert "(reason: key compromise)" in data["connect"]["reason"]
+
+
+# --- the built-in HTTPS server ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def builtin(tmp_path_factory):
+    data = tmp_path_factory.mktemp("builtin-revocation")
+    app = AppServer(data, builtin_tls=True, extra_env={"MFT_PUBLIC_URL": "https://mft.example.com"}).start()
+    yield app, data
+    app.stop()
+
+
+def test_the_built_in_server_refuses_a_certificate_once_the_org_ca_revoked_it(builtin):
+    app, folder = builtin
+    (folder / "pw").write_text("p12 password")
+    app.manage("users", "add", "rich", "--full-name", "Rich")
+    app.manage("users", "policy", "rich", "--interface", "https", "--mode", "cert")
+    app.manage("certs", "org-ca", "create", "--cn", "Revoking Test CA")
+    app.manage("certs", "issue", "rich", "--out", str(folder / "rich.p12"), "--password-file", str(folder / "pw"))
+    bundle = pkcs12.load_pkcs12((folder / "rich.p12").read_bytes(), b"p12 password")
+    cert, key = folder / "rich.pem", folder / "rich.key"
+    cert.write_bytes(bundle.cert.certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        bundle.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    client = HttpsClient(app.url, cafile=app.server_certificate, cert=cert, key=key)
+    app.manage("certs", "revocation", "set", "--check", "crl")
+    assert client.whoami()["username"] == "rich"  # checked, and not revoked
+
+    thumbprint = json.loads(app.manage("certs", "user", "rich", "list", "--json").stdout)[0]["value"]
+    app.manage("certs", "revoke", "rich", thumbprint, "--reason", "key-compromise")
+    # Put back on the profile, it still signs nobody on: it is on the org CA's CRL.
+    app.manage("certs", "user", "rich", "add-thumbprint", thumbprint)
+    fresh = HttpsClient(app.url, cafile=app.server_certificate, cert=cert, key=key)
+    assert fresh.whoami()["authenticated"] is False
+    refused = json.loads(app.manage("audit", "list", "--json", "--action", "signon.refused").stdout)
+    assert any("was revoked on" in json.dumps(event) for event in refused)
