@@ -7,8 +7,10 @@ import base64
 import binascii
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import QueryDict
 from django.utils.cache import add_never_cache_headers
-from rest_framework import exceptions, serializers
+from django.utils.datastructures import MultiValueDict
+from rest_framework import exceptions, parsers, serializers
 from rest_framework.views import APIView
 
 from certs.loading import MAX_FILE_BYTES
@@ -99,3 +101,22 @@ def uploaded(data: dict, prefix: str = "", *, required: bool = False) -> SimpleU
             {name: ["This is not base64: send the file's bytes base64-encoded."]}
         ) from None
     return SimpleUploadedFile("certificate", content)
+
+
+class RawFileParser(parsers.BaseParser):
+    """A file sent as the raw body: seen by the view as the multipart field ``file``."""
+
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        content = stream.read(MAX_BODY_BYTES + 1) if stream is not None else b""
+        if not content:
+            raise exceptions.ParseError("The body is empty: send the file's bytes as the body.")
+        if len(content) > MAX_BODY_BYTES:
+            raise TooLarge(f"The body is larger than {MAX_BODY_BYTES:,} bytes, the most this service accepts.")
+        files = MultiValueDict({"file": [SimpleUploadedFile("body", content)]})
+        return parsers.DataAndFiles(QueryDict(mutable=True), files)
+
+
+def raw_file_parser(media_type: str) -> type[RawFileParser]:
+    return type(f"RawFileParser[{media_type}]", (RawFileParser,), {"media_type": media_type})

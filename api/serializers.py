@@ -10,6 +10,7 @@ from rest_framework import serializers
 from certs.flows import RECORD_AS
 from certs.issuing import KEY_TYPES, MAX_CA_DAYS, MAX_CLIENT_DAYS, PKCS12_FORMATS, PKCS12_WHICH
 from certs.models import CredentialKind, TankKind
+from certs.org_ca import REVOKE_REASONS
 from files.models import Direction, Result
 from users.models import Interface, SignOnMode
 
@@ -205,6 +206,12 @@ class Issue(serializers.Serializer):
     )
 
 
+class Revoke(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        list(REVOKE_REASONS), required=False, default="unspecified", help_text="The CRL reason code."
+    )
+
+
 class Issued(serializers.Serializer):
     credential = Credential()
     certificate = Certificate()
@@ -325,11 +332,23 @@ class ChainLink(serializers.Serializer):
     thumbprint = serializers.CharField()
 
 
+class RevocationStatus(serializers.Serializer):
+    thumbprint = serializers.CharField()
+    status = serializers.ChoiceField(["good", "revoked", "unknown", "not_checked"])
+    source = serializers.CharField(allow_null=True, help_text="Which CRL the status came from.")
+    this_update = serializers.DateTimeField(allow_null=True)
+    next_update = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+
+
 class Connect(serializers.Serializer):
     ok = serializers.BooleanField()
     reason = serializers.CharField()
     chain = ChainLink(many=True)
     anchor = ChainLink(allow_null=True)
+    revocation = RevocationStatus(
+        many=True, help_text="One per certificate on the path, from the certificate up: 'certs check --json'."
+    )
 
 
 class Authenticate(serializers.Serializer):
@@ -406,3 +425,80 @@ class TransferPage(serializers.Serializer):
     results = Transfer(many=True)
     next = serializers.URLField(allow_null=True, help_text="Polling (after_id): always the address to poll next.")
     previous = serializers.URLField(allow_null=True)
+
+
+# --- revocation --------------------------------------------------------------------------------
+
+
+class Crl(serializers.Serializer):
+    """A stored CRL, as ``certs crls list --json`` prints it."""
+
+    id = serializers.IntegerField()
+    issuer = serializers.CharField()
+    kind = serializers.ChoiceField(["full", "delta"])
+    number = serializers.CharField(allow_null=True, help_text="The CRL number, as decimal text.")
+    delta_base = serializers.CharField(allow_null=True, help_text="A delta CRL's base CRL number.")
+    this_update = serializers.DateTimeField()
+    next_update = serializers.DateTimeField(allow_null=True)
+    age_hours = serializers.FloatField()
+    freshness = serializers.ChoiceField(
+        ["fresh", "soon stale", "stale", "no next update"], help_text="'soon stale': next update within a day."
+    )
+    entries = serializers.IntegerField(help_text="How many certificates it revokes.")
+    signer = serializers.CharField(help_text="The thumbprint of the CA certificate whose key verified it.")
+    added_by = serializers.CharField(allow_null=True)
+    added_at = serializers.DateTimeField()
+
+
+class CrlFile(serializers.Serializer):
+    """A CRL file, DER or PEM (any number of CRLs, and a separate CRL-signing certificate beside
+    them), as JSON, multipart/form-data, or the raw body."""
+
+    file = serializers.FileField(required=False, help_text="The file itself (multipart/form-data).")
+    file_base64 = serializers.CharField(required=False, help_text="The file's bytes, base64-encoded (JSON).")
+    pem = serializers.CharField(required=False, help_text="PEM text (JSON).")
+
+
+class CrlsAdded(Outcome):
+    crls = Crl(many=True, help_text="The CRLs stored by this request.")
+    refused = serializers.ListField(
+        child=serializers.CharField(), help_text="CRLs in the file that were refused, each with its reason."
+    )
+
+
+class RevocationPolicy(serializers.Serializer):
+    check = serializers.ChoiceField(["off", "crl", "ocsp", "crl+ocsp"])
+    when_unknown = serializers.ChoiceField(["refuse", "allow"])
+    grace_hours = serializers.IntegerField()
+    set_by = serializers.CharField(allow_null=True)
+    set_at = serializers.DateTimeField(allow_null=True)
+
+
+class RevocationOverride(RevocationPolicy):
+    ca = serializers.CharField(help_text="The CA's thumbprint.")
+    subject = serializers.CharField(allow_null=True)
+
+
+class Revocation(serializers.Serializer):
+    """As ``certs revocation show --json`` prints it."""
+
+    default = RevocationPolicy()
+    overrides = RevocationOverride(many=True)
+
+
+class RevocationSet(serializers.Serializer):
+    """Judged by the same use case as ``certs revocation set``, in its words."""
+
+    check = serializers.CharField(help_text="off or crl (ocsp and crl+ocsp are not implemented yet).")
+    when_unknown = serializers.CharField(
+        required=False, help_text="refuse or allow; a new policy refuses unless told otherwise."
+    )
+    grace_hours = serializers.IntegerField(required=False, help_text="Hours past a CRL's next update it still counts.")
+
+
+class RevocationChanged(Outcome):
+    revocation = Revocation(help_text="Every policy, after the change.")
+
+
+class RevocationRemoved(Message):
+    revocation = Revocation(help_text="Every policy, after the change.")

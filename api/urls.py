@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 
 from . import problems
-from .views import audit, certs, docs, transfers, trust, users
+from .views import audit, certs, docs, revocation, transfers, trust, users
 
 app_name = "api"
 
@@ -25,6 +25,7 @@ operations = [
     path("users/<str:username>/certificates/import/", certs.ImportCertificates.as_view(), name="import"),
     path("users/<str:username>/certificates/issue/", certs.IssueCertificate.as_view(), name="issue"),
     path("users/<str:username>/certificates/<int:pk>/", certs.ProfileCertificate.as_view(), name="certificate"),
+    path("users/<str:username>/certificates/<int:pk>/revoke/", revocation.RevokeCertificate.as_view(), name="revoke"),
     path("roots/", ROOTS.as_view(), name="roots"),
     path("roots/bundle.pem", trust.RootsBundle.as_view(), name="roots-bundle"),
     path("roots/<str:thumbprint>/", ROOT.as_view(), name="root"),
@@ -38,6 +39,10 @@ operations = [
     path("tank/<int:pk>/", trust.TankEntryDetail.as_view(), name="tank-entry"),
     path("tank/<int:pk>/accept/", trust.TankAcceptView.as_view(), name="tank-accept"),
     path("tank/<int:pk>/assign/", trust.TankAssignView.as_view(), name="tank-assign"),
+    path("crls/", revocation.Crls.as_view(), name="crls"),
+    path("crls/<int:pk>/", revocation.CrlDetail.as_view(), name="crl"),
+    path("revocation/", revocation.Revocation.as_view(), name="revocation"),
+    path("revocation/<str:thumbprint>/", revocation.RevocationOverride.as_view(), name="revocation-ca"),
     path("check/", certs.Check.as_view(), name="check"),
     path("audit/", audit.AuditLog.as_view(), name="audit"),
     path("transfers/", transfers.Transfers.as_view(), name="transfers"),

@@ -229,6 +229,7 @@ ACTION_LABELS = {
     "crl.add": "CRL added",
     "crl.remove": "CRL removed",
     "revocation.set": "Revocation policy changed",
+    "revocation.remove": "Revocation policy removed",
     "credential.add": "Certificate entry added",
     "credential.remove": "Certificate entry removed",
     "tank.accept": "Holding-tank entry accepted",

@@ -66,6 +66,11 @@ def default_policy() -> rev.Policy:  # noqa: D103
     return _policy(row) if row else rev.Policy()
 
 
+def stored_crls():
+    """The stored CRLs as ``certs crls list`` shows them (without their DER)."""
+    return Crl.objects.defer("der").select_related("signer")
+
+
 # --- adding and removing CRLs ----------------------------------------------------------------
 
 
@@ -101,34 +106,45 @@ def read_crl_file(data: bytes, filename: str = ""):
 
 
 def add_crl_files(
-    files: list[tuple[str, bytes]], actor, *, source_address=None, source_url: str = ""
+    files: list[tuple[str, bytes]],
+    actor,
+    *,
+    source_address=None,
+    source_url: str = "",
+    added: list[Crl] | None = None,
 ) -> tuple[Outcome, list[str]]:
     """Add every CRL in the files (DER, or PEM with any number of CRLs): what was done, and each
     refusal with its reason. Each CRL stands alone: one refused does not stop the others.
-    Certificates among the files may be the separate CRL-signing certificate of a CRL."""
+    Certificates among the files may be the separate CRL-signing certificate of a CRL. The rows
+    stored are appended to ``added`` when it is given."""
     read = [(name, *read_crl_file(data, name)) for name, data in files]
     delegated = [cert for _, _, certs in read for cert in certs]
     outcome, refused = Outcome(), []
     for name, crls, _ in read:
         for crl in crls:
-            _add_one(crl, actor, name, delegated, outcome, refused, source_address, source_url)
+            row = _add_one(crl, actor, name, delegated, outcome, refused, source_address, source_url)
+            if row is not None and added is not None:
+                added.append(row)
     if not any(crls for _, crls, _ in read):
         raise FlowError("No CRL was given: the files hold certificates only.")
     return outcome, refused
 
 
-def add_crl_file(data: bytes, actor, *, filename: str = "", source_address=None) -> tuple[Outcome, list[str]]:
-    return add_crl_files([(filename, data)], actor, source_address=source_address)
+def add_crl_file(
+    data: bytes, actor, *, filename: str = "", source_address=None, added: list[Crl] | None = None
+) -> tuple[Outcome, list[str]]:
+    return add_crl_files([(filename, data)], actor, source_address=source_address, added=added)
 
 
-def _add_one(crl, actor, filename, delegated, outcome, refused, source_address, source_url=""):
+def _add_one(crl, actor, filename, delegated, outcome, refused, source_address, source_url="") -> Crl | None:
     label = f"{filename}: " if filename else ""
     try:
         added = add_crl(crl, actor, delegated=delegated, source_address=source_address, source_url=source_url)
     except FlowError as exc:
         refused.append(f"{label}{exc}")
-        return
+        return None
     outcome.changes.append(Change(f"{label}{added.message}", changed=added.crl is not None))
+    return added.crl
 
 
 def add_crl(
@@ -377,6 +393,32 @@ def set_policy(
                 "(manage.py certs crls add FILE)."
             )
     return outcome
+
+
+def remove_policy(actor, ca_thumbprint: str, *, source_address=None) -> str:
+    """Remove one CA's override: the CA follows the org default again."""
+    sha1 = parse_thumbprint(ca_thumbprint)
+    with transaction.atomic():
+        row = RevocationPolicy.objects.select_related("ca").filter(ca_sha1=sha1).first()
+        if row is None:
+            raise FlowError(
+                f"The CA with thumbprint {format_thumbprint(sha1)} has no revocation policy of its own; "
+                "it follows the org default."
+            )
+        whose = f"'{row.ca.subject_display}' ({row.ca.thumbprint})" if row.ca else format_thumbprint(sha1)
+        row.delete()
+        message = (
+            f"Removed the revocation policy for {whose}: it follows the org default ({default_policy().describe()})."
+        )
+        AuditEvent.objects.record(
+            actor,
+            "revocation.remove",
+            message,
+            source_address=source_address,
+            detail={"ca": format_thumbprint(sha1)},
+        )
+        TrustSettings.bump()
+    return message
 
 
 def _cas_without_crl(cas, overridden_off: bool) -> list[Certificate]:

@@ -4,7 +4,9 @@ alice is an administrator whose certificate ("alice", signed by Chug and Ring) s
 rich an end user signed on by Frank's certificate (thumbprint on his profile, the
 specification's example); both have a token. The service has Toot installed, Chug and Ring
 in the intermediate pool and approved, an org CA, and entries in rich's and the org holding
-tank. rich has a file in his home folder (a temporary directory), uploaded over HTTPS.
+tank. rich has a file in his home folder (a temporary directory), uploaded over HTTPS. A CRL
+of Chug's is stored (beside the org CA's own), and Toot has a revocation policy of its own (not
+checked; the org default checks nothing either).
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from certs import flows, org_ca, tank, verdicts
-from certs.models import Credential, Store, TankEntry
+from certs import crls, flows, org_ca, tank, verdicts
+from certs.models import Credential, Crl, Store, TankEntry
 from certs.x509 import sha1_thumbprint
 from files import flows as files
 from files.models import Transfer
 from tests.conftest import ACTOR, install
-from tests.pki import Issued, make_client
+from tests.pki import Issued, crl_pem, make_client, make_crl
 from users import tokens
 from users.models import User
 
@@ -50,7 +52,12 @@ class Cast:
     rich_tank_entry: TankEntry
     org_tank_entry: TankEntry
     rich_transfer: Transfer
+    crl: Crl
     identities: dict = field(default_factory=dict)
+
+    def issued_credential(self) -> Credential:
+        """A certificate the org CA issues rich now: its entry on his profile."""
+        return org_ca.issue_certificate(self.rich, ACTOR, password="a test password").credential
 
     def call(self, who: str, method: str, path: str, body=None, **extra):
         """A request as one of ``identities``; JSON bodies."""
@@ -94,6 +101,10 @@ def cast_fixture(db, spec, alice, rich, charlie, settings, tmp_path) -> Cast:
         started_at=timezone.now(),
         source_address="192.0.2.10",
     )
+    stored: list[Crl] = []
+    lost = make_client("Lost laptop", spec.chug)
+    crls.add_crl_file(crl_pem(make_crl(spec.chug, [(lost.cert, None)])), ACTOR, added=stored)
+    crls.set_policy(ACTOR, check="off", ca_thumbprint=sha1_thumbprint(spec.toot.cert))
     _, alice_token = tokens.create_token(alice, "admin script", ACTOR)
     _, rich_token = tokens.create_token(rich, "rich's script", ACTOR)
     cast = Cast(
@@ -107,6 +118,7 @@ def cast_fixture(db, spec, alice, rich, charlie, settings, tmp_path) -> Cast:
         rich_tank_entry=TankEntry.objects.get(user=rich, kind="thumbprint"),
         org_tank_entry=TankEntry.objects.get(user__isnull=True),
         rich_transfer=transfer,
+        crl=stored[0],
     )
     cast.identities = {
         "anonymous": {},

@@ -233,6 +233,10 @@ WRITES = [
     ("post", "/api/v1/org-ca/"),
     ("post", "/api/v1/tank/1/assign/"),
     ("post", "/api/v1/check/"),
+    ("post", "/api/v1/crls/"),
+    ("put", "/api/v1/revocation/"),
+    ("put", "/api/v1/revocation/3D17CFF3/"),
+    ("post", "/api/v1/users/rich/certificates/1/revoke/"),
 ]
 FIELDS = [
     "username",
@@ -255,6 +259,10 @@ FIELDS = [
     "as_kind",
     "allow_shared",
     "username",
+    "check",
+    "when_unknown",
+    "grace_hours",
+    "reason",
 ]
 
 

@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 
 from certs.x509 import sha1_thumbprint
 from tests.api_setup import Cast, cast_fixture  # noqa: F401 - the fixture
-from tests.pki import make_client, make_intermediate, make_root
+from tests.pki import crl_pem, make_client, make_crl, make_intermediate, make_root
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,7 @@ EXPECTED = {
     "certificates_remove": 200,
     "certificates_import": 201,
     "certificates_issue": 201,
+    "certificates_revoke": 200,
     "roots_list": 200,
     "roots_add": 201,
     "roots_remove": 200,
@@ -59,6 +60,14 @@ EXPECTED = {
     "tank_accept": 200,
     "tank_assign": 200,
     "tank_remove": 200,
+    "crls_list": 200,
+    "crls_add": 201,
+    "crls_read": 200,
+    "crls_remove": 200,
+    "revocation_read": 200,
+    "revocation_set": 200,
+    "revocation_ca_set": 200,
+    "revocation_ca_remove": 200,
     "check": 200,
     "audit_list": 200,
     "transfers_list": 200,
@@ -125,6 +134,10 @@ def bodies(cast: Cast, spec) -> dict:
         "tank_accept": {},
         "tank_assign": {"user": "charlie"},
         "check": {"pem": spec.frank.pem.decode()},
+        "crls_add": {"pem": crl_pem(make_crl(spec.toot)).decode()},
+        "revocation_set": {"check": "crl"},
+        "revocation_ca_set": {"check": "crl", "when_unknown": "allow", "grace_hours": 12},
+        "certificates_revoke": {"reason": "key-compromise"},
     }
 
 
@@ -138,6 +151,12 @@ def address(cast: Cast, spec, op_id: str, path: str, who: str) -> str:
     }
     if op_id.startswith("tank_"):
         values["id"] = cast.org_tank_entry.pk if op_id == "tank_assign" else cast.rich_tank_entry.pk
+    if op_id == "certificates_revoke":
+        values["id"] = cast.issued_credential().pk
+    if op_id.startswith("crls_"):
+        values["id"] = cast.crl.pk
+    if op_id.startswith("revocation_ca_"):
+        values["thumbprint"] = spec.toot if op_id == "revocation_ca_remove" else spec.chug
     for name, value in values.items():
         if value is not None and hasattr(value, "cert"):
             value = sha1_thumbprint(value.cert)

@@ -1,5 +1,6 @@
 """The API's views, by family: ``users`` (users, policies, whoami), ``certs`` (profile entries,
-issuing, check), ``trust`` (the stores, Match CN, the org CA, holding tanks), ``audit``,
+issuing, check), ``trust`` (the stores, Match CN, the org CA, holding tanks), ``revocation``
+(CRLs and revocation policies), ``audit``,
 ``transfers`` and ``docs``. Each calls the same use cases as the pages and the command line, and nothing else."""
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse

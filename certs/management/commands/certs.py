@@ -12,7 +12,6 @@ from certs.loading import CertificateLoadError, load_certificates
 from certs.models import (
     Credential,
     CredentialKind,
-    Crl,
     OrgCA,
     RevocationCheck,
     SelfRenewal,
@@ -244,6 +243,9 @@ class Command(AdminCommand):
         p.add_argument("--when-unknown", choices=WhenUnknown.values, help="Default for a new policy: refuse.")
         p.add_argument("--grace-hours", type=int, metavar="N", help="Hours past a CRL's next update it still counts.")
         p.set_defaults(handler="revocation_set")
+        p = policy.add_parser("remove", help="Remove one CA's override: it follows the org default again.")
+        p.add_argument("--ca", metavar="THUMBPRINT", required=True)
+        p.set_defaults(handler="revocation_remove")
 
         p = areas.add_parser(
             "export-crls", help="Write every stored CRL as one PEM file for nginx's ssl_crl ('-': stdout)."
@@ -348,7 +350,7 @@ class Command(AdminCommand):
             raise bad_input(refusals[-1])
 
     def do_crls_list(self, json, **_):
-        rows = list(Crl.objects.defer("der").select_related("signer"))
+        rows = list(crl_store.stored_crls())
         if json:
             self.emit_json([crl_store.crl_as_dict(row) for row in rows])
             return
@@ -406,6 +408,9 @@ class Command(AdminCommand):
                 self.actor, check=check, ca_thumbprint=ca, when_unknown=when_unknown, grace_hours=grace_hours
             )
         )
+
+    def do_revocation_remove(self, ca, **_):
+        self.say(crl_store.remove_policy(self.actor, ca))
 
     def do_export_crls(self, file, **_):
         text, count, warnings = crl_store.export_crls()
