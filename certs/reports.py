@@ -368,7 +368,8 @@ def mail_expiring(items: list[Expiring], days: int, owners: OwnerNotices | None 
         User.objects.filter(is_admin=True, is_active=True).exclude(email="").values_list("email", flat=True)
     )
     owners = owners or OwnerNotices()
-    if not (items or owners.no_email or owners.told) or not recipients:
+    attention = crls.needing_attention()
+    if not (items or owners.no_email or owners.told or attention) or not recipients:
         return 0
     lines = []
     if items:
@@ -389,10 +390,27 @@ def mail_expiring(items: list[Expiring], days: int, owners: OwnerNotices | None 
     if owners.told:
         lines += ["", "These users were told by mail today:", ""]
         lines += [f"- {n.user.username} ({n.user.email}): {_notice_line(n)}" for n in owners.told]
-    lines += ["", "A renewed certificate presented at sign-on waits in the holding tank as the renewal of the old one:"]
-    lines += ["accept it there (or with manage.py certs tank accept ID --replace)."]
+    if attention:
+        lines += ["", "These CRLs are stale or go stale within a day; where revocation is checked, a stale CRL"]
+        lines += ["past its grace period leaves the status of what its CA issued unknown (refused by default):", ""]
+        lines += [
+            f"- {row.issuer_display}: CRL number {row.number or '(none)'}, {state}, next update "
+            f"{row.next_update:%Y-%m-%d %H:%M} UTC"
+            if row.next_update
+            else f"- {row.issuer_display}: {state}"
+            for row, state in attention
+        ]
+        lines += ["Fetch fresh ones (manage.py certs crls fetch) or add them (manage.py certs crls add FILE)."]
+    if items or owners.no_email or owners.told:
+        lines += [
+            "",
+            "A renewed certificate presented at sign-on waits in the holding tank as the renewal of the old one:",
+        ]
+        lines += ["accept it there (or with manage.py certs tank accept ID --replace)."]
     subject = f"[MFT] {len(items)} certificate(s) expiring within {days} days"
-    if not items and owners.no_email:
+    if not (items or owners.no_email or owners.told):
+        subject = f"[MFT] {len(attention)} CRL(s) stale or going stale"
+    elif not items and owners.no_email:
         subject = f"[MFT] {len(owners.no_email)} user(s) without an email address have expiring certificates"
     elif not items:
         subject = f"[MFT] {len(owners.told)} user(s) told that their certificates expire"

@@ -10,10 +10,10 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
-from certs import flows, reports, tank, verdicts
+from certs import crls, flows, reports, tank, verdicts
 from certs.models import ExpiryNotice, Store
 from tests.conftest import ACTOR, install
-from tests.pki import DAY, NOW, make_client
+from tests.pki import DAY, NOW, crl_der, make_client, make_crl
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +166,37 @@ def test_the_administrators_hear_who_was_told_even_outside_their_window(admin_ma
     (digest,) = to("alice@example.com")
     assert "told that their certificates expire" in digest.subject
     assert "- rich (rich@example.com): Rich" in digest.body
+
+
+def test_stale_and_soon_stale_crls_are_in_the_administrators_digest(admin_mail, rich, expiring, spec):
+    flows.add_to_store(Store.ROOT, [spec.toot.cert], ACTOR)
+    flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
+    for crl in (
+        make_crl(spec.chug, this_update=NOW - 9 * DAY, next_update=NOW - DAY),
+        make_crl(spec.toot, next_update=NOW + dt.timedelta(hours=2)),
+    ):
+        assert not crls.add_crl_file(crl_der(crl), ACTOR)[1]
+    run()
+    (digest,) = to("alice@example.com")
+    assert "These CRLs are stale or go stale within a day" in digest.body
+    assert "Chug and Ring" in digest.body and ", stale, next update" in digest.body
+    assert ", soon stale, next update" in digest.body
+    assert "manage.py certs crls fetch" in digest.body
+
+
+def test_the_digest_goes_for_a_stale_crl_alone(admin_mail, spec):
+    flows.add_to_store(Store.ROOT, [spec.toot.cert], ACTOR)
+    flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
+    assert not crls.add_crl_file(crl_der(make_crl(spec.chug, next_update=NOW - DAY)), ACTOR)[1]
+    run()
+    (digest,) = to("alice@example.com")
+    assert digest.subject == "[MFT] 1 CRL(s) stale or going stale"
+    assert "holding tank" not in digest.body
+
+
+def test_fresh_crls_send_no_digest(admin_mail, spec):
+    flows.add_to_store(Store.ROOT, [spec.toot.cert], ACTOR)
+    flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
+    assert not crls.add_crl_file(crl_der(make_crl(spec.chug, next_update=NOW + 5 * DAY)), ACTOR)[1]
+    run()
+    assert not mail.outbox
