@@ -252,10 +252,10 @@ def _signature_problem(response, issuer: x509.Certificate, at: datetime) -> str 
                 f"'{display_name(issuer.subject)}' did not sign"
             )
             continue
-        if not _signs_ocsp(candidate):
+        if not _signs_ocsp(candidate) or not _may_sign(candidate):
             problems.append(
                 f"sent an answer signed by the responder certificate {who}, which is not allowed to sign OCSP "
-                "answers (no id-kp-OCSPSigning extended key usage)"
+                "answers (no id-kp-OCSPSigning extended key usage, or a key usage without digitalSignature)"
             )
             continue
         if not candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc:
@@ -288,6 +288,16 @@ def _signs_ocsp(cert: x509.Certificate) -> bool:
     except (x509.ExtensionNotFound, ValueError):
         return False
     return ExtendedKeyUsageOID.OCSP_SIGNING in usages
+
+
+def _may_sign(cert: x509.Certificate) -> bool:
+    """A key whose key usage is limited must allow digitalSignature to sign answers."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
+    except x509.ExtensionNotFound:
+        return True
+    except ValueError:
+        return False
 
 
 def _when(moment: datetime | None) -> str:

@@ -19,6 +19,7 @@ import time
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
@@ -42,8 +43,14 @@ def ask(cert: x509.Certificate, issuer: x509.Certificate, at) -> ocsp.Answer:
         return ocsp.unknown(
             "the certificate names no OCSP responder (no OCSP address in its authority information access)", ""
         )
-    key = ocsp.cert_id_key(cert, issuer)
-    row = OcspResponse.objects.filter(cert_id=key).first()
+    try:
+        key = ocsp.cert_id_key(cert, issuer)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return ocsp.unknown("no OCSP request can be made for it (its issuer's key or name cannot be hashed)", "")
+    try:
+        row = OcspResponse.objects.filter(cert_id=key).first()
+    except DatabaseError:
+        row = None  # the responder is asked instead
     if row is not None:
         answer = ocsp.judge(bytes(row.der), cert, issuer, at, row.responder)
         if answer.cacheable:
@@ -152,4 +159,4 @@ def _words(exc: BaseException) -> str:
     if isinstance(exc, socket.gaierror):
         return "its host name cannot be resolved"
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return text[:200]
+    return (text[:1].lower() + text[1:])[:200]

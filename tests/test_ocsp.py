@@ -484,6 +484,13 @@ def test_delegated_responder_rules(pair):
     assert judged(pair, build(pair, signer=good)).status == "unknown"
     no_eku = responder_cert(pair.issuer, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
     assert "id-kp-OCSPSigning" in judged(pair, build(pair, signer=no_eku, certificates=[no_eku])).why
+    no_signing = make_client(
+        "Responder",
+        pair.issuer,
+        eku=[ExtendedKeyUsageOID.OCSP_SIGNING],
+        key_usage={"digital_signature": False, "key_agreement": True},
+    )
+    assert "without digitalSignature" in judged(pair, build(pair, signer=no_signing, certificates=[no_signing])).why
     elsewhere = responder_cert(make_root("Built Answers Root"))  # issuer's name, another key
     assert "did not sign" in judged(pair, build(pair, signer=elsewhere, certificates=[elsewhere])).why
     expired = make_client(
