@@ -9,6 +9,10 @@ The rules follow RFC 5280 section 6.3 for the parts the app implements: complete
 CRLs, issuing distribution points (scope by certificate kind, distribution point names and
 reasons), indirect CRLs with certificate-issuer entries, and CRLs signed by a separate key of
 the same CA. Every status says why, in a sentence.
+
+OCSP answers are judged in ``ocsp`` and obtained through a function the caller gives
+(``RevocationConfig.ask``), which keeps this module free of the network and the database. A
+policy of CRL then OCSP asks the responder only when the CRLs cannot tell.
 """
 
 from __future__ import annotations
