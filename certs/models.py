@@ -501,7 +501,7 @@ class OcspResponse(models.Model):
     status = models.CharField(max_length=8)
     this_update = models.DateTimeField()
     next_update = models.DateTimeField(null=True, blank=True)
-    # When the answer stops counting: its next update (and the clock allowance).
+    # When the answer stops counting: its next update.
     usable_until = models.DateTimeField(db_index=True)
     fetched_at = models.DateTimeField(default=timezone.now)
 

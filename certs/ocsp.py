@@ -97,8 +97,8 @@ class Answer:
     """What an OCSP answer says about one certificate, once judged.
 
     ``status`` is good, revoked or unknown; ``why`` says what the responder did, for a person
-    ("the OCSP responder URL" + why);
-    ``usable_until`` is when the answer stops counting (None when it never counted).
+    ("the OCSP responder URL" + why); ``usable_until`` is when the answer stops counting (None
+    when it never counted).
     """
 
     status: str
@@ -142,6 +142,14 @@ def judge(
         response = ocsp.load_der_ocsp_response(der)
     except ValueError:
         return unknown("sent something that is not an OCSP response", responder)
+    try:
+        return _judge(response, cert, issuer, at, responder, nonce)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # A part the library cannot read (a damaged extension, an unknown algorithm).
+        return unknown("sent an OCSP response the app cannot read in full", responder)
+
+
+def _judge(response, cert, issuer, at, responder, nonce) -> Answer:
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         text = RESPONSE_STATUS_TEXT.get(response.response_status, str(response.response_status))
         return unknown(f"answered '{text}' instead of a status", responder)
@@ -152,17 +160,14 @@ def judge(
         problem = _nonce_problem(response, nonce)
         if problem:
             return unknown(problem, responder)
-    try:
-        single = _single_for(response, cert, issuer)
-    except (ValueError, UnsupportedAlgorithm):
-        single = None
+    single = _single_for(response, cert, issuer)
     if single is None:
         return unknown("sent a signed answer about another certificate (the certificate ID differs)", responder)
     this_update, next_update = single.this_update_utc, single.next_update_utc
     times = {"this_update": this_update, "next_update": next_update}
     if this_update > at + CLOCK_SKEW:
         return unknown(f"sent an answer that is not valid yet (this update {_when(this_update)})", responder, **times)
-    usable_until = (next_update or this_update + NO_NEXT_UPDATE_LIFETIME) + CLOCK_SKEW
+    usable_until = next_update or this_update + NO_NEXT_UPDATE_LIFETIME
     if usable_until < at:
         if next_update is None:
             why = f"sent a stale answer: it gives no next update, and its this update {_when(this_update)} is too old"

@@ -107,7 +107,9 @@ def fetch(url: str, body: bytes, deadline: float) -> bytes:
     except ValueError:
         raise FetchError("has an address with a bad port") from None
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.hostname, port, timeout=remaining)
+    # The socket's own timeout is a backstop: the exchange is cut at the deadline below.
+    connection = kind(parts.hostname, port, timeout=remaining + 1)
+    late = f"did not answer within {float(settings.MFT_OCSP_TIMEOUT):g} seconds"
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     outcome: dict = {}
 
@@ -128,6 +130,8 @@ def fetch(url: str, body: bytes, deadline: float) -> bytes:
                 outcome["error"] = f"sent more than {MAX_RESPONSE_BYTES // 1024} KiB, which is no OCSP answer"
                 return
             outcome["data"] = data
+        except TimeoutError:
+            outcome["error"] = late
         except (OSError, http.client.HTTPException) as exc:
             outcome["error"] = f"could not be reached ({_words(exc)})"
 
@@ -136,7 +140,7 @@ def fetch(url: str, body: bytes, deadline: float) -> bytes:
     worker.join(remaining)
     if worker.is_alive():
         _cut(connection)
-        raise FetchError(f"did not answer within {float(settings.MFT_OCSP_TIMEOUT):g} seconds")
+        raise FetchError(late)
     connection.close()
     if "error" in outcome:
         raise FetchError(outcome["error"])
@@ -154,8 +158,6 @@ def _cut(connection: http.client.HTTPConnection) -> None:
 
 
 def _words(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out"
     if isinstance(exc, socket.gaierror):
         return "its host name cannot be resolved"
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -455,6 +455,9 @@ def test_stale_built_answer_is_refused(pair):
     assert answer.status == "unknown"
     assert f"next update was due {NOW - DAY:%Y-%m-%d %H:%M} UTC" in answer.why
     assert not answer.cacheable
+    # No allowance past nextUpdate: a minute late is stale.
+    late = build(pair, this_update=NOW - DAY, next_update=NOW - dt.timedelta(minutes=1))
+    assert judged(pair, late).status == "unknown"
 
 
 def test_answer_without_next_update_counts_only_briefly(pair):
