@@ -236,6 +236,7 @@ ACTION_LABELS = {
     "org_ca.create": "Org CA created",
     "org_ca.import": "Org CA imported",
     "certificate.issue": "Certificate issued",
+    "certificate.revoke": "Certificate revoked",
     "signon.success": "Signed on",
     "signon.refused": "Sign-on refused",
     "signon.throttled": "Sign-on paused (too many failed passwords)",

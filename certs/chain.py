@@ -31,6 +31,14 @@ MARK_TEXT = {
     UNKNOWN: "unknown",
 }
 
+# A box's revocation status, in words.
+REVOCATION_TEXT = {
+    "good": "not revoked",
+    "revoked": "REVOKED",
+    "unknown": "revocation status unknown",
+    "not_checked": "revocation not checked",
+}
+
 # The link from a box up to the next one.
 VERIFIED = "verified"
 BROKEN = "broken"  # a certificate of the issuer's name is known, but its key did not sign this one
@@ -51,6 +59,13 @@ class Box:
     link_up: str | None = None  # VERIFIED, BROKEN or MISSING; None at the top
     link_note: str = ""
     stops_here: bool = False  # the path validation stopped at this certificate
+    # Revocation: good, revoked, unknown or not_checked ('' when no path was validated), and why.
+    revocation: str = ""
+    revocation_note: str = ""
+
+    @property
+    def revocation_text(self) -> str:
+        return REVOCATION_TEXT.get(self.revocation, "")
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,20 @@ def picture(
     """The chain from ``cert`` up, as the path validation found it or as far as it goes."""
     chain = tuple(chain)
     presented = {_sha(c) for c in (cert, *chain)}
+    result = _picture(cert, chain, presented, config, connection, at)
+    if not connection.revocation:
+        return result
+    statuses = {_sha(s.cert): s for s in connection.revocation}
+    boxes = tuple(
+        replace(box, revocation=statuses[box.sha256].status, revocation_note=statuses[box.sha256].reason)
+        if box.sha256 in statuses
+        else box
+        for box in result.boxes
+    )
+    return replace(result, boxes=boxes)
+
+
+def _picture(cert, chain, presented, config, connection, at) -> Picture:
     if connection.ok:
         path = list(connection.path)
         boxes = [_box(c, presented, config, at) for c in path]

@@ -15,19 +15,24 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
+from urllib.error import HTTPError, URLError
+from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.http import http_date
 
 from audit.models import AuditEvent
 
 from . import revocation as rev
 from .flows import Change, FlowError, Outcome
+from .flows import _comment as pem_comment
 from .loading import CertificateLoadError, load_certificates
 from .models import (
     Certificate,
+    Credential,
     Crl,
     RevocationCheck,
     RevocationPolicy,
@@ -95,7 +100,9 @@ def read_crl_file(data: bytes, filename: str = ""):
             raise FlowError(f"{label}{exc}") from None
 
 
-def add_crl_files(files: list[tuple[str, bytes]], actor, *, source_address=None) -> tuple[Outcome, list[str]]:
+def add_crl_files(
+    files: list[tuple[str, bytes]], actor, *, source_address=None, source_url: str = ""
+) -> tuple[Outcome, list[str]]:
     """Add every CRL in the files (DER, or PEM with any number of CRLs): what was done, and each
     refusal with its reason. Each CRL stands alone: one refused does not stop the others.
     Certificates among the files may be the separate CRL-signing certificate of a CRL."""
@@ -104,7 +111,7 @@ def add_crl_files(files: list[tuple[str, bytes]], actor, *, source_address=None)
     outcome, refused = Outcome(), []
     for name, crls, _ in read:
         for crl in crls:
-            _add_one(crl, actor, name, delegated, outcome, refused, source_address)
+            _add_one(crl, actor, name, delegated, outcome, refused, source_address, source_url)
     if not any(crls for _, crls, _ in read):
         raise FlowError("No CRL was given: the files hold certificates only.")
     return outcome, refused
@@ -114,17 +121,19 @@ def add_crl_file(data: bytes, actor, *, filename: str = "", source_address=None)
     return add_crl_files([(filename, data)], actor, source_address=source_address)
 
 
-def _add_one(crl, actor, filename, delegated, outcome, refused, source_address):
+def _add_one(crl, actor, filename, delegated, outcome, refused, source_address, source_url=""):
     label = f"{filename}: " if filename else ""
     try:
-        added = add_crl(crl, actor, delegated=delegated, source_address=source_address)
+        added = add_crl(crl, actor, delegated=delegated, source_address=source_address, source_url=source_url)
     except FlowError as exc:
         refused.append(f"{label}{exc}")
         return
     outcome.changes.append(Change(f"{label}{added.message}", changed=added.crl is not None))
 
 
-def add_crl(crl: x509.CertificateRevocationList, actor, *, delegated=(), source_address=None) -> Added:
+def add_crl(
+    crl: x509.CertificateRevocationList, actor, *, delegated=(), source_address=None, source_url: str = ""
+) -> Added:
     issuer = display_name(crl.issuer)
     try:
         inspected = rev.inspect(crl)
@@ -166,10 +175,13 @@ def add_crl(crl: x509.CertificateRevocationList, actor, *, delegated=(), source_
             this_update=crl.last_update_utc,
             next_update=crl.next_update_utc,
             scope=inspected.scope.as_dict(),
+            source_url=source_url[:2000],
             **Crl.by(actor),
         )
         try:
             count = _store_entries(row.pk, inspected)
+        except rev.CrlError as exc:
+            raise FlowError(f"The {kind} of '{issuer}' was refused: {exc}") from None
         except (ValueError, OverflowError) as exc:
             raise FlowError(f"The {kind} of '{issuer}' was refused: an entry cannot be read ({exc}).") from None
         Crl.objects.filter(pk=row.pk).update(entry_count=count)
@@ -221,18 +233,25 @@ def _store_entries(crl_id: int, inspected: rev.Inspected) -> int:
         connection.ops.quote_name(c) for c in ("crl_id", "serial", "issuer_key", "revoked_at", "reason")
     )
     sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608 - quoted names only
-    entries = inspected.entries()
+    rows = inspected.rows()
     count = 0
     adapt = connection.ops.adapt_datetimefield_value
+    adapted: dict = {}  # revocation dates repeat: adapt each one once
     with connection.cursor() as cursor:
         while True:
-            batch = list(islice(entries, BATCH))
+            batch = []
+            for serial, issuer_key, revoked_at, reason in islice(rows, BATCH):
+                if len(serial) > 130:
+                    raise ValueError(f"serial {serial[:20]}... is longer than 64 octets")
+                when = adapted.get(revoked_at)
+                if when is None:
+                    if len(adapted) > BATCH:
+                        adapted.clear()
+                    when = adapted[revoked_at] = adapt(revoked_at)
+                batch.append((crl_id, serial, issuer_key, when, reason))
             if not batch:
                 return count
-            for e in batch:
-                if len(e.serial) > 130:
-                    raise ValueError(f"serial {e.serial[:20]}... is longer than 64 octets")
-            cursor.executemany(sql, [(crl_id, e.serial, e.issuer_key, adapt(e.revoked_at), e.reason) for e in batch])
+            cursor.executemany(sql, batch)
             count += len(batch)
 
 
@@ -391,3 +410,159 @@ def policies_as_dict() -> dict:
             if r.ca_sha1
         ],
     }
+
+
+# --- export for the front proxy --------------------------------------------------------------
+
+
+def export_crls(now: datetime | None = None) -> tuple[str, int, list[str]]:
+    """Every stored complete CRL as one PEM file, for nginx's ``ssl_crl``: (the text, how many,
+    warnings). nginx refuses every certificate whose CA has no CRL in that file once it is set,
+    and every certificate of a CA whose CRL has expired; the warnings name both. Delta CRLs are
+    left out: nginx does not apply them."""
+    now = now or timezone.now()
+    rows = list(Crl.objects.filter(delta_base="").order_by("issuer_display", "id"))
+    parts = []
+    for row in rows:
+        pem = x509.load_der_x509_crl(bytes(row.der)).public_bytes(serialization.Encoding.PEM).decode()
+        until = f"{row.next_update:%Y-%m-%d %H:%M} UTC" if row.next_update else "no next update"
+        parts.append(
+            f"# CRL of {pem_comment(row.issuer_display)}, number {row.number or '-'}, next update {until}\n{pem}"
+        )
+    warnings = []
+    stale = [row for row in rows if row.next_update is not None and row.next_update < now]
+    if stale:
+        warnings.append(
+            "Stale (past their next update), so nginx refuses every certificate their CA issued until a fresh "
+            "one is added: " + ", ".join(f"'{row.issuer_display}' (id {row.pk})" for row in stale) + "."
+        )
+    issuers = {row.issuer for row in rows}
+    missing = [c for c in _known_cas() if c.is_ca and c.subject not in issuers]
+    if missing:
+        warnings.append(
+            "No CRL for " + ", ".join(f"'{c.subject_display}'" for c in missing) + ": once ssl_crl is set, nginx "
+            "refuses every certificate whose path runs through a CA without a CRL in the file. Add their CRLs "
+            "(manage.py certs crls add FILE) before using this file."
+        )
+    return "".join(parts), len(rows), warnings
+
+
+# --- what the trust pages show -------------------------------------------------------------------
+
+
+@dataclass
+class CaCrl:
+    """The newest complete CRL a CA issued, as the trust pages show it (``crl`` None: none stored)."""
+
+    crl: Crl | None
+    freshness: str  # 'none', 'fresh', 'soon stale', 'stale' or 'no next update'
+    age_hours: float | None = None
+
+
+def crl_status(certificates) -> dict[int, CaCrl]:
+    """For each CA certificate (by its row's id), the freshness of its newest complete CRL."""
+    now = timezone.now()
+    newest: dict[str, Crl] = {}
+    for row in Crl.objects.filter(delta_base="").defer("der"):
+        if row.issuer not in newest or row.this_update > newest[row.issuer].this_update:
+            newest[row.issuer] = row
+    found = {}
+    for cert in certificates:
+        row = newest.get(cert.subject)
+        if row is None:
+            found[cert.pk] = CaCrl(None, "none")
+        else:
+            found[cert.pk] = CaCrl(row, freshness(row, now), round((now - row.this_update).total_seconds() / 3600, 1))
+    return found
+
+
+# --- fetching from distribution points ---------------------------------------------------------
+
+FETCH_TIMEOUT_SECONDS = 15
+FETCH_MAX_BYTES = 200 * 1024 * 1024
+FETCH_ACTOR = "CRL fetch"
+
+
+@dataclass
+class Fetched:
+    url: str
+    status: str  # 'added', 'unchanged', 'fresh', 'refused' or 'failed'
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"url": self.url, "status": self.status, "message": self.message}
+
+
+def distribution_points() -> list[str]:
+    """The http and https CRL distribution points named by certificates an admin put in the stores
+    or on a profile. Certificates merely presented at sign-on are never read: their contents are
+    the client's, and fetching what they name would let anyone make the server request any URL."""
+    ids = set(StoreEntry.objects.values_list("certificate_id", flat=True))
+    ids |= set(Credential.objects.exclude(certificate=None).values_list("certificate_id", flat=True))
+    urls = set()
+    for row in Certificate.objects.filter(id__in=ids).only("der").iterator():
+        try:
+            points = row.to_x509().extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        except (x509.ExtensionNotFound, ValueError):
+            continue
+        for point in points:
+            for name in point.full_name or ():
+                if isinstance(name, x509.UniformResourceIdentifier) and name.value.lower().startswith(
+                    ("http://", "https://")
+                ):
+                    urls.add(name.value)
+    return sorted(urls)
+
+
+class _HttpOnlyRedirects(HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not newurl.lower().startswith(("http://", "https://")):
+            raise URLError(f"a redirect to {newurl!r}, which is not http or https")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def fetch_crls(actor=FETCH_ACTOR, now: datetime | None = None) -> list[Fetched]:
+    """Fetch the CRL at every distribution point (see ``distribution_points``) whose stored CRL is
+    past half of its life, or that has none, with a conditional GET; add what verifies. For cron:
+    never on the sign-on path."""
+    now = now or timezone.now()
+    opener = build_opener(_HttpOnlyRedirects)
+    results = []
+    for url in distribution_points():
+        stored = Crl.objects.filter(source_url=url).defer("der").order_by("-this_update").first()
+        if stored is not None and stored.next_update is not None:
+            half = stored.this_update + (stored.next_update - stored.this_update) / 2
+            if now < half:
+                results.append(
+                    Fetched(url, "fresh", f"The stored CRL (id {stored.pk}) is fresh until {half:%Y-%m-%d %H:%M} UTC.")
+                )
+                continue
+        request = Request(url, headers={"User-Agent": "mft-crl-fetch"})  # noqa: S310 - http(s) only, redirects too
+        if stored is not None:
+            request.add_header("If-Modified-Since", http_date(stored.this_update.timestamp()))
+        try:
+            with opener.open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
+                data = response.read(FETCH_MAX_BYTES + 1)
+        except HTTPError as exc:
+            if exc.code == 304:
+                results.append(Fetched(url, "unchanged", "Not modified since the stored CRL."))
+            else:
+                results.append(Fetched(url, "failed", f"The server answered HTTP {exc.code} ({exc.reason})."))
+            continue
+        except (URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            results.append(Fetched(url, "failed", f"It cannot be fetched ({reason})."))
+            continue
+        if len(data) > FETCH_MAX_BYTES:
+            results.append(Fetched(url, "failed", f"It is larger than {FETCH_MAX_BYTES // (1024 * 1024)} MB."))
+            continue
+        try:
+            outcome, refused = add_crl_files([(url, data)], actor, source_url=url)
+        except FlowError as exc:
+            results.append(Fetched(url, "refused", str(exc)))
+            continue
+        for message in refused:
+            results.append(Fetched(url, "refused", message))
+        for change in outcome.changes:
+            results.append(Fetched(url, "added" if change.changed else "unchanged", change.message))
+    return results

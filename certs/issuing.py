@@ -116,8 +116,10 @@ def issue_client_certificate(
     key_type: str = "ec-p256",
     days: int = 365,
     now: dt.datetime | None = None,
+    crl_url: str | None = None,
 ):
-    """A client certificate signed by the CA, with the clientAuth extended key usage.
+    """A client certificate signed by the CA, with the clientAuth extended key usage, naming
+    ``crl_url`` (if given) as its CRL distribution point.
 
     Returns the certificate and its new private key; the caller hands the key to the user
     and keeps only the certificate.
@@ -160,9 +162,33 @@ def issue_client_certificate(
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
-    return cert, key
+    if crl_url:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        cert = cert.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    return cert.sign(ca_key, hashes.SHA256()), key
+
+
+def sign_crl(ca_cert, ca_key, revoked, *, number: int, this_update: dt.datetime, next_update: dt.datetime):
+    """The CA's CRL: ``revoked`` is (serial, revocation date, ReasonFlags or None) for each
+    certificate it revoked. The builder is given every entry at once (adding them one by one
+    copies the list each time)."""
+    entries = []
+    for serial, when, reason in revoked:
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+        if reason is not None and reason != x509.ReasonFlags.unspecified:
+            entry = entry.add_extension(x509.CRLReason(reason), critical=False)
+        entries.append(entry.build())
+    extensions = [
+        x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number)),
+        x509.Extension(
+            x509.AuthorityKeyIdentifier.oid,
+            False,
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+        ),
+    ]
+    builder = x509.CertificateRevocationListBuilder(ca_cert.subject, this_update, next_update, extensions, entries)
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def pkcs12_bundle(friendly_name: str, key, cert: x509.Certificate, ca_chain, password: str) -> bytes:

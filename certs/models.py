@@ -213,6 +213,22 @@ class OrgCA(AddedBy):
         return cls.objects.filter(is_active=True).select_related("certificate").first()
 
 
+class OrgCARevocation(AddedBy):
+    """A certificate the org CA issued and an admin revoked: the org CA's CRL lists it.
+
+    ``added_by`` and ``added_at`` say who revoked it and when (the revocation date)."""
+
+    org_ca = models.ForeignKey(OrgCA, on_delete=models.PROTECT, related_name="revocations")
+    certificate = models.OneToOneField(Certificate, on_delete=models.PROTECT, related_name="org_ca_revocation")
+    reason = models.CharField(max_length=32, blank=True, help_text="A CRL reason code; blank: unspecified.")
+
+    class Meta:
+        verbose_name = "certificate revoked by the org CA"
+
+    def __str__(self):
+        return f"{self.certificate} revoked"
+
+
 class CredentialKind(models.TextChoices):
     THUMBPRINT = "thumbprint", "Thumbprint"
     CN = "cn", "Common name (CN)"
@@ -453,6 +469,8 @@ class Crl(AddedBy):
     next_update = models.DateTimeField(null=True, blank=True)
     scope = models.JSONField(default=dict, blank=True)
     entry_count = models.PositiveIntegerField(default=0)
+    # Where ``certs crls fetch`` got it ('' for an upload or the org CA's own).
+    source_url = models.CharField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["issuer_display", "id"]
@@ -474,7 +492,8 @@ class RevokedSerial(models.Model):
     """One entry of a stored CRL. ``issuer_key`` is set only in an indirect CRL, for an entry about
     another CA's certificate; ``reason`` is the CRL reason code ('' when none is given)."""
 
-    crl = models.ForeignKey(Crl, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the lookup index below (crl first): no second index on a million rows.
+    crl = models.ForeignKey(Crl, on_delete=models.CASCADE, related_name="+", db_index=False)
     serial = models.CharField(max_length=130)
     issuer_key = models.CharField(max_length=64, blank=True)
     revoked_at = models.DateTimeField()

@@ -7,17 +7,19 @@ certificate's private key exists only inside the PKCS#12 file handed to the call
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from cryptography import x509
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
 
-from . import issuing
+from . import crls, issuing, revocation, verdicts
 from .flows import Change, FlowError, Outcome, add_thumbprint, add_to_store, keep_certificates, overlaps
-from .models import Certificate, Credential, CredentialKind, OrgCA, Store
-from .x509 import CNError, clean_cn
+from .models import Certificate, Credential, CredentialKind, Crl, OrgCA, OrgCARevocation, Store, TrustSettings
+from .x509 import CNError, clean_cn, directly_issued_by, format_thumbprint, parse_thumbprint
 
 
 def create(cn: str, actor, *, key_type="ec-p256", days=10 * 365, rotate=False, source_address=None):
@@ -80,6 +82,9 @@ def _install(cert, key, actor, verb: str, source_address) -> tuple[OrgCA, Outcom
             added = add_to_store(store, [cert], actor, source_address)
             outcome.changes.extend(added.changes)
             outcome.warnings.extend(w for w in added.warnings if w not in outcome.warnings)
+        # Its CRL from the start, so checking revocation never finds the org CA without one.
+        crl = publish_crl(org_ca, actor, source_address)
+        outcome.changes.append(Change(f"Signed the org CA's first CRL (id {crl.pk}), served at {CRL_PATH}."))
     return org_ca, outcome
 
 
@@ -127,7 +132,7 @@ def issue_certificate(
     refuse_cn_of_another_user(user, cn)
     ca_cert = org_ca.certificate.to_x509()
     ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
-    cert, key = issuing.issue_client_certificate(ca_cert, ca_key, cn, key_type, days)
+    cert, key = issuing.issue_client_certificate(ca_cert, ca_key, cn, key_type, days, crl_url=crl_url())
     bundle = issuing.pkcs12_bundle(cn, key, cert, [ca_cert], password)
     with transaction.atomic():
         (row,) = keep_certificates(cert)
@@ -144,3 +149,167 @@ def issue_certificate(
             detail={"thumbprint": row.thumbprint, "key_type": key_type, "days": days},
         )
     return IssuedCertificate(bundle, credential, row)
+
+
+# --- revocation: the org CA's CRL ----------------------------------------------------------------
+
+# Where the app serves the org CA's CRL (DER), named in every certificate the org CA issues.
+CRL_PATH = "/crl/org-ca.crl"
+SYSTEM = "org CA"  # who re-signs the CRL when no one asked
+
+REVOKE_REASONS = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "key-compromise": x509.ReasonFlags.key_compromise,
+    "affiliation-changed": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessation-of-operation": x509.ReasonFlags.cessation_of_operation,
+    "privilege-withdrawn": x509.ReasonFlags.privilege_withdrawn,
+}
+
+
+def crl_url() -> str | None:
+    return settings.MFT_PUBLIC_URL + CRL_PATH if settings.MFT_PUBLIC_URL else None
+
+
+def _lifetime() -> timedelta:
+    return timedelta(days=settings.MFT_ORG_CA_CRL_DAYS)
+
+
+def publish_crl(org_ca: OrgCA | None = None, actor=SYSTEM, source_address=None) -> Crl | None:
+    """Sign the org CA's CRL afresh (every revocation it recorded) and add it to the CRL store,
+    where it replaces the previous one. None when there is no org CA."""
+    org_ca = org_ca or OrgCA.active()
+    if org_ca is None:
+        return None
+    ca_cert = org_ca.certificate.to_x509()
+    ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
+    revoked = [
+        (int(r.certificate.to_x509().serial_number), r.added_at, x509.ReasonFlags(r.reason) if r.reason else None)
+        for r in org_ca.revocations.select_related("certificate")
+    ]
+    issuer_key = revocation.name_key(ca_cert.subject)
+    numbers = [int(n) for n in Crl.objects.filter(issuer_key=issuer_key).values_list("number", flat=True) if n]
+    now = timezone.now().replace(microsecond=0)
+    crl = issuing.sign_crl(
+        ca_cert, ca_key, revoked, number=max(numbers, default=0) + 1, this_update=now, next_update=now + _lifetime()
+    )
+    return crls.add_crl(crl, actor, source_address=source_address).crl
+
+
+def current_crl(org_ca: OrgCA | None = None) -> Crl | None:
+    """The org CA's CRL as stored, re-signed first when half of its life is gone (or it has none)."""
+    org_ca = org_ca or OrgCA.active()
+    if org_ca is None:
+        return None
+    subject = org_ca.certificate.subject
+    row = Crl.objects.filter(issuer=subject, signer=org_ca.certificate, delta_base="").order_by("-this_update").first()
+    if row is None or row.next_update is None or row.next_update - timezone.now() < _lifetime() / 2:
+        with transaction.atomic():
+            # One instance re-signs at a time; the others find its CRL.
+            OrgCA.objects.select_for_update().filter(pk=org_ca.pk).first()
+            again = Crl.objects.filter(issuer=subject, signer=org_ca.certificate, delta_base="")
+            row = again.order_by("-this_update").first()
+            if row is None or row.next_update is None or row.next_update - timezone.now() < _lifetime() / 2:
+                row = publish_crl(org_ca)
+    return row
+
+
+@dataclass
+class RevocationImpact:
+    """What revoking a certificate would do, shown before it is done."""
+
+    certificate: Certificate
+    org_ca: OrgCA
+    credentials: list  # the profile entries that go with it (its thumbprint, on this user's profile)
+    others: list  # other users whose profile holds its thumbprint: they can no longer sign on with it either
+
+
+def revocation_impact(user, thumbprint: str) -> RevocationImpact:
+    sha1 = parse_thumbprint(thumbprint)
+    shown = format_thumbprint(sha1)
+    row = Certificate.objects.filter(sha1=sha1).first()
+    on_profile = list(Credential.objects.filter(user=user, kind=CredentialKind.THUMBPRINT, key=sha1))
+    if row is None:
+        raise FlowError(f"The app knows no certificate with thumbprint {shown}.")
+    if not on_profile and not Credential.objects.filter(user=user, certificate=row).exists():
+        raise FlowError(f"Thumbprint {shown} is not on {user.username}'s profile.")
+    cert = row.to_x509()
+    issuer = next((ca for ca in OrgCA.objects.select_related("certificate") if ca.certificate.to_x509() == cert), None)
+    if issuer is not None:
+        raise FlowError(f"{shown} is the org CA itself; it cannot revoke itself.")
+    issuer = next(
+        (
+            ca
+            for ca in OrgCA.objects.select_related("certificate")
+            if directly_issued_by(cert, ca.certificate.to_x509())
+        ),
+        None,
+    )
+    if issuer is None:
+        raise FlowError(
+            f"'{row.subject_display}' ({shown}) was not issued by the org CA, so the app cannot revoke it: ask its CA "
+            "to revoke it and add that CA's CRL (manage.py certs crls add FILE), or remove the thumbprint from the "
+            "profile."
+        )
+    existing = OrgCARevocation.objects.filter(certificate=row).first()
+    if existing is not None:
+        raise FlowError(
+            f"'{row.subject_display}' ({shown}) was revoked already, on {existing.added_at:%Y-%m-%d %H:%M} UTC."
+        )
+    others = sorted(
+        {
+            c.user.username
+            for c in Credential.objects.filter(kind=CredentialKind.THUMBPRINT, key=sha1).exclude(user=user)
+        }
+    )
+    return RevocationImpact(row, issuer, on_profile, others)
+
+
+def revoke(user, thumbprint: str, actor, *, reason: str = "unspecified", source_address=None) -> Outcome:
+    """Revoke a certificate the org CA issued: its CRL lists it from now on (re-signed at once and
+    put in the CRL store, so it cannot connect wherever revocation is checked), and its thumbprint
+    leaves the user's profile."""
+    if reason not in REVOKE_REASONS:
+        raise FlowError(f"The reason must be one of {', '.join(REVOKE_REASONS)}, not '{reason}'.")
+    flag = REVOKE_REASONS[reason]
+    with transaction.atomic():
+        impact = revocation_impact(user, thumbprint)
+        row = impact.certificate
+        OrgCARevocation.objects.create(
+            org_ca=impact.org_ca,
+            certificate=row,
+            reason=flag.value if reason != "unspecified" else "",
+            **OrgCARevocation.by(actor),
+        )
+        for credential in impact.credentials:
+            credential.delete()
+        message = (
+            f"Revoked '{row.subject_display}' ({row.thumbprint}) of {user.username} "
+            f"(reason: {reason.replace('-', ' ')}); its thumbprint is no longer on {user.username}'s profile."
+        )
+        AuditEvent.objects.record(
+            actor,
+            "certificate.revoke",
+            message,
+            target=user,
+            source_address=source_address,
+            detail={"thumbprint": row.thumbprint, "reason": reason, "org_ca": impact.org_ca.certificate.thumbprint},
+        )
+        crl = publish_crl(impact.org_ca, actor, source_address)
+        TrustSettings.bump()
+    outcome = Outcome([Change(message)])
+    if crl is not None:
+        outcome.changes.append(Change(f"The org CA's CRL now lists it (CRL id {crl.pk}, number {crl.number})."))
+    if impact.others:
+        outcome.warnings.append(
+            "Its thumbprint is also on the profile of "
+            + ", ".join(impact.others)
+            + "; revoked, it signs none of them on "
+            "where revocation is checked."
+        )
+    if verdicts.trust_config().revocation.policy_for(impact.org_ca.certificate.to_x509()).check == "off":
+        outcome.warnings.append(
+            "The revocation policy does not check the org CA's certificates, so sign-on does not read its CRL: "
+            "turn it on with manage.py certs revocation set --check crl (or for the org CA alone with --ca THUMBPRINT)."
+        )
+    return outcome

@@ -47,6 +47,9 @@ ALLOW = "allow"
 WHEN_UNKNOWN = (REFUSE, ALLOW)
 
 MAX_GRACE_HOURS = 24 * 365
+# How long a CA certificate's status is reused for the certificates it issued, and how many are kept.
+MEMO_LIFETIME = timedelta(seconds=30)
+MEMO_SIZE = 1000
 
 # The statuses of one certificate.
 GOOD = "good"
@@ -241,40 +244,46 @@ class Inspected:
         return self.delta_base is not None
 
     def entries(self) -> Iterator[Entry]:
-        """Every revoked serial. In an indirect CRL an entry's issuer is given by its
-        certificate issuer extension, or is that of the entry before it."""
+        return (Entry(*row) for row in self.rows())
+
+    def rows(self) -> Iterator[tuple[str, str, datetime, str]]:
+        """Every revoked serial as (serial, issuer key, date, reason), in one pass (a CRL may
+        hold millions). In an indirect CRL an
+        entry's issuer is given by its certificate issuer extension, or is that of the entry
+        before it. An entry with a critical extension the app does not understand raises
+        ``CrlError``: RFC 5280 says such a CRL must not be used."""
         issuer = ""
         indirect = self.scope.indirect
-        reason_class, issuer_class = x509.CRLReason, x509.CertificateIssuer
+        reason_class, issuer_class, unknown_class = x509.CRLReason, x509.CertificateIssuer, x509.UnrecognizedExtension
         for revoked in self.crl:
             extensions = revoked.extensions
             reason = ""
             if len(extensions):
                 for ext in extensions:
-                    if isinstance(ext.value, reason_class):
-                        reason = ext.value.reason.value
-                    elif indirect and isinstance(ext.value, issuer_class):
-                        names = [n.value for n in ext.value if isinstance(n, x509.DirectoryName)]
-                        issuer = name_key(names[0]) if names else issuer
-            yield Entry(serial_key(revoked.serial_number), issuer, revoked.revocation_date_utc, reason)
+                    value = ext.value
+                    if isinstance(value, reason_class):
+                        reason = value.reason.value
+                    elif isinstance(value, issuer_class):
+                        if indirect:
+                            names = [n.value for n in value if isinstance(n, x509.DirectoryName)]
+                            issuer = name_key(names[0]) if names else issuer
+                    elif ext.critical and isinstance(value, unknown_class):
+                        raise CrlError(
+                            f"the entry for serial {serial_key(revoked.serial_number)} has a critical extension the "
+                            f"app does not understand ({ext.oid.dotted_string}), so the CRL must not be used."
+                        )
+            yield format(revoked.serial_number, "x"), issuer, revoked.revocation_date_utc, reason
 
 
 def inspect(crl: x509.CertificateRevocationList) -> Inspected:
-    """Refuse what the app cannot honour: a critical extension it does not understand, on the CRL
-    or on an entry (RFC 5280 says such a CRL must not be used)."""
+    """Refuse what the app cannot honour: a critical CRL extension it does not understand (RFC 5280
+    says such a CRL must not be used; entries are checked as they are read, by ``entries``)."""
     for ext in crl.extensions:
         if ext.critical and isinstance(ext.value, x509.UnrecognizedExtension):
             raise CrlError(
                 f"it has a critical extension the app does not understand ({ext.oid.dotted_string}), "
                 "so it must not be used."
             )
-    for revoked in crl:
-        for ext in revoked.extensions:
-            if ext.critical and isinstance(ext.value, x509.UnrecognizedExtension):
-                raise CrlError(
-                    f"the entry for serial {serial_key(revoked.serial_number)} has a critical extension the app "
-                    f"does not understand ({ext.oid.dotted_string}), so the CRL must not be used."
-                )
     number = _extension_value(crl, x509.CRLNumber)
     delta = _extension_value(crl, x509.DeltaCRLIndicator)
     return Inspected(
@@ -392,6 +401,9 @@ class RevocationConfig:
     crls: tuple[CrlRecord, ...] = ()
     lookup: Lookup | None = None
     ask: Ask | None = None
+    # The statuses of CA certificates, which every certificate they issued shares, kept a short
+    # while: (the path from the CA up) -> (status, when it was reached).
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def policy_for(self, ca: x509.Certificate | None) -> Policy:
         if ca is not None:
@@ -497,6 +509,7 @@ def _reasons(crl: CrlRecord, point: _Point) -> frozenset:
 class _Checker:
     def __init__(self, config: RevocationConfig, path: tuple[x509.Certificate, ...], at: datetime):
         self.config, self.path, self.at = config, path, at
+        self.above = path[1:]
 
     def status(self, position: int, depth: int = 0) -> Status:
         cert, path = self.path[position], self.path
@@ -507,7 +520,22 @@ class _Checker:
                 "a trust anchor is trusted as installed: to stop trusting it, remove it from the trusted root store",
             )
         issuer = path[position + 1]
-        return self.status_of(cert, issuer, self.config.policy_for(issuer), depth)
+        # The CAs a CRL for this certificate may be signed by (or whose certificates may sign it).
+        self.above = path[position + 1 :]
+        if position == 0 or depth:
+            return self.status_of(cert, issuer, self.config.policy_for(issuer), depth)
+        memo, key = self.config.memo, path[position:]
+        found = memo.get(key)
+        if found is not None:
+            status, reached = found
+            fresh = status.valid_until is None or self.at < status.valid_until
+            if fresh and timedelta(0) <= self.at - reached <= MEMO_LIFETIME:
+                return status
+        status = self.status_of(cert, issuer, self.config.policy_for(issuer), depth)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[key] = (status, self.at)
+        return status
 
     def status_of(self, cert, issuer, policy: Policy, depth: int) -> Status:
         if policy.check == CHECK_OFF:
@@ -675,20 +703,23 @@ class _Checker:
         return self._signer_problem(crl, depth, cert)
 
     def _signer_problem(self, crl: CrlRecord, depth: int, checking) -> str | None:
-        """The CRL's signer must be a CA on the path (the same key), or a certificate one of
-        them issued for signing CRLs that is valid now and not itself revoked (a CRL-signing
-        certificate may be covered by the CRL it signs, as its own distribution point says)."""
+        """The CRL's signer must be a CA above the certificate on the path (the same key), or a
+        certificate one of them issued for signing CRLs that is valid now and not itself revoked
+        (a CRL-signing certificate may be covered by the CRL it signs, as its own distribution
+        point says)."""
         signer = crl.signer
         if not may_sign_crls(signer):
             return f"{crl.describe()} is signed by a key not allowed to sign CRLs"
-        for cert in self.path[1:]:
+        if signer in self.above:
+            return None
+        for cert in self.above:
             if cert.subject == signer.subject and cert.public_key() == signer.public_key():
                 return None
         if depth > 0 and signer == checking:
             return None
         if not (signer.not_valid_before_utc <= self.at <= signer.not_valid_after_utc):
             return f"{crl.describe()} is signed by {_who(signer)}, which is not valid now"
-        parent = next((c for c in self.path[1:] if directly_issued_by(signer, c)), None)
+        parent = next((c for c in self.above if directly_issued_by(signer, c)), None)
         if parent is None:
             return f"{crl.describe()} is signed by {_who(signer)}, which no CA on the path issued"
         if depth >= 2:

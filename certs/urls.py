@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from .views import doctor, profiles, tank, trust
+from .views import crl, doctor, profiles, tank, trust
 
 
 class Sha256Converter:
@@ -28,6 +28,7 @@ urlpatterns = [
     path("user/<str:username>/certificates/issued/<str:token>/", profiles.issued_certificate, name="issued"),
     path("user/<str:username>/certificates/download/<str:token>/", profiles.download_issued, name="download-issued"),
     path("user/<str:username>/certificates/<int:pk>/remove/", profiles.remove_credential, name="remove-credential"),
+    path("user/<str:username>/certificates/<int:pk>/revoke/", profiles.revoke_certificate, name="revoke-certificate"),
     path("user/<str:username>/tank/<int:pk>/accept/", profiles.accept_tank_entry, name="accept-tank-entry"),
     path("user/<str:username>/tank/<int:pk>/remove/", profiles.remove_tank_entry, name="remove-tank-entry"),
     path(
@@ -64,6 +65,8 @@ urlpatterns = [
         {"store": "intermediate"},
         name="intermediates-remove",
     ),
+    # The org CA's CRL (DER), for anyone: the distribution point its certificates name.
+    path("crl/org-ca.crl", crl.org_ca_crl, name="org-ca-crl"),
     # The doctor: why a certificate can or cannot sign on; the sign-on overview.
     path("doctor/", doctor.doctor, name="doctor"),
     path("doctor/overview/", doctor.overview, name="overview"),

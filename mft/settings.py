@@ -371,6 +371,14 @@ MFT_PROXY_SECRET = envsecretfile("MFT_PROXY_SECRET")
 # The built-in HTTPS server drops a client whose TLS handshake takes longer than this.
 MFT_TLS_HANDSHAKE_SECONDS = envint("MFT_TLS_HANDSHAKE_SECONDS", 10, 1)
 
+# Where clients and proxies reach the app (https://mft.example.com). Certificates the org CA
+# issues name MFT_PUBLIC_URL + /crl/org-ca.crl as their CRL distribution point; unset, they name
+# none. The org CA's CRL is valid for MFT_ORG_CA_CRL_DAYS and re-signed when half of that is gone.
+MFT_PUBLIC_URL = envstr("MFT_PUBLIC_URL", "").strip().rstrip("/")
+if MFT_PUBLIC_URL and not MFT_PUBLIC_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"MFT_PUBLIC_URL={MFT_PUBLIC_URL!r} must start with https:// (or http://).")
+MFT_ORG_CA_CRL_DAYS = envint("MFT_ORG_CA_CRL_DAYS", 7, 1)
+
 # Certificates expiring within this many days are flagged (dashboard, end users' home, mail).
 MFT_EXPIRY_WARNING_DAYS = envint("MFT_EXPIRY_WARNING_DAYS", 30, 1)
 

@@ -132,7 +132,7 @@ class ClientCertificateMiddleware:
     user's sign-on mode stops allowing the way it was signed on.
     """
 
-    exempt_prefixes = ("/healthz", "/static/")
+    exempt_prefixes = ("/healthz", "/static/", "/crl/")
     # Decided on every request by what was presented, never by a session (the forward-auth gate).
     sessionless_prefixes = ("/auth/forward",)
 

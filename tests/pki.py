@@ -132,3 +132,44 @@ def make_impostor(of: Issued) -> Issued:
 
 def pem_bundle(*issued: Issued) -> bytes:
     return b"".join(i.pem for i in issued)
+
+
+def make_crl(
+    issuer: Issued,
+    revoked: list[tuple[x509.Certificate | int, x509.ReasonFlags | None]] = (),
+    *,
+    this_update: dt.datetime | None = None,
+    next_update: dt.datetime | None = None,
+    number: int = 1,
+    delta_of: int | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    extensions: list | None = None,
+) -> x509.CertificateRevocationList:
+    """A CRL issued in ``issuer``'s name, signed by its key (or ``key``, to forge one)."""
+    this_update = this_update or NOW - DAY
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.cert.subject)
+        .last_update(this_update)
+        .next_update(next_update or this_update + 7 * DAY)
+        .add_extension(x509.CRLNumber(number), critical=False)
+    )
+    if delta_of is not None:
+        builder = builder.add_extension(x509.DeltaCRLIndicator(delta_of), critical=True)
+    for extension, critical in extensions or []:
+        builder = builder.add_extension(extension, critical=critical)
+    for cert, reason in revoked:
+        serial = cert if isinstance(cert, int) else cert.serial_number
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(this_update)
+        if reason is not None:
+            entry = entry.add_extension(x509.CRLReason(reason), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
+    return builder.sign(key or issuer.key, hashes.SHA256())
+
+
+def crl_der(crl: x509.CertificateRevocationList) -> bytes:
+    return crl.public_bytes(serialization.Encoding.DER)
+
+
+def crl_pem(crl: x509.CertificateRevocationList) -> bytes:
+    return crl.public_bytes(serialization.Encoding.PEM)

@@ -15,7 +15,7 @@ from tests.conftest import ACTOR, install
 pytestmark = pytest.mark.django_db
 
 # Pages anyone may reach.
-PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami", "forward-auth"}
+PUBLIC = {"home", "healthz", "login", "logout", "certificate-sign-on", "whoami", "forward-auth", "certs:org-ca-crl"}
 # Pages every signed-on user reaches for themselves: their own files, and their own API tokens
 # (tested with the tokens, in tests/test_api.py).
 SIGNED_ON = {"files:home", "files:download", "files:upload", "files:folder", "files:delete"}

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('certs', '0005_revocation'),
+        ('certs', '0007_crl_source_url'),
     ]
 
     operations = [

@@ -233,6 +233,47 @@ def remove_credential(request, username, pk):
 
 
 @admin_required
+def revoke_certificate(request, username, pk):
+    """Revoke a certificate the org CA issued (the entry's thumbprint), with a reason; what it
+    does is shown first."""
+    user = user_or_404(username)
+    credential = found_or_404(
+        Credential.objects.filter(pk=pk, user=user, kind=CredentialKind.THUMBPRINT).select_related("certificate"),
+        f"{user.username}'s profile has no thumbprint entry {pk}.",
+    )
+    try:
+        impact = org_ca.revocation_impact(user, credential.value)
+    except flows.FlowError as exc:
+        messages.error(request, str(exc))
+        return redirect(_page_url(user))
+    if request.method == "POST":
+        reason = request.POST.get("reason", "unspecified")
+        try:
+            outcome = org_ca.revoke(
+                user, credential.value, request.user, reason=reason, source_address=client_address(request)
+            )
+        except flows.FlowError as exc:
+            messages.error(request, str(exc))
+        else:
+            for message in outcome.messages:
+                messages.success(request, message)
+            for warning in outcome.all_warnings():
+                messages.warning(request, warning)
+        return redirect(_page_url(user))
+    return render(
+        request,
+        "certs/revoke.html",
+        {
+            "user_obj": user,
+            "certificate": impact.certificate,
+            "others": impact.others,
+            "reasons": [(name, name.replace("-", " ")) for name in org_ca.REVOKE_REASONS],
+            "cancel_url": _page_url(user),
+        },
+    )
+
+
+@admin_required
 @require_POST
 def accept_tank_entry(request, username, pk):
     user = user_or_404(username)

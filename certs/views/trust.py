@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from users.pages import admin_required, client_address, confirm
 
-from .. import flows, issuing, org_ca, reports, verdicts
+from .. import crls, flows, issuing, org_ca, reports, verdicts
 from ..forms import ApproveFromRootForm, CertificateUploadForm, MatchCNForm, OrgCACreateForm, OrgCAImportForm
 from ..models import Credential, OrgCA, Store, StoreEntry, TankEntry
 from ..x509 import describe_extensions
@@ -33,12 +33,14 @@ def _next_url(request, default: str) -> str:
 def store_page(request, store, upload_form=None, status=200):
     if store == Store.APPROVED:
         return _cas_page(request, status=status, upload_form=upload_form)
+    entries = list(StoreEntry.objects.in_store(store).order_by("certificate__subject_display", "id"))
+    _with_crl_status(entries)
     return render(
         request,
         "certs/store.html",
         {
             "store": Store(store),
-            "entries": StoreEntry.objects.in_store(store).order_by("certificate__subject_display", "id"),
+            "entries": entries,
             "upload_form": upload_form or CertificateUploadForm(),
             "add_url": reverse(f"{PAGE[store]}-add"),
             "remove_name": f"{PAGE[store]}-remove",
@@ -138,6 +140,13 @@ def roots_bundle(request):
     return response
 
 
+def _with_crl_status(entries) -> None:
+    """Mark each store entry of a CA with its newest CRL's freshness (``crl_info``)."""
+    found = crls.crl_status([e.certificate for e in entries if e.certificate.is_ca])
+    for entry in entries:
+        entry.crl_info = found.get(entry.certificate.pk)
+
+
 # --- Trusted CAs -----------------------------------------------------------------------------
 
 
@@ -148,8 +157,10 @@ def cas(request):
 
 def _cas_page(request, status=200, **forms):
     match_cn = verdicts.trust_config().match_cn
+    approved = reports.approved_cas()
+    _with_crl_status([a.entry for a in approved])
     context = {
-        "approved": reports.approved_cas(),
+        "approved": approved,
         "upload_form": forms.get("upload_form") or CertificateUploadForm(),
         "root_form": forms.get("root_form") or ApproveFromRootForm(),
         "match_form": MatchCNForm(initial={"match_cn": match_cn}),

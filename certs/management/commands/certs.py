@@ -5,6 +5,7 @@ from pathlib import Path
 from certs import chain as chain_picture
 from certs import crls as crl_store
 from certs import flows, org_ca, reports, tank, verdicts
+from certs import org_ca as org_ca_flows
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, IssuingError
 from certs.loading import CertificateLoadError, load_certificates
@@ -139,6 +140,12 @@ class Command(AdminCommand):
         p.add_argument("--key", choices=list(KEY_TYPES), default="ec-p256")
         p.set_defaults(handler="issue")
 
+        p = areas.add_parser("revoke", help="Revoke a certificate the org CA issued (and take it off the profile).")
+        p.add_argument("username")
+        p.add_argument("thumbprint")
+        p.add_argument("--reason", choices=list(org_ca_flows.REVOKE_REASONS), default="unspecified")
+        p.set_defaults(handler="revoke")
+
         p = areas.add_parser("check", help="Explain whether a certificate connects and whom it authenticates.")
         p.add_argument("cert_file", metavar="CERT_FILE")
         p.add_argument("--chain", metavar="FILE", help="A file with any number of chain certificates.")
@@ -164,6 +171,9 @@ class Command(AdminCommand):
         p = crls.add_parser("list", help="List stored CRLs, with their age and next update.")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler="crls_list")
+        p = crls.add_parser("fetch", help="Fetch CRLs from the distribution points of known certificates (for cron).")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler="crls_fetch")
         p = crls.add_parser("remove", help="Remove a CRL by its id (see list).")
         p.add_argument("id", type=int)
         p.set_defaults(handler="crls_remove")
@@ -186,6 +196,12 @@ class Command(AdminCommand):
         p.add_argument("--when-unknown", choices=WhenUnknown.values, help="Default for a new policy: refuse.")
         p.add_argument("--grace-hours", type=int, metavar="N", help="Hours past a CRL's next update it still counts.")
         p.set_defaults(handler="revocation_set")
+
+        p = areas.add_parser(
+            "export-crls", help="Write every stored CRL as one PEM file for nginx's ssl_crl ('-': stdout)."
+        )
+        p.add_argument("file")
+        p.set_defaults(handler="export_crls")
 
         p = areas.add_parser("export-roots", help="Write the trusted root store as one PEM bundle ('-': stdout).")
         p.add_argument("file")
@@ -249,21 +265,7 @@ class Command(AdminCommand):
         if file == "-":
             self.stdout.write(bundle, ending="")
             return
-        # Follow a symlink to the file it names, and never replace anything but a regular file.
-        target = Path(file).resolve()
-        if target.is_dir():
-            raise bad_input(f"{file}: is a directory; give a file name.")
-        if target.exists() and not target.is_file():
-            raise bad_input(f"{file}: is not a regular file; give a file name.")
-        # Write beside the target and rename, so a proxy reloading never reads half a bundle.
-        try:
-            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".roots-")
-            with os.fdopen(fd, "w") as handle:
-                handle.write(bundle)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, target)
-        except OSError as exc:
-            raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
+        self.write_atomically(file, bundle, ".roots-")
         self.say(f"Wrote {count} trusted root certificate{'s' if count != 1 else ''} to {file}.")
 
     # --- revocation ------------------------------------------------------------------------
@@ -302,6 +304,16 @@ class Command(AdminCommand):
                 f"({data['age_hours']} hours old); next update {until}: {state}"
             )
 
+    def do_crls_fetch(self, json, **_):
+        results = crl_store.fetch_crls()
+        if json:
+            self.emit_json([r.as_dict() for r in results])
+            return
+        if not results:
+            self.say("No certificate in the stores or on a profile names an http or https CRL distribution point.")
+        for r in results:
+            self.say(f"{r.status:<9} {r.url}: {r.message}")
+
     def do_crls_remove(self, id, **_):
         self.say(crl_store.remove_crl(id, self.actor))
 
@@ -331,6 +343,35 @@ class Command(AdminCommand):
                 self.actor, check=check, ca_thumbprint=ca, when_unknown=when_unknown, grace_hours=grace_hours
             )
         )
+
+    def do_export_crls(self, file, **_):
+        text, count, warnings = crl_store.export_crls()
+        for warning in warnings:
+            self.warn(warning)
+        if count == 0:
+            self.warn("No CRL is stored: the file is empty, and nginx refuses an empty ssl_crl file.")
+        if file == "-":
+            self.stdout.write(text, ending="")
+            return
+        self.write_atomically(file, text, ".crls-")
+        self.say(f"Wrote {count} CRL{'s' if count != 1 else ''} to {file}.")
+
+    def write_atomically(self, file, text, prefix):
+        # Follow a symlink to the file it names, and never replace anything but a regular file.
+        target = Path(file).resolve()
+        if target.is_dir():
+            raise bad_input(f"{file}: is a directory; give a file name.")
+        if target.exists() and not target.is_file():
+            raise bad_input(f"{file}: is not a regular file; give a file name.")
+        # Write beside the target and rename, so a proxy reloading never reads half a bundle.
+        try:
+            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise bad_input(f"{file}: cannot be written ({exc.strerror or exc}).") from None
 
     # --- profiles --------------------------------------------------------------------------
 
@@ -460,6 +501,9 @@ class Command(AdminCommand):
         )
         self.say(f"Wrote the PKCS#12 file (certificate, private key and CA chain) to {out}.")
 
+    def do_revoke(self, username, thumbprint, reason, **_):
+        self.report(org_ca_flows.revoke(self.user(username), thumbprint, self.actor, reason=reason))
+
     # --- expiry ----------------------------------------------------------------------------
 
     def do_expiring(self, days, json, no_mail, **_):
@@ -518,7 +562,9 @@ class Command(AdminCommand):
                     box.link_up, "ISSUER NOT FOUND"
                 )
                 self.say(f"      ^ {arrow}{': ' + box.link_note if box.link_note else ''}")
-        if connection.revocation:
+        if connection.revocation and all(s.status == "not_checked" for s in connection.revocation):
+            self.say("Revocation: not checked (the revocation policy does not check these CAs).")
+        elif connection.revocation:
             self.say("Revocation, from the certificate up:")
             for status in connection.revocation:
                 self.say(f"  {status.as_dict()['thumbprint']}  {status.status.replace('_', ' ')}: {status.reason}")

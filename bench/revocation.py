@@ -1,0 +1,155 @@
+"""Benchmark: revocation by CRL with a CRL of 1,000,000 revoked serials.
+
+    .venv/bin/python bench/revocation.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/revocation.py
+
+In a throwaway database (as bench/users_list.py makes it): a root, an intermediate CA and a CRL
+of that CA with BENCH_CRL_SIZE (default 1,000,000) revoked serials, a third of them with a
+reason code. It prints:
+
+- the time and peak memory (resident set of this process) to add that CRL, and to refresh it
+  (add the next CRL, which replaces the first);
+- the decision time for certificates of that CA, first-seen and repeat (median of BENCH_CERTS,
+  default 300), with the policy "off" and with "crl, refuse": the ratio is the cost of
+  revocation checking (target: within 1.2x).
+"""
+
+import datetime as dt
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.users_list import prepare_environment, recreate_database  # noqa: E402
+
+SIZE = int(os.environ.get("BENCH_CRL_SIZE", "1000000"))
+CERTS = int(os.environ.get("BENCH_CERTS", "300"))
+
+
+def big_crl(ca, number: int) -> bytes:
+    """A CRL of ``SIZE`` serials, made in a child process so that this process's peak memory is
+    the store's alone."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1) as pool:
+        return pool.submit(_big_crl, ca.pem, ca.key_pem, number, SIZE).result()
+
+
+def _big_crl(cert_pem: bytes, key_pem: bytes, number: int, size: int) -> bytes:
+    """The builder is given its entries at once: adding them one by one copies the list each time."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    key = serialization.load_pem_private_key(key_pem, None)
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    reason = x509.CRLReason(x509.ReasonFlags.key_compromise)
+    entries = []
+    for i in range(size):
+        entry = x509.RevokedCertificateBuilder().serial_number(10**15 + i).revocation_date(now - dt.timedelta(days=1))
+        if i % 3 == 0:
+            entry = entry.add_extension(reason, critical=False)
+        entries.append(entry.build())
+    builder = x509.CertificateRevocationListBuilder(
+        cert.subject,
+        now - dt.timedelta(hours=1),
+        now + dt.timedelta(days=7),
+        [x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number))],
+        entries,
+    )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def decisions(certs) -> dict:
+    from certs import verdicts
+
+    verdicts.clear_caches()
+    first, repeat = [], []
+    for cert in certs:
+        start = time.perf_counter()
+        verdict = verdicts.judge(cert)
+        first.append(time.perf_counter() - start)
+        assert verdict.connection.ok, verdict.connection.reason
+        start = time.perf_counter()
+        verdicts.judge(cert)
+        repeat.append(time.perf_counter() - start)
+    return {"first": statistics.median(first) * 1000, "repeat": statistics.median(repeat) * 1000}
+
+
+def measure() -> None:
+    from certs import crls, flows
+    from certs.models import Store
+    from tests.pki import crl_der, make_client, make_crl, make_intermediate, make_root
+
+    root = make_root("Bench Root")
+    ca = make_intermediate("Bench CA", root)
+    flows.add_to_store(Store.ROOT, [root.cert], "bench")
+    flows.add_to_store(Store.INTERMEDIATE, [ca.cert], "bench")
+    crls.add_crl_file(crl_der(make_crl(root)), "bench")
+    certs = [make_client(f"Client {i}", ca).cert for i in range(CERTS)]
+
+    started = time.perf_counter()
+    first_crl = big_crl(ca, 1)
+    second_crl = big_crl(ca, 2)
+    print(
+        f"  two CRLs of {SIZE:,} serials ({len(first_crl) / 1e6:.0f} MB each) made in "
+        f"{time.perf_counter() - started:.1f} s; peak memory so far {peak_mb():.0f} MB"
+    )
+    off = decisions(certs)
+
+    before = peak_mb()
+    started = time.perf_counter()
+    outcome, refused = crls.add_crl_file(first_crl, "bench")
+    assert not refused, refused
+    print(f"  load: {time.perf_counter() - started:.1f} s, peak memory {peak_mb():.0f} MB (before: {before:.0f} MB)")
+    started = time.perf_counter()
+    outcome, refused = crls.add_crl_file(second_crl, "bench")
+    assert not refused, refused
+    print(f"  refresh (the next CRL replaces it): {time.perf_counter() - started:.1f} s, peak {peak_mb():.0f} MB")
+
+    crls.set_policy("bench", check="crl", when_unknown="refuse")
+    checked = decisions(certs)
+    print(f"{'policy':>16} {'first-seen ms':>14} {'repeat ms':>10}")
+    print(f"{'off':>16} {off['first']:>14.3f} {off['repeat']:>10.3f}")
+    print(f"{'crl, refuse':>16} {checked['first']:>14.3f} {checked['repeat']:>10.3f}")
+    print(
+        f"ratio crl / off: first-seen {checked['first'] / off['first']:.2f}x, "
+        f"repeat {checked['repeat'] / off['repeat']:.2f}x (target: within 1.2x)"
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="mft-bench-") as tmp:
+        where, maintenance = prepare_environment(Path(tmp))
+        if maintenance:
+            recreate_database(maintenance, create=True)
+        try:
+            import django
+
+            django.setup()
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0, interactive=False)
+            print(f"revocation on {where}, a CRL of {SIZE:,} serials, {CERTS} certificates")
+            measure()
+        finally:
+            if maintenance:
+                from django.db import connections
+
+                connections.close_all()
+                recreate_database(maintenance, create=False)
+
+
+if __name__ == "__main__":
+    main()
