@@ -225,12 +225,14 @@ def test_adding_a_crl_takes_effect_at_once_even_for_cached_verdicts(pki, setting
 
 
 def test_a_cached_verdict_lasts_no_longer_than_the_crl_is_fresh(pki, settings):
+    # The clock now, not NOW (taken when the suite started, minutes ago in a full run).
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     add(make_crl(pki.toot))
-    add(make_crl(pki.chug, next_update=NOW + dt.timedelta(seconds=30), this_update=NOW - DAY))
+    add(make_crl(pki.chug, next_update=now + dt.timedelta(seconds=30), this_update=now - DAY))
     policy()
     connection = connect(pki)
     assert connection.ok
-    assert verdicts.connection_lifetime(connection, NOW) <= 30
+    assert verdicts.connection_lifetime(connection, now) <= 30
 
 
 def test_ocsp_policies_can_be_set(pki):
@@ -410,7 +412,8 @@ def test_export_crls_with_nothing_stored_says_so(pki, tmp_path):
 
 def test_the_trust_pages_show_each_cas_crl_freshness(client, alice, pki):
     client.force_login(alice)
-    add(make_crl(pki.chug, this_update=NOW - 2 * DAY, next_update=NOW + dt.timedelta(hours=3)))
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)  # ages are shown against the clock
+    add(make_crl(pki.chug, this_update=now - 2 * DAY, next_update=now + dt.timedelta(hours=3)))
     roots = html.unescape(client.get(reverse("certs:roots")).content.decode())
     assert "no CRL" in roots
     intermediates = html.unescape(client.get(reverse("certs:intermediates")).content.decode())
