@@ -566,3 +566,14 @@ def fetch_crls(actor=FETCH_ACTOR, now: datetime | None = None) -> list[Fetched]:
         for change in outcome.changes:
             results.append(Fetched(url, "added" if change.changed else "unchanged", change.message))
     return results
+
+
+def needing_attention(now: datetime | None = None) -> list[tuple[Crl, str]]:
+    """Stored CRLs that are stale or go stale within a day, with which, for the dashboard."""
+    now = now or timezone.now()
+    found = []
+    for row in Crl.objects.defer("der").order_by("next_update"):
+        state = freshness(row, now)
+        if state in ("stale", "soon stale"):
+            found.append((row, state))
+    return found

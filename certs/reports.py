@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from users.models import Method, SignOnMode, User
 
-from . import chain, trust, verdicts
+from . import chain, crls, trust, verdicts
 from .impact import Consequence, KnownCertificate, impact, signed_on_users
 from .models import Certificate, Credential, CredentialKind, OrgCA, Store, StoreEntry, TankEntry, expiry_cutoff
 from .x509 import display_name, format_thumbprint, sha1_thumbprint, sha256_fingerprint
@@ -88,6 +88,7 @@ def dashboard() -> dict:
         "match_cn": verdicts.trust_config().match_cn,
         "expiring": expiring()[:25],
         "expiry_days": expiry_window_days(),
+        "crls_attention": crls.needing_attention(),
     }
 
 

@@ -158,3 +158,9 @@ def test_the_revoke_page_explains_what_it_cannot_revoke(client, alice, ca, rich,
     assert "was not issued by the org CA" in response.content.decode()
     bad = client.post(reverse("certs:revoke-certificate", args=["rich", 99999]))
     assert bad.status_code == 404
+
+
+def test_an_org_ca_without_a_crl_gets_one_when_checking_is_turned_on(ca):
+    Crl.objects.all().delete()
+    run("certs", "revocation", "set", "--check", "crl")
+    assert Crl.objects.filter(signer=ca.certificate).count() == 1

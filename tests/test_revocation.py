@@ -180,9 +180,10 @@ def test_without_a_crl_the_policy_decides(pki):
 
 
 def test_a_stale_crl_counts_during_its_grace_and_not_after(pki):
-    old = NOW - 10 * DAY
-    add(make_crl(pki.toot, this_update=old, next_update=NOW - dt.timedelta(hours=5)))
-    add(make_crl(pki.chug, this_update=old, next_update=NOW - dt.timedelta(hours=5)))
+    now = dt.datetime.now(dt.UTC)
+    old = now - 10 * DAY
+    add(make_crl(pki.toot, this_update=old, next_update=now - dt.timedelta(hours=5)))
+    add(make_crl(pki.chug, this_update=old, next_update=now - dt.timedelta(hours=5)))
     policy(grace_hours=4)
     connection = connect(pki)
     assert not connection.ok
@@ -225,8 +226,7 @@ def test_adding_a_crl_takes_effect_at_once_even_for_cached_verdicts(pki, setting
 
 
 def test_a_cached_verdict_lasts_no_longer_than_the_crl_is_fresh(pki, settings):
-    # The clock now, not NOW (taken when the suite started, minutes ago in a full run).
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC)  # not the suite's NOW: this test is about seconds
     add(make_crl(pki.toot))
     add(make_crl(pki.chug, next_update=now + dt.timedelta(seconds=30), this_update=now - DAY))
     policy()
@@ -412,7 +412,7 @@ def test_export_crls_with_nothing_stored_says_so(pki, tmp_path):
 
 def test_the_trust_pages_show_each_cas_crl_freshness(client, alice, pki):
     client.force_login(alice)
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)  # ages are shown against the clock
+    now = dt.datetime.now(dt.UTC)  # the page shows the age to a tenth of an hour
     add(make_crl(pki.chug, this_update=now - 2 * DAY, next_update=now + dt.timedelta(hours=3)))
     roots = html.unescape(client.get(reverse("certs:roots")).content.decode())
     assert "no CRL" in roots
@@ -460,3 +460,12 @@ def test_a_crl_entry_with_a_critical_extension_the_app_does_not_understand_refus
     message = refusal(builder.sign(pki.chug.key, hashes.SHA256()))
     assert "has a critical extension the app does not understand (1.3.6.1.4.1.99999.2)" in message
     assert not Crl.objects.exists() and not RevokedSerial.objects.exists()
+
+
+def test_the_dashboard_lists_stale_and_soon_stale_crls(client, alice, pki):
+    client.force_login(alice)
+    assert "crls-attention" not in client.get("/").content.decode()
+    add(make_crl(pki.chug, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    add(make_crl(pki.toot, next_update=NOW + dt.timedelta(hours=2)))
+    page = client.get("/").content.decode()
+    assert 'id="crls-attention"' in page and ">stale<" in page and ">soon stale<" in page

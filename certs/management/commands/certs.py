@@ -338,6 +338,9 @@ class Command(AdminCommand):
             self.say(f"{override['ca']}  {override['subject'] or ''}: {line(override)}")
 
     def do_revocation_set(self, ca, check, when_unknown, grace_hours, **_):
+        # An org CA made before revocation existed has no CRL yet: sign one first, so that
+        # checking never finds the org CA without one.
+        org_ca_flows.current_crl()
         self.report(
             crl_store.set_policy(
                 self.actor, check=check, ca_thumbprint=ca, when_unknown=when_unknown, grace_hours=grace_hours
