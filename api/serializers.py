@@ -489,7 +489,9 @@ class Revocation(serializers.Serializer):
 class RevocationSet(serializers.Serializer):
     """Judged by the same use case as ``certs revocation set``, in its words."""
 
-    check = serializers.CharField(help_text="off or crl (ocsp and crl+ocsp are not implemented yet).")
+    check = serializers.CharField(
+        help_text="off, crl, ocsp or crl+ocsp (CRL first, then OCSP when the CRLs cannot decide)."
+    )
     when_unknown = serializers.CharField(
         required=False, help_text="refuse or allow; a new policy refuses unless told otherwise."
     )

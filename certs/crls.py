@@ -336,11 +336,6 @@ def set_policy(
     """Set the org default policy, or one CA's override (a CA in one of the stores)."""
     if check not in RevocationCheck.values:
         raise FlowError(f"--check must be one of {', '.join(RevocationCheck.values)}, not '{check}'.")
-    if check in rev.NOT_IMPLEMENTED:
-        raise FlowError(
-            f"Revocation checking by {check.upper()} is not implemented yet: OCSP is planned. "
-            "Use --check crl (or off) for now. Nothing was changed."
-        )
     if when_unknown is not None and when_unknown not in WhenUnknown.values:
         raise FlowError(f"--when-unknown must be refuse or allow, not '{when_unknown}'.")
     if grace_hours is not None and not 0 <= grace_hours <= rev.MAX_GRACE_HOURS:

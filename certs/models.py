@@ -541,9 +541,8 @@ class Enrolment(AddedBy):
 class RevocationCheck(models.TextChoices):
     OFF = "off", "Off"
     CRL = "crl", "CRL"
-    # Part of the policy's vocabulary; refused when set until OCSP checking is implemented.
-    OCSP = "ocsp", "OCSP (not implemented yet)"
-    CRL_OCSP = "crl+ocsp", "CRL, then OCSP (not implemented yet)"
+    OCSP = "ocsp", "OCSP"
+    CRL_OCSP = "crl+ocsp", "CRL, then OCSP"
 
 
 class WhenUnknown(models.TextChoices):
@@ -626,3 +625,28 @@ class RevokedSerial(models.Model):
 
     def __str__(self):
         return f"{self.serial} on CRL {self.crl_id}"
+
+
+class OcspResponse(models.Model):
+    """An OCSP answer as its responder sent it (DER), kept until it goes stale so that every
+    instance reuses it and a repeat decision does not ask the network. It is judged again
+    (signature, certificate ID, freshness) each time it is used; only a verified, fresh answer
+    is kept.
+    """
+
+    # The certificate ID (SHA-1 issuer name hash, issuer key hash, serial), as ``ocsp.cert_id_key``.
+    cert_id = models.CharField(max_length=200, unique=True)
+    responder = models.CharField(max_length=2000)
+    der = models.BinaryField()
+    status = models.CharField(max_length=8)
+    this_update = models.DateTimeField()
+    next_update = models.DateTimeField(null=True, blank=True)
+    # When the answer stops counting: its next update.
+    usable_until = models.DateTimeField(db_index=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "OCSP response"
+
+    def __str__(self):
+        return f"OCSP {self.status} for {self.cert_id} from {self.responder}"

@@ -9,6 +9,10 @@ The rules follow RFC 5280 section 6.3 for the parts the app implements: complete
 CRLs, issuing distribution points (scope by certificate kind, distribution point names and
 reasons), indirect CRLs with certificate-issuer entries, and CRLs signed by a separate key of
 the same CA. Every status says why, in a sentence.
+
+OCSP answers are judged in ``ocsp`` and obtained through a function the caller gives
+(``RevocationConfig.ask``), which keeps this module free of the network and the database. A
+policy of CRL then OCSP asks the responder only when the CRLs cannot tell.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
+from . import ocsp
 from .x509 import directly_issued_by, display_name, format_thumbprint, is_ca, sha1_thumbprint
 
 # --- policy ----------------------------------------------------------------------------------
@@ -31,8 +36,11 @@ CHECK_CRL = "crl"
 CHECK_OCSP = "ocsp"
 CHECK_CRL_OCSP = "crl+ocsp"
 CHECKS = (CHECK_OFF, CHECK_CRL, CHECK_OCSP, CHECK_CRL_OCSP)
-# Accepted by the policy's vocabulary, refused when set until OCSP is implemented.
-NOT_IMPLEMENTED = (CHECK_OCSP, CHECK_CRL_OCSP)
+CHECK_TEXT = {
+    CHECK_CRL: "checked by CRL",
+    CHECK_OCSP: "checked by OCSP (the certificate's own responder)",
+    CHECK_CRL_OCSP: "checked by CRL, then by OCSP when the CRLs cannot tell",
+}
 
 REFUSE = "refuse"
 ALLOW = "allow"
@@ -59,9 +67,11 @@ class Policy:
     def describe(self) -> str:
         if self.check == CHECK_OFF:
             return "revocation is not checked"
-        grace = f", {self.grace_hours} hour{'s' if self.grace_hours != 1 else ''} of grace past a CRL's next update"
+        grace = ""
+        if self.check != CHECK_OCSP:
+            grace = f", {self.grace_hours} hour{'s' if self.grace_hours != 1 else ''} of grace past a CRL's next update"
         unknown = "refused" if self.when_unknown == REFUSE else "allowed"
-        return f"checked by CRL; a certificate whose status is unknown is {unknown}{grace}"
+        return f"{CHECK_TEXT[self.check]}; a certificate whose status is unknown is {unknown}{grace}"
 
 
 # --- reading CRLs ----------------------------------------------------------------------------
@@ -378,6 +388,8 @@ class CrlRecord:
 
 
 Lookup = Callable[[int, str], list[Entry]]
+# ``ask(cert, issuer, at)``: the judged OCSP answer about ``cert`` (cached, or from its responder).
+Ask = Callable[[x509.Certificate, x509.Certificate, datetime], ocsp.Answer]
 
 
 @dataclass(frozen=True)
@@ -388,6 +400,7 @@ class RevocationConfig:
     overrides: Mapping[str, Policy] = field(default_factory=dict)  # by the CA's SHA-1 thumbprint
     crls: tuple[CrlRecord, ...] = ()
     lookup: Lookup | None = None
+    ask: Ask | None = None
     # The statuses of CA certificates, which every certificate they issued shares, kept a short
     # while: (the path from the CA up) -> (status, when it was reached).
     memo: dict = field(default_factory=dict, compare=False, repr=False)
@@ -527,8 +540,60 @@ class _Checker:
     def status_of(self, cert, issuer, policy: Policy, depth: int) -> Status:
         if policy.check == CHECK_OFF:
             return Status(cert, NOT_CHECKED, "the revocation policy for its CA does not check revocation")
-        if policy.check in NOT_IMPLEMENTED:  # pragma: no cover - refused when the policy is set
-            return self._unknown(cert, policy, "OCSP checking is not implemented yet", None)
+        if policy.check == CHECK_OCSP:
+            return self._by_ocsp(cert, issuer, policy)
+        status, why, crl = self._by_crl(cert, policy, depth)
+        if status is not None:
+            return status
+        if policy.check == CHECK_CRL_OCSP:
+            return self._by_ocsp(cert, issuer, policy, crl_why=why)
+        return self._unknown(cert, policy, why, crl)
+
+    def _by_ocsp(self, cert, issuer, policy: Policy, crl_why: str = "") -> Status:
+        ask = self.config.ask
+        # The store always gives ``ask``; a configuration made without one cannot learn anything.
+        answer = ask(cert, issuer, self.at) if ask is not None else ocsp.unknown("OCSP cannot be asked here", "")
+        times = {"this_update": answer.this_update, "next_update": answer.next_update}
+        if answer.status == ocsp.REVOKED:
+            return Status(
+                cert,
+                REVOKED,
+                f"{_who(cert)} was revoked on {_when(answer.revoked_at)} "
+                f"(reason: {reason_text(answer.reason)}), according to {answer.source}",
+                source=answer.source,
+                refuses=True,
+                valid_until=answer.usable_until,
+                **times,
+            )
+        if answer.status == ocsp.GOOD:
+            return Status(
+                cert,
+                GOOD,
+                f"{_who(cert)} is good according to {answer.source}",
+                source=answer.source,
+                valid_until=answer.usable_until,
+                **times,
+            )
+        why = answer.explain()
+        if crl_why:
+            why = f"{crl_why}; and {why}"
+        refuses = policy.when_unknown == REFUSE
+        rule = "refuses" if refuses else "allows"
+        return Status(
+            cert,
+            UNKNOWN,
+            f"the revocation status of {_who(cert)} cannot be determined ({why}); the revocation policy {rule} "
+            "certificates whose status is unknown",
+            source=answer.source if answer.responder else "",
+            refuses=refuses,
+            # An answer that counted (a responder that does not know the certificate) is asked again
+            # once it goes stale; an unreachable responder is asked again with the next verdict.
+            valid_until=answer.usable_until,
+            **times,
+        )
+
+    def _by_crl(self, cert, policy: Policy, depth: int) -> tuple[Status | None, str, CrlRecord | None]:
+        """(status, '', None) when the CRLs decide; else (None, why not, a CRL used if any)."""
         grace = timedelta(hours=policy.grace_hours)
         covered: set[str] = set()
         used: list[CrlRecord] = []
@@ -552,35 +617,43 @@ class _Checker:
                 revoked = self._revoked(cert, crl, delta)
                 if revoked is not None:
                     entry, source = revoked
-                    return Status(
-                        cert,
-                        REVOKED,
-                        f"{_who(cert)} was revoked on {_when(entry.revoked_at)} "
-                        f"(reason: {reason_text(entry.reason)}), according to {source.describe()}",
-                        source=source.describe(),
-                        this_update=source.this_update,
-                        next_update=source.next_update,
-                        refuses=True,
+                    return (
+                        Status(
+                            cert,
+                            REVOKED,
+                            f"{_who(cert)} was revoked on {_when(entry.revoked_at)} "
+                            f"(reason: {reason_text(entry.reason)}), according to {source.describe()}",
+                            source=source.describe(),
+                            this_update=source.this_update,
+                            next_update=source.next_update,
+                            refuses=True,
+                        ),
+                        "",
+                        None,
                     )
                 covered |= _reasons(crl, point)
                 used.extend(c for c in (crl, delta) if c is not None)
         if covered >= {r.value for r in ALL_REASONS}:
             newest = max(used, key=lambda c: c.this_update)
             stale_at = [c.next_update + grace for c in used if c.next_update is not None]
-            return Status(
-                cert,
-                GOOD,
-                f"{_who(cert)} is not on {newest.describe()}",
-                source=newest.describe(),
-                this_update=newest.this_update,
-                next_update=newest.next_update,
-                valid_until=min(stale_at) if stale_at else None,
+            return (
+                Status(
+                    cert,
+                    GOOD,
+                    f"{_who(cert)} is not on {newest.describe()}",
+                    source=newest.describe(),
+                    this_update=newest.this_update,
+                    next_update=newest.next_update,
+                    valid_until=min(stale_at) if stale_at else None,
+                ),
+                "",
+                None,
             )
         if used:
             notes.insert(0, "the CRLs found cover only some revocation reasons")
         if not notes:
             notes.append(f"no CRL from '{display_name(cert.issuer)}' is stored")
-        return self._unknown(cert, policy, "; ".join(notes), used[0] if used else None)
+        return None, "; ".join(notes), used[0] if used else None
 
     def _unknown(self, cert, policy: Policy, why: str, crl: CrlRecord | None) -> Status:
         refuses = policy.when_unknown == REFUSE

@@ -22,8 +22,8 @@ from django.utils.dateparse import parse_datetime
 
 from users.models import User
 
+from . import ocsp_client, trust
 from . import revocation as rev
-from . import trust
 from .models import Credential, CredentialKind, Crl, RevocationPolicy, RevokedSerial, Store, StoreEntry, TrustSettings
 from .x509 import format_thumbprint, name_key, sha1_thumbprint, sha256_fingerprint, single_common_name
 
@@ -119,7 +119,7 @@ def revocation_config() -> rev.RevocationConfig:
             default = policy_of(row)
     signers: dict[int, x509.Certificate] = {}
     crls = tuple(record_of(row, signers) for row in Crl.objects.defer("der").select_related("signer"))
-    return rev.RevocationConfig(default=default, overrides=overrides, crls=crls, lookup=lookup)
+    return rev.RevocationConfig(default=default, overrides=overrides, crls=crls, lookup=lookup, ask=ocsp_client.ask)
 
 
 def policy_of(row: RevocationPolicy) -> rev.Policy:
@@ -128,7 +128,7 @@ def policy_of(row: RevocationPolicy) -> rev.Policy:
 
 def connection_lifetime(connection: trust.Connection, now: dt.datetime) -> float:
     """Seconds a verdict may be reused: a short while, never past the first expiry on its path, nor
-    past the moment a CRL it relied on goes stale."""
+    past the moment a CRL or OCSP answer it relied on goes stale."""
     lifetime = float(settings.MFT_VERDICT_CACHE_SECONDS)
     if connection.ok:
         first_expiry = min(c.not_valid_after_utc for c in connection.path)

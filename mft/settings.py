@@ -400,6 +400,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # How long a path-validation verdict is reused for the same certificate and configuration.
 MFT_VERDICT_CACHE_SECONDS = envint("MFT_VERDICT_CACHE_SECONDS", 60, 0)
 
+# How long sign-on waits for OCSP responders, in all, for one certificate (then: status unknown).
+MFT_OCSP_TIMEOUT = envint("MFT_OCSP_TIMEOUT", 3, 1)
+
 # The built-in servers' own certificate and key (HTTPS and FTPS share them): given, or generated
 # once into the data folder's tls/ (as mft/gunicorn_builtin.py does).
 MFT_TLS_CERT = envstr("MFT_TLS_CERT").strip()

@@ -442,6 +442,7 @@ def test_readme_documents_every_command():
         "manage.py certs check CERT_FILE",
         "manage.py certs export-roots FILE",
         "manage.py certs issue USERNAME",
+        "manage.py certs revocation set [--ca THUMBPRINT] --check off|crl|ocsp|crl+ocsp",
     ]:
         assert line in readme
 

@@ -19,6 +19,7 @@ PURE = {
     "certs.trust",
     "certs.paths",
     "certs.revocation",
+    "certs.ocsp",
     "certs.issuing",
     "certs.chain",
     "certs.impact",

@@ -248,9 +248,9 @@ def test_a_cached_verdict_lasts_no_longer_than_the_crl_is_fresh(pki, settings):
     assert verdicts.connection_lifetime(connection, now) <= 30
 
 
-def test_ocsp_is_refused_clearly_until_it_is_implemented(pki):
-    with pytest.raises(FlowError, match="OCSP is not implemented yet|by OCSP is not implemented yet"):
-        crls.set_policy(ACTOR, check="ocsp")
+def test_ocsp_policies_can_be_set(pki):
+    assert "checked by OCSP" in crls.set_policy(ACTOR, check="ocsp").changes[0].message
+    assert "then by OCSP" in crls.set_policy(ACTOR, check="crl+ocsp").changes[0].message
 
 
 def test_a_policy_for_a_certificate_in_no_store_is_refused(pki):
@@ -325,7 +325,7 @@ def test_revocation_show_and_set(pki):
     assert data["default"]["check"] == "crl" and data["default"]["when_unknown"] == "refuse"
     assert data["default"]["grace_hours"] == 12
     assert data["overrides"][0]["ca"] == chug and data["overrides"][0]["check"] == "off"
-    assert "not implemented yet" in refused("certs", "revocation", "set", "--check", "crl+ocsp")
+    assert "checked by CRL, then by OCSP" in run("certs", "revocation", "set", "--check", "crl+ocsp")
     assert "--grace-hours must be from 0" in refused(
         "certs", "revocation", "set", "--check", "crl", "--grace-hours", "-1"
     )

@@ -238,7 +238,11 @@ class Command(AdminCommand):
         p = policy.add_parser("set", help="Set the org default policy, or one CA's override with --ca.")
         p.add_argument("--ca", metavar="THUMBPRINT", help="A CA in the root store, intermediate pool or approved list.")
         p.add_argument(
-            "--check", required=True, choices=RevocationCheck.values, help="ocsp and crl+ocsp are not implemented yet."
+            "--check",
+            required=True,
+            choices=RevocationCheck.values,
+            help="off, crl (stored CRLs), ocsp (the certificate's own responder), or crl+ocsp (CRL, then OCSP "
+            "when the CRLs cannot tell).",
         )
         p.add_argument("--when-unknown", choices=WhenUnknown.values, help="Default for a new policy: refuse.")
         p.add_argument("--grace-hours", type=int, metavar="N", help="Hours past a CRL's next update it still counts.")
@@ -390,6 +394,8 @@ class Command(AdminCommand):
         def line(policy):
             if policy["check"] == "off":
                 return "off (revocation is not checked)"
+            if policy["check"] == "ocsp":
+                return f"ocsp, when unknown {policy['when_unknown']}"
             return (
                 f"{policy['check']}, when unknown {policy['when_unknown']}, "
                 f"{policy['grace_hours']} hours of grace past a CRL's next update"

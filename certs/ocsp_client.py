@@ -1,0 +1,164 @@
+"""Asking OCSP responders, and the database cache of their answers.
+
+``ask`` is what the revocation engine calls for a certificate whose policy checks OCSP: a
+cached answer still fresh is judged again and used; otherwise the responders the certificate
+names (authority information access) are asked over HTTP, within ``MFT_OCSP_TIMEOUT`` seconds in
+all, and a verified answer is kept until its next update, for every instance. A responder that
+cannot be reached, or whose answer does not verify, makes the status unknown: the policy then
+refuses or allows. Nothing here can hold sign-on for longer than the timeout (plus the time
+to resolve the responder's host name).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from . import ocsp
+from .models import OcspResponse
+
+# OCSP answers are small; a responder sending more is not one.
+MAX_RESPONSE_BYTES = 256 * 1024
+# At most this many responders are asked for one certificate.
+MAX_RESPONDERS = 2
+
+
+class FetchError(Exception):
+    """A responder could not be asked; the message completes "the OCSP responder URL ..."."""
+
+
+def ask(cert: x509.Certificate, issuer: x509.Certificate, at) -> ocsp.Answer:
+    urls = ocsp.responder_urls(cert)
+    if not urls:
+        return ocsp.unknown(
+            "the certificate names no OCSP responder (no OCSP address in its authority information access)", ""
+        )
+    try:
+        key = ocsp.cert_id_key(cert, issuer)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return ocsp.unknown("no OCSP request can be made for it (its issuer's key or name cannot be hashed)", "")
+    try:
+        row = OcspResponse.objects.filter(cert_id=key).first()
+    except DatabaseError:
+        row = None  # the responder is asked instead
+    if row is not None:
+        answer = ocsp.judge(bytes(row.der), cert, issuer, at, row.responder)
+        if answer.cacheable:
+            return answer
+    deadline = time.monotonic() + float(settings.MFT_OCSP_TIMEOUT)
+    answers = []
+    for url in urls[:MAX_RESPONDERS]:
+        nonce = os.urandom(16)
+        try:
+            der = fetch(url, ocsp.build_request(cert, issuer, nonce), deadline)
+        except FetchError as exc:
+            answers.append(ocsp.unknown(str(exc), url))
+            continue
+        answer = ocsp.judge(der, cert, issuer, at, url, nonce)
+        if answer.cacheable:
+            keep(key, url, der, answer)
+            return answer
+        answers.append(answer)
+    return answers[0]
+
+
+def keep(key: str, url: str, der: bytes, answer: ocsp.Answer) -> None:
+    """Store a verified answer, unless a newer one is stored already."""
+    fields = {
+        "responder": url[:2000],
+        "der": der,
+        "status": answer.status,
+        "this_update": answer.this_update,
+        "next_update": answer.next_update,
+        "usable_until": answer.usable_until,
+        "fetched_at": timezone.now(),
+    }
+    try:
+        with transaction.atomic():
+            updated = OcspResponse.objects.filter(cert_id=key, this_update__lte=answer.this_update).update(**fields)
+            if not updated and not OcspResponse.objects.filter(cert_id=key).exists():
+                OcspResponse.objects.create(cert_id=key, **fields)
+    except (IntegrityError, DatabaseError):
+        pass  # another instance stored one meanwhile; this answer is used all the same
+
+
+def fetch(url: str, body: bytes, deadline: float) -> bytes:
+    """POST an OCSP request to ``url`` and return the answer's body, by ``deadline`` (a
+    ``time.monotonic()`` moment) whatever the responder does: the exchange runs in a thread of
+    its own, and its connection is cut when the time is up."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError("has an address the app cannot use")
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchError("was not asked: the time for OCSP ran out")
+    try:
+        port = parts.port
+    except ValueError:
+        raise FetchError("has an address with a bad port") from None
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    # The socket's own timeout is a backstop: the exchange is cut at the deadline below.
+    connection = kind(parts.hostname, port, timeout=remaining + 1)
+    late = f"did not answer within {float(settings.MFT_OCSP_TIMEOUT):g} seconds"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    outcome: dict = {}
+
+    def exchange():
+        try:
+            connection.request(
+                "POST",
+                path,
+                body=body,
+                headers={"Content-Type": "application/ocsp-request", "Accept": "application/ocsp-response"},
+            )
+            response = connection.getresponse()
+            if response.status != 200:
+                outcome["error"] = f"answered HTTP {response.status} {response.reason}".strip()
+                return
+            data = response.read(MAX_RESPONSE_BYTES + 1)
+            if len(data) > MAX_RESPONSE_BYTES:
+                outcome["error"] = f"sent more than {MAX_RESPONSE_BYTES // 1024} KiB, which is no OCSP answer"
+                return
+            outcome["data"] = data
+        except TimeoutError:
+            outcome["error"] = late
+        except (OSError, http.client.HTTPException) as exc:
+            outcome["error"] = f"could not be reached ({_words(exc)})"
+
+    worker = threading.Thread(target=exchange, name="ocsp-fetch", daemon=True)
+    worker.start()
+    worker.join(remaining)
+    if worker.is_alive():
+        _cut(connection)
+        raise FetchError(late)
+    connection.close()
+    if "error" in outcome:
+        raise FetchError(outcome["error"])
+    return outcome["data"]
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    connection.close()
+
+
+def _words(exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):
+        return "its host name cannot be resolved"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return (text[:1].lower() + text[1:])[:200]

@@ -1,0 +1,543 @@
+"""Revocation by OCSP: against a real responder (``openssl ocsp``) started by the tests, and
+against answers built on the spot for the attacks a responder cannot be made to send.
+
+Every decision goes through the store and the engine as sign-on reaches them: the root
+installed, the org policy set, ``verdicts.judge``. A certificate names its responder in its
+authority information access extension; each responder here listens on a port of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import io
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp as x509_ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+
+from certs import crls, flows, ocsp, ocsp_client, verdicts
+from certs.models import OcspResponse, Store
+from tests.e2e import free_port, require
+from tests.pki import DAY, NOW, Issued, make_client, make_intermediate, make_root
+
+ACTOR = "test suite"
+
+
+def aia(port: int) -> list:
+    url = f"http://127.0.0.1:{port}/"
+    description = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(url))
+    return [(x509.AuthorityInformationAccess([description]), False)]
+
+
+def client_for(ca: Issued, port: int, cn: str = "Olga") -> Issued:
+    return make_client(cn, ca, extensions=aia(port))
+
+
+def responder_cert(ca: Issued, cn: str = "OCSP Responder", eku=(ExtendedKeyUsageOID.OCSP_SIGNING,)) -> Issued:
+    return make_client(cn, ca, eku=list(eku))
+
+
+def index_serial(cert: x509.Certificate) -> str:
+    text = format(cert.serial_number, "X")
+    return text if len(text) % 2 == 0 else "0" + text
+
+
+def index_line(cert: x509.Certificate, revoked: dt.datetime | None = None, reason: str = "") -> str:
+    expiry = cert.not_valid_after_utc.strftime("%y%m%d%H%M%SZ")
+    subject = "/" + "/".join(f"CN={a.value}" for a in cert.subject)
+    if revoked is None:
+        return f"V\t{expiry}\t\t{index_serial(cert)}\tunknown\t{subject}\n"
+    when = revoked.strftime("%y%m%d%H%M%SZ") + (f",{reason}" if reason else "")
+    return f"R\t{expiry}\t{when}\t{index_serial(cert)}\tunknown\t{subject}\n"
+
+
+@dataclass
+class Responder:
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
+@pytest.fixture
+def responders(tmp_path):
+    """Start ``openssl ocsp`` responders; each is stopped at the end of the test."""
+    openssl = require("OpenSSL", shutil.which("openssl"), "apt-get install openssl")
+    started: list[Responder] = []
+
+    def start(ca: Issued, signer: Issued, lines: list[str], port: int, *extra: str) -> Responder:
+        folder = tmp_path / f"responder-{port}"
+        folder.mkdir()
+        (folder / "index.txt").write_text("".join(lines))
+        (folder / "ca.pem").write_bytes(ca.pem)
+        (folder / "signer.pem").write_bytes(signer.pem)
+        (folder / "signer.key").write_bytes(signer.key_pem)
+        command = [openssl, "ocsp", "-index", "index.txt", "-port", str(port), "-CA", "ca.pem"]
+        command += ["-rsigner", "signer.pem", "-rkey", "signer.key", *(extra or ("-ndays", "1"))]
+        log = (folder / "log.txt").open("wb")
+        process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+        responder = Responder(port, process)
+        started.append(responder)
+        # Ready once it says so (a probing connection would hold the one-at-a-time responder).
+        deadline = time.monotonic() + 10
+        while b"waiting for OCSP client connections" not in (folder / "log.txt").read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"openssl ocsp did not start: {(folder / 'log.txt').read_text()}")
+            time.sleep(0.05)
+        return responder
+
+    yield start
+    for responder in started:
+        responder.process.terminate()
+        responder.process.wait(timeout=10)
+
+
+@pytest.fixture
+def ca(db, settings):
+    settings.MFT_OCSP_TIMEOUT = 1
+    root = make_root("OCSP Test Root")
+    flows.add_to_store(Store.ROOT, [root.cert], ACTOR)
+    return root
+
+
+def by_ocsp(when_unknown="refuse", check="ocsp"):
+    crls.set_policy(ACTOR, check=check, when_unknown=when_unknown)
+    verdicts.clear_caches()
+
+
+def judge(cert: Issued, chain=(), at=None):
+    verdicts.clear_caches()
+    return verdicts.judge(cert.cert, [c.cert for c in chain], at=at).connection
+
+
+def leaf_status(connection):
+    return connection.revocation[0]
+
+
+# --- against a real responder ----------------------------------------------------------------
+
+
+def test_good_answer_connects_and_names_its_responder(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    responder = responders(ca, ca, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert connection.ok, connection.reason
+    status = leaf_status(connection)
+    assert status.status == "good"
+    assert responder.url in status.source
+    assert "this update" in status.source and "next update" in status.source
+    shown = verdicts.verdict_as_dict(verdicts.judge(olga.cert))["connect"]["revocation"]
+    assert shown[0]["status"] == "good"
+    assert responder.url in shown[0]["source"]
+    assert shown[0]["next_update"] is not None
+    # The root is trusted as installed: not checked.
+    assert shown[-1]["status"] == "not_checked"
+
+
+def test_revoked_answer_refuses_with_when_why_and_where(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    revoked_at = NOW - DAY
+    responder = responders(ca, ca, [index_line(olga.cert, revoked_at, "keyCompromise")], port)
+    by_ocsp(when_unknown="allow")  # revoked is refused whatever the policy says about unknown
+    connection = judge(olga)
+    assert not connection.ok
+    assert connection.failed_depth == 0
+    assert leaf_status(connection).status == "revoked"
+    reason = connection.reason
+    assert "'Olga'" in reason
+    assert f"revoked on {revoked_at:%Y-%m-%d %H:%M} UTC" in reason
+    assert "key compromise" in reason
+    assert responder.url in reason
+    assert "this update" in reason and "next update" in reason
+
+
+def test_serial_the_responder_does_not_know_is_unknown(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    someone_else = client_for(ca, port, "Someone Else")
+    responders(ca, ca, [index_line(someone_else.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "unknown"
+    assert "does not know the certificate" in connection.reason
+    assert "refuses certificates whose status is unknown" in connection.reason
+    by_ocsp(when_unknown="allow")
+    assert judge(olga).ok
+
+
+@pytest.mark.django_db
+def test_unreachable_responder_refuses_or_allows_as_the_policy_says(ca):
+    port = free_port()  # nothing listens there
+    olga = client_for(ca, port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "unknown"
+    assert f"the OCSP responder http://127.0.0.1:{port}/ could not be reached" in connection.reason
+    assert "refuses certificates whose status is unknown" in connection.reason
+    by_ocsp(when_unknown="allow")
+    connection = judge(olga)
+    assert connection.ok, connection.reason
+    assert leaf_status(connection).status == "unknown"
+    assert not OcspResponse.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_responder_that_never_answers_does_not_hold_sign_on(ca):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)  # connections are queued, never answered
+        olga = client_for(ca, silent.getsockname()[1])
+        by_ocsp()
+        started = time.monotonic()
+        connection = judge(olga)
+        elapsed = time.monotonic() - started
+    assert not connection.ok
+    assert "did not answer within 1 seconds" in connection.reason
+    assert elapsed < 2.5
+
+
+def test_answer_signed_by_an_unrelated_key_is_refused(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    stranger_root = make_root("Somebody Else's Root")
+    stranger = responder_cert(stranger_root, "Stranger Responder")
+    responders(ca, stranger, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "unknown"
+    assert "'Stranger Responder'" in connection.reason
+    assert "did not sign" in connection.reason
+
+
+def test_answer_signed_by_a_same_name_impostor_of_the_issuer_is_refused(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    impostor = make_root("OCSP Test Root")  # the issuer's name, another key
+    responders(ca, impostor, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "unknown"
+    assert "which the certificate's issuer 'OCSP Test Root' did not sign" in connection.reason
+
+
+def test_stale_answer_counts_for_nothing(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    responders(ca, ca, [index_line(olga.cert)], port, "-nmin", "1")
+    by_ocsp()
+    assert judge(olga).ok
+    # Ten minutes on, the stored answer is stale, and so is every answer this responder gives.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    connection = judge(olga, at=later)
+    assert not connection.ok
+    assert "stale" in connection.reason
+    assert leaf_status(connection).status == "unknown"
+
+
+def test_answer_signed_with_sha1_is_refused(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    responders(ca, ca, [index_line(olga.cert)], port, "-ndays", "1", "-rmd", "sha1")
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert "signed its answer with SHA1, which is too weak to trust" in connection.reason
+
+
+def test_delegated_responder_with_ocsp_signing_is_accepted(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    delegate = responder_cert(ca)
+    responders(ca, delegate, [index_line(olga.cert, NOW - DAY, "superseded")], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "revoked"
+    assert "superseded" in connection.reason
+
+
+def test_delegated_responder_without_ocsp_signing_is_refused(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    delegate = responder_cert(ca, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    responders(ca, delegate, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "unknown"
+    assert "id-kp-OCSPSigning" in connection.reason
+
+
+def test_answers_are_kept_until_their_next_update(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    responder = responders(ca, ca, [index_line(olga.cert)], port)
+    by_ocsp()
+    assert judge(olga).ok
+    row = OcspResponse.objects.get()
+    assert row.status == "good" and row.responder == responder.url
+    assert row.next_update > dt.datetime.now(dt.UTC) + dt.timedelta(hours=23)
+    responder.process.terminate()
+    responder.process.wait(timeout=10)
+    # The responder is gone: the stored answer decides (every instance reads the same table).
+    connection = judge(olga)
+    assert connection.ok, connection.reason
+    # Past its next update the stored answer no longer counts, and the responder cannot be reached.
+    connection = judge(olga, at=row.next_update + dt.timedelta(hours=1))
+    assert not connection.ok
+    assert "could not be reached" in connection.reason
+
+
+def test_intermediate_on_the_path_is_checked_too(ca, responders):
+    port = free_port()
+    intermediate = make_intermediate("OCSP Test Intermediate", ca, extensions=aia(port))
+    olga = client_for(intermediate, free_port())
+    responders(ca, ca, [index_line(intermediate.cert, NOW - DAY, "cACompromise")], port)
+    by_ocsp(when_unknown="allow")
+    connection = judge(olga, chain=[intermediate])
+    assert not connection.ok
+    assert connection.failed_depth == 1
+    assert [s.status for s in connection.revocation] == ["unknown", "revoked", "not_checked"]
+    assert "CA compromise" in connection.reason
+
+
+def test_crl_then_ocsp_asks_the_responder_when_no_crl_can_tell(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    responder = responders(ca, ca, [index_line(olga.cert, NOW - DAY, "keyCompromise")], port)
+    by_ocsp(check="crl+ocsp")
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "revoked"
+    assert responder.url in leaf_status(connection).source
+
+
+@pytest.mark.django_db
+def test_crl_then_ocsp_unknown_says_both_whys(ca):
+    olga = client_for(ca, free_port())
+    by_ocsp(check="crl+ocsp")
+    connection = judge(olga)
+    assert not connection.ok
+    assert "no CRL from 'OCSP Test Root' is stored" in connection.reason
+    assert "could not be reached" in connection.reason
+
+
+@pytest.mark.django_db
+def test_a_certificate_without_a_responder_is_unknown(ca):
+    olga = make_client("Olga", ca)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert "names no OCSP responder" in connection.reason
+
+
+@pytest.mark.django_db
+def test_policy_command_accepts_ocsp(ca):
+    from django.core.management import call_command
+
+    call_command("certs", "revocation", "set", "--check", "crl+ocsp", "--when-unknown", "allow", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("certs", "revocation", "show", "--json", stdout=out)
+    assert json.loads(out.getvalue())["default"]["check"] == "crl+ocsp"
+    out = io.StringIO()
+    call_command("certs", "revocation", "set", "--check", "ocsp", stdout=out)
+    assert "checked by OCSP" in out.getvalue()
+
+
+# --- answers built on the spot ---------------------------------------------------------------
+
+URL = "http://ocsp.example/"
+DER = Encoding.DER
+
+
+@dataclass(frozen=True)
+class Pair:
+    issuer: Issued
+    cert: Issued
+
+
+@pytest.fixture(scope="module")
+def pair() -> Pair:
+    issuer = make_root("Built Answers Root")
+    return Pair(issuer, make_client("Bob", issuer))
+
+
+def build(
+    pair: Pair,
+    *,
+    signer: Issued | None = None,
+    about: Issued | None = None,
+    status=x509_ocsp.OCSPCertStatus.GOOD,
+    this_update=None,
+    next_update="default",
+    certificates=(),
+    nonce: bytes | None = None,
+    digest=None,
+    by_key: bool = True,
+) -> bytes:
+    signer = signer or pair.issuer
+    this_update = this_update or NOW - dt.timedelta(minutes=1)
+    if next_update == "default":
+        next_update = this_update + DAY
+    revoked = status == x509_ocsp.OCSPCertStatus.REVOKED
+    builder = x509_ocsp.OCSPResponseBuilder().add_response(
+        cert=(about or pair.cert).cert,
+        issuer=pair.issuer.cert,
+        algorithm=hashes.SHA1(),  # noqa: S303 - the certificate ID's usual hash
+        cert_status=status,
+        this_update=this_update,
+        next_update=next_update,
+        revocation_time=NOW - DAY if revoked else None,
+        revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
+    )
+    encoding = x509_ocsp.OCSPResponderEncoding.HASH if by_key else x509_ocsp.OCSPResponderEncoding.NAME
+    builder = builder.responder_id(encoding, signer.cert)
+    if certificates:
+        builder = builder.certificates([c.cert for c in certificates])
+    if nonce is not None:
+        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+    return builder.sign(signer.key, digest or hashes.SHA256()).public_bytes(DER)
+
+
+def judged(pair: Pair, der: bytes, at=None, nonce=None) -> ocsp.Answer:
+    return ocsp.judge(der, pair.cert.cert, pair.issuer.cert, at or NOW, URL, nonce)
+
+
+def test_built_good_answer_from_the_issuer(pair):
+    answer = judged(pair, build(pair, by_key=False))
+    assert answer.status == "good" and answer.cacheable
+    assert judged(pair, build(pair)).status == "good"
+
+
+def test_built_revoked_answer(pair):
+    answer = judged(pair, build(pair, status=x509_ocsp.OCSPCertStatus.REVOKED))
+    assert answer.status == "revoked"
+    assert answer.reason == "keyCompromise"
+    assert answer.revoked_at == NOW - DAY
+
+
+def test_answer_about_another_certificate_is_refused(pair):
+    other = make_client("Bob", pair.issuer)  # same issuer, same name, another serial
+    answer = judged(pair, build(pair, about=other))
+    assert answer.status == "unknown"
+    assert "about another certificate" in answer.why
+
+
+def test_answer_from_the_future_is_refused(pair):
+    answer = judged(pair, build(pair, this_update=NOW + dt.timedelta(hours=1)))
+    assert answer.status == "unknown" and "not valid yet" in answer.why
+    # A responder's clock a little ahead is tolerated.
+    assert judged(pair, build(pair, this_update=NOW + dt.timedelta(minutes=2))).status == "good"
+
+
+def test_stale_built_answer_is_refused(pair):
+    answer = judged(pair, build(pair, this_update=NOW - 2 * DAY, next_update=NOW - DAY))
+    assert answer.status == "unknown"
+    assert f"next update was due {NOW - DAY:%Y-%m-%d %H:%M} UTC" in answer.why
+    assert not answer.cacheable
+    # No allowance past nextUpdate: a minute late is stale.
+    late = build(pair, this_update=NOW - DAY, next_update=NOW - dt.timedelta(minutes=1))
+    assert judged(pair, late).status == "unknown"
+
+
+def test_answer_without_next_update_counts_only_briefly(pair):
+    assert judged(pair, build(pair, next_update=None)).status == "good"
+    old = build(pair, this_update=NOW - dt.timedelta(hours=1), next_update=None)
+    assert "stale" in judged(pair, old).why
+
+
+def test_nonce_must_be_the_one_sent_when_echoed(pair):
+    assert judged(pair, build(pair, nonce=b"n" * 16), nonce=b"n" * 16).status == "good"
+    assert judged(pair, build(pair), nonce=b"n" * 16).status == "good"  # leaving it out is allowed
+    answer = judged(pair, build(pair, nonce=b"x" * 16), nonce=b"n" * 16)
+    assert answer.status == "unknown" and "nonce" in answer.why
+
+
+def test_forged_answer_naming_the_issuer_is_refused(pair):
+    # The responder ID names the issuer; a key of the same name signed, its certificate not sent.
+    forged = build(pair, signer=make_root("Built Answers Root"), by_key=False)
+    answer = judged(pair, forged)
+    assert answer.status == "unknown" and "does not verify" in answer.why
+
+
+def test_delegated_responder_rules(pair):
+    good = responder_cert(pair.issuer)
+    assert judged(pair, build(pair, signer=good, certificates=[good])).status == "good"
+    # Not sent with the answer: nothing verifies it.
+    assert judged(pair, build(pair, signer=good)).status == "unknown"
+    no_eku = responder_cert(pair.issuer, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    assert "id-kp-OCSPSigning" in judged(pair, build(pair, signer=no_eku, certificates=[no_eku])).why
+    no_signing = make_client(
+        "Responder",
+        pair.issuer,
+        eku=[ExtendedKeyUsageOID.OCSP_SIGNING],
+        key_usage={"digital_signature": False, "key_agreement": True},
+    )
+    assert "without digitalSignature" in judged(pair, build(pair, signer=no_signing, certificates=[no_signing])).why
+    elsewhere = responder_cert(make_root("Built Answers Root"))  # issuer's name, another key
+    assert "did not sign" in judged(pair, build(pair, signer=elsewhere, certificates=[elsewhere])).why
+    expired = make_client(
+        "Old Responder",
+        pair.issuer,
+        eku=[ExtendedKeyUsageOID.OCSP_SIGNING],
+        not_before=NOW - 3 * DAY,
+        not_after=NOW - DAY,
+    )
+    assert "not valid now" in judged(pair, build(pair, signer=expired, certificates=[expired])).why
+    # A responder certificate of another CA cannot answer for this one even with the EKU.
+    other_ca = make_intermediate("Another CA", pair.issuer)
+    theirs = responder_cert(other_ca)
+    assert "did not sign" in judged(pair, build(pair, signer=theirs, certificates=[theirs])).why
+
+
+def test_unsuccessful_and_garbage_answers(pair):
+    try_later = x509_ocsp.OCSPResponseBuilder.build_unsuccessful(x509_ocsp.OCSPResponseStatus.TRY_LATER)
+    answer = judged(pair, try_later.public_bytes(DER))
+    assert answer.status == "unknown" and "try later" in answer.why
+    assert "not an OCSP response" in judged(pair, b"<html>hello</html>").why
+
+
+class _Flood(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - the handler's name
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"x" * (ocsp_client.MAX_RESPONSE_BYTES + 10))
+
+    def log_message(self, *args):
+        pass
+
+
+def test_fetch_refuses_other_schemes_and_oversized_answers():
+    deadline = time.monotonic() + 2
+    with pytest.raises(ocsp_client.FetchError, match="address the app cannot use"):
+        ocsp_client.fetch("ldap://ocsp.example/", b"", deadline)
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Flood)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ocsp_client.FetchError, match="sent more than 256 KiB"):
+            ocsp_client.fetch(f"http://127.0.0.1:{server.server_address[1]}/", b"request", deadline)
+    finally:
+        thread.join(5)
+        server.server_close()
