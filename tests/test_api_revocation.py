@@ -216,12 +216,11 @@ def test_the_org_default_and_a_cas_override_are_set_as_on_the_command_line(cast,
     ("data", "args"),
     [
         ({"check": "sometimes"}, ["--check", "sometimes"]),
-        ({"check": "ocsp"}, ["--check", "ocsp"]),
         ({"check": "crl", "when_unknown": "maybe"}, ["--check", "crl", "--when-unknown", "maybe"]),
         ({"check": "crl", "grace_hours": -1}, ["--check", "crl", "--grace-hours", "-1"]),
         ({"check": "crl", "grace_hours": 10**9}, ["--check", "crl", "--grace-hours", str(10**9)]),
     ],
-    ids=["unknown-check", "ocsp", "unknown-when-unknown", "negative-grace", "huge-grace"],
+    ids=["unknown-check", "unknown-when-unknown", "negative-grace", "huge-grace"],
 )
 def test_a_policy_is_refused_in_the_command_lines_words(cast, data, args):
     response = admin(cast, "put", "/api/v1/revocation/", data)
@@ -235,9 +234,19 @@ def test_a_policy_is_refused_in_the_command_lines_words(cast, data, args):
             grace_hours=data.get("grace_hours"),
         )
     assert body(response)["detail"] == str(refused.value)
-    if data["check"] == "ocsp" or "grace_hours" in data:
+    if "grace_hours" in data:
         assert body(response)["detail"] == refusal("certs", "revocation", "set", *args)
     assert RevocationPolicy.objects.filter(ca_sha1="").count() == 0
+
+
+@pytest.mark.parametrize("check", ["ocsp", "crl+ocsp"])
+def test_ocsp_policies_are_set_as_the_command_line_sets_them(cast, check):
+    response = admin(cast, "put", "/api/v1/revocation/", {"check": check, "when_unknown": "allow"})
+    assert response.status_code == 200, response.content
+    assert body(response)["revocation"]["default"]["check"] == check
+    assert body(admin(cast, "get", "/api/v1/revocation/")) == json.loads(
+        command("certs", "revocation", "show", "--json")
+    )
 
 
 def test_a_policy_of_the_wrong_type_or_for_an_unknown_ca_is_a_problem(cast, spec):
