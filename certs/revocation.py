@@ -27,7 +27,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from . import ocsp
-from .x509 import directly_issued_by, display_name, format_thumbprint, is_ca, sha1_thumbprint
+from .x509 import directly_issued_by, display_name, format_thumbprint, is_ca, public_key_sha256, sha1_thumbprint
 
 # --- policy ----------------------------------------------------------------------------------
 
@@ -63,6 +63,11 @@ class Policy:
     check: str = CHECK_OFF
     when_unknown: str = REFUSE
     grace_hours: int = 0
+
+    def strictness(self) -> tuple:
+        """Orders policies from the most lenient to the strictest."""
+        checked = {CHECK_OFF: 0, CHECK_CRL: 1, CHECK_OCSP: 1, CHECK_CRL_OCSP: 2}.get(self.check, 1)
+        return (checked, self.when_unknown == REFUSE, -self.grace_hours)
 
     def describe(self) -> str:
         if self.check == CHECK_OFF:
@@ -392,12 +397,31 @@ Lookup = Callable[[int, str], list[Entry]]
 Ask = Callable[[x509.Certificate, x509.Certificate, datetime], ocsp.Answer]
 
 
+def ca_identity(ca: x509.Certificate) -> str:
+    """One CA, whichever of its certificates is at hand: its name and its key."""
+    return f"{name_key(ca.subject)}|{public_key_sha256(ca)}"
+
+
+def override_map(overrides: list[tuple[x509.Certificate, Policy]]) -> dict[str, Policy]:
+    """Per-CA overrides by ca_identity. An admin may set policies on two certificates of one CA
+    (a CA certificate and its cross-signed copy) that disagree: the strictest applies to both,
+    so which path a client's chain takes never decides whether revocation is checked."""
+    found: dict[str, Policy] = {}
+    for ca, policy in overrides:
+        key = ca_identity(ca)
+        if key not in found or policy.strictness() > found[key].strictness():
+            found[key] = policy
+    return found
+
+
 @dataclass(frozen=True)
 class RevocationConfig:
     """The policies and the CRLs in force; ``lookup(crl_id, serial)`` finds stored entries."""
 
     default: Policy = Policy()
-    overrides: Mapping[str, Policy] = field(default_factory=dict)  # by the CA's SHA-1 thumbprint
+    # By the CA (ca_identity: its name and key), so every certificate of one CA (a cross-signed or
+    # re-issued copy) follows the same policy, whichever path a client's chain takes.
+    overrides: Mapping[str, Policy] = field(default_factory=dict)
     crls: tuple[CrlRecord, ...] = ()
     lookup: Lookup | None = None
     ask: Ask | None = None
@@ -406,8 +430,8 @@ class RevocationConfig:
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def policy_for(self, ca: x509.Certificate | None) -> Policy:
-        if ca is not None:
-            found = self.overrides.get(sha1_thumbprint(ca))
+        if ca is not None and self.overrides:
+            found = self.overrides.get(ca_identity(ca))
             if found is not None:
                 return found
         return self.default

@@ -111,15 +111,18 @@ def record_of(row: Crl, signers: dict[int, x509.Certificate]) -> rev.CrlRecord:
 
 def revocation_config() -> rev.RevocationConfig:
     """Policies and CRL descriptions (never their entries), read when the trust generation changes."""
-    default, overrides = rev.Policy(), {}
-    for row in RevocationPolicy.objects.all():
+    default, overrides = rev.Policy(), []
+    for row in RevocationPolicy.objects.select_related("ca"):
         if row.ca_sha1:
-            overrides[row.ca_sha1] = policy_of(row)
+            if row.ca is not None:
+                overrides.append((row.ca.to_x509(), policy_of(row)))
         else:
             default = policy_of(row)
     signers: dict[int, x509.Certificate] = {}
     crls = tuple(record_of(row, signers) for row in Crl.objects.defer("der").select_related("signer"))
-    return rev.RevocationConfig(default=default, overrides=overrides, crls=crls, lookup=lookup, ask=ocsp_client.ask)
+    return rev.RevocationConfig(
+        default=default, overrides=rev.override_map(overrides), crls=crls, lookup=lookup, ask=ocsp_client.ask
+    )
 
 
 def policy_of(row: RevocationPolicy) -> rev.Policy:

@@ -561,3 +561,29 @@ def test_the_dashboard_lists_stale_and_soon_stale_crls(client, alice, pki):
     add(make_crl(pki.toot, next_update=NOW + dt.timedelta(hours=2)))
     page = client.get("/").content.decode()
     assert 'id="crls-attention"' in page and ">stale<" in page and ">soon stale<" in page
+
+
+@pytest.mark.parametrize("chain_order", ["checked-copy-first", "unchecked-copy-first"])
+def test_a_cas_override_follows_the_ca_on_every_path(crossed, chain_order):
+    """An override set on one certificate of a CA applies to its cross-signed copy too, so the
+    chain a client sends cannot choose a path on which revocation goes unchecked."""
+    add(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
+    # The org default stays off; only the Cross CA's certificate under Old Root is set to CRL.
+    crls.set_policy(ACTOR, check="crl", ca_thumbprint=format_thumbprint(sha1_thumbprint(crossed["by_old"].cert)))
+    verdicts.clear_caches()
+    chain = [crossed["by_old"], crossed["by_new"]]
+    if chain_order == "unchecked-copy-first":
+        chain.reverse()
+    for offered in (chain, chain[1:], chain[:1]):
+        connection = verdicts.judge(crossed["frank"].cert, [c.cert for c in offered]).connection
+        assert not connection.ok, [c.cert.issuer for c in offered]
+        assert "key compromise" in connection.reason
+
+
+def test_disagreeing_overrides_on_one_ca_take_the_strictest(crossed):
+    add(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
+    crls.set_policy(ACTOR, check="crl", ca_thumbprint=format_thumbprint(sha1_thumbprint(crossed["by_old"].cert)))
+    crls.set_policy(ACTOR, check="off", ca_thumbprint=format_thumbprint(sha1_thumbprint(crossed["by_new"].cert)))
+    verdicts.clear_caches()
+    for chain in ([crossed["by_new"]], [crossed["by_old"]]):
+        assert not verdicts.judge(crossed["frank"].cert, [c.cert for c in chain]).connection.ok
