@@ -292,6 +292,11 @@ class TankEntry(serializers.Serializer):
         help_text="The profile entry this certificate looks like the renewal of (same issuer and subject, or same "
         "key; newer validity), or null.",
     )
+    revocation = serializers.CharField(
+        allow_null=True,
+        help_text="What the revocation check found when it was last presented (not revoked, or unknown and let "
+        "through by the policy), or null when revocation was not checked.",
+    )
 
 
 class TankAccept(serializers.Serializer):

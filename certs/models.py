@@ -427,6 +427,8 @@ class TankEntry(Entry):
     renewal_of = models.ForeignKey(
         Credential, null=True, blank=True, on_delete=models.SET_NULL, related_name="renewals"
     )
+    # What the revocation check found when it was last presented (empty: not checked).
+    revocation = models.CharField(max_length=500, blank=True)
 
     class Meta:
         constraints = [
@@ -466,6 +468,7 @@ class TankEntry(Entry):
             "last_seen": self.last_seen.isoformat(),
             "attempts": self.attempts,
             "renewal_of": renewal_as_dict(self.renewal_of) if self.renewal_of_id else None,
+            "revocation": self.revocation or None,
         }
 
     @property

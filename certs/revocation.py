@@ -466,6 +466,22 @@ class Status:
         }
 
 
+def summary(statuses) -> str:
+    """One sentence on a connected path's revocation check, for a holding-tank entry: empty when
+    nothing was checked; otherwise whether it was found not revoked, or let through unknown."""
+    checked = [s for s in statuses if s.status != NOT_CHECKED]
+    if not checked:
+        return ""
+    unknown = [s for s in checked if s.status == UNKNOWN]
+    if unknown:
+        return f"Revocation status unknown, let through by the policy: {unknown[0].reason}"[:500]
+    sources = sorted({s.source for s in checked if s.source})
+    where = f" ({'; '.join(sources)})" if sources else ""
+    return f"Not revoked: checked for {len(checked)} certificate{'s' if len(checked) != 1 else ''} on the path{where}."[
+        :500
+    ]
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 

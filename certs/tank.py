@@ -19,6 +19,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from users.models import User
 
+from . import revocation as rev
 from . import trust
 from .flows import FlowError, add_cn, add_thumbprint, keep_certificates
 from .models import (
@@ -61,12 +62,14 @@ def record_presentation(
     issuer = verdict.connection.path[1] if len(verdict.connection.path) > 1 else None
     renewed = renewal_candidates(row, cert, user, issuer)
     renewal = renewed[0] if renewed else None
+    checked = rev.summary(verdict.connection.revocation)
     if user is None:
-        entries = [_tank(None, TankKind.CERTIFICATE, row.sha1, row, interface, source_address, renewal)]
+        entries = [_tank(None, TankKind.CERTIFICATE, row.sha1, row, interface, source_address, renewal, checked)]
     else:
-        entries = [_tank(user, TankKind.THUMBPRINT, row.sha1, row, interface, source_address, renewal)]
+        entries = [_tank(user, TankKind.THUMBPRINT, row.sha1, row, interface, source_address, renewal, checked)]
         if not trust.cn_problem(cert):
-            entries.append(_tank(user, TankKind.CN, single_common_name(cert), row, interface, source_address, renewal))
+            cn = single_common_name(cert)
+            entries.append(_tank(user, TankKind.CN, cn, row, interface, source_address, renewal, checked))
     entries = [entry for entry in entries if entry is not None]
     automatic = renewal is not None and entries and TrustSettings.get().auto_accept_renewals
     if automatic and automatic_refusal(verdict, renewal, renewed) is None and _accept_automatically(entries[0]):
@@ -74,7 +77,7 @@ def record_presentation(
     return entries
 
 
-def _tank(user, kind, value, row, interface, source_address, renewal=None) -> TankEntry:
+def _tank(user, kind, value, row, interface, source_address, renewal=None, revocation="") -> TankEntry:
     lookup = TankEntry.objects.filter(user=user, kind=kind, key=entry_key(kind, value))
     changes = dict(
         last_seen=timezone.now(),
@@ -83,6 +86,7 @@ def _tank(user, kind, value, row, interface, source_address, renewal=None) -> Ta
         source_address=source_address,
         certificate=row,
         renewal_of=renewal,
+        revocation=revocation,
     )
     if not lookup.update(**changes):
         try:
@@ -95,6 +99,7 @@ def _tank(user, kind, value, row, interface, source_address, renewal=None) -> Ta
                     interface=interface,
                     source_address=source_address,
                     renewal_of=renewal,
+                    revocation=revocation,
                 )
         except IntegrityError:  # a concurrent attempt created it first
             lookup.update(**changes)

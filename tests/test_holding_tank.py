@@ -3,12 +3,12 @@
 import pytest
 
 from audit.models import AuditEvent
-from certs import flows, tank, verdicts
+from certs import crls, flows, tank, verdicts
 from certs.flows import FlowError
-from certs.models import Credential, Store, TankEntry, TankKind
+from certs.models import Credential, Crl, Store, TankEntry, TankKind
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.conftest import ACTOR, install
-from tests.pki import make_client
+from tests.pki import crl_der, make_client, make_crl
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +135,24 @@ def test_unknown_entries_are_refused_in_words(db):
         tank.accept_tank_entry(999, ACTOR)
     with pytest.raises(FlowError, match="no holding-tank entry with id 999"):
         tank.remove_tank_entry(999, ACTOR)
+
+
+def test_an_entry_says_what_the_revocation_check_found(spec, rich, toot_installed):
+    assert all(e.revocation == "" for e in present(spec.frank, "rich"))  # checking is off by default
+
+    crls.add_crl_file(crl_der(make_crl(spec.chug)), ACTOR)
+    crls.add_crl_file(crl_der(make_crl(spec.toot)), ACTOR)
+    crls.set_policy(ACTOR, check="crl")
+    verdicts.clear_caches()
+    entries = present(spec.frank, "rich")
+    (found,) = {e.revocation for e in entries}  # the same on the thumbprint and the CN entry
+    assert found.startswith("Not revoked: checked for 2 certificates on the path (the CRL issued by 'Chug and Ring'")
+    assert "the CRL issued by 'Toot'" in found
+
+    # No CRL for Chug and Ring any more, and unknown is let through: the entry says so.
+    Crl.objects.filter(issuer_display__contains="Chug").delete()
+    crls.set_policy(ACTOR, check="crl", when_unknown="allow")
+    verdicts.clear_caches()
+    (thumbprint, *_) = sorted(present(spec.frank, "rich"), key=lambda e: e.kind != "thumbprint")
+    assert thumbprint.revocation.startswith("Revocation status unknown, let through by the policy: ")
+    assert thumbprint.as_dict()["revocation"] == thumbprint.revocation
