@@ -6,9 +6,10 @@ from django.urls import reverse_lazy
 from users.models import NoSuchUser, User
 
 from . import issuing
+from . import revocation as rev
 from .flows import RECORD_AS
 from .loading import MAX_FILE_BYTES, CertificateLoadError, load_certificates
-from .models import CredentialKind, Store, StoreEntry
+from .models import CredentialKind, RevocationCheck, Store, StoreEntry, WhenUnknown
 from .x509 import MAX_CN_LENGTH, CNError, ThumbprintError, clean_cn, parse_thumbprint
 
 
@@ -362,3 +363,64 @@ class SelfRenewForm(forms.Form):
             raise forms.ValidationError("Choose the request file, or paste the request.")
         cleaned["csr"] = data
         return cleaned
+
+
+class CrlFileField(forms.FileField):
+    """An uploaded CRL file, size-checked before it is read (the limit the command line and the API use)."""
+
+    default_error_messages = {
+        "required": "Choose a CRL file.",
+        "empty": "The file is empty.",
+    }
+
+    def clean(self, data, initial=None):
+        upload = super().clean(data, initial)
+        if upload and upload.size > MAX_FILE_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size:,} bytes; CRL files larger than {MAX_FILE_BYTES:,} bytes are not accepted."
+            )
+        return upload
+
+
+class CrlUploadForm(forms.Form):
+    file = CrlFileField(
+        label="CRL file",
+        help_text="DER (.crl) or PEM, full or delta; a PEM file may hold several CRLs, and the certificate of a "
+        "separate CRL signer beside them.",
+    )
+
+
+class RevocationPolicyForm(forms.Form):
+    """How revocation is checked: by what, what happens when the status is unknown, the grace."""
+
+    check = forms.ChoiceField(label="Check revocation", choices=RevocationCheck.choices)
+    when_unknown = forms.ChoiceField(
+        label="When the status is unknown",
+        choices=WhenUnknown.choices,
+        help_text="Unknown: no fresh CRL of the CA is stored, or its OCSP responder cannot be reached.",
+    )
+    grace_hours = forms.IntegerField(
+        label="Grace (hours)",
+        min_value=0,
+        max_value=rev.MAX_GRACE_HOURS,
+        help_text="How long past its next update a CRL is still used.",
+    )
+
+
+class CaPolicyForm(RevocationPolicyForm):
+    """A policy of its own for one CA in the root store, the intermediate pool or the approved list."""
+
+    ca = forms.ChoiceField(label="CA")
+
+    field_order = ["ca", "check", "when_unknown", "grace_hours"]
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_ca_%s")  # it shares its page with the org default's form
+        super().__init__(*args, **kwargs)
+        where: dict = {}
+        for entry in StoreEntry.objects.filter(certificate__is_ca=True).select_related("certificate"):
+            where.setdefault(entry.certificate, []).append(Store(entry.store).phrase)
+        self.fields["ca"].choices = [
+            (cert.sha1, f"{cert.subject_display} ({cert.thumbprint}), in {' and '.join(sorted(places))}")
+            for cert, places in sorted(where.items(), key=lambda item: (item[0].subject_display, item[0].sha1))
+        ]

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from .views import crl, doctor, profiles, tank, trust
+from .views import crl, doctor, profiles, revocation, tank, trust
 
 
 class Sha256Converter:
@@ -67,6 +67,14 @@ urlpatterns = [
         {"store": "intermediate"},
         name="intermediates-remove",
     ),
+    # Revocation: the policies and the stored CRLs.
+    path("trust/revocation/", revocation.revocation, name="revocation"),
+    path("trust/revocation/policy/", revocation.set_default, name="revocation-default"),
+    path("trust/revocation/ca/", revocation.set_ca_policy, name="revocation-ca"),
+    path("trust/revocation/ca/<str:thumbprint>/remove/", revocation.remove_ca_policy, name="revocation-ca-remove"),
+    path("trust/revocation/crls/add/", revocation.upload_crl, name="crls-add"),
+    path("trust/revocation/crls/fetch/", revocation.fetch, name="crls-fetch"),
+    path("trust/revocation/crls/<int:pk>/remove/", revocation.remove_crl, name="crls-remove"),
     # The org CA's CRL (DER), for anyone: the distribution point its certificates name.
     path("crl/org-ca.crl", crl.org_ca_crl, name="org-ca-crl"),
     # The doctor: why a certificate can or cannot sign on; the sign-on overview.

@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from certs import flows, tank, verdicts
 from certs.models import Store
-from certs.x509 import sha256_fingerprint
+from certs.x509 import sha1_thumbprint, sha256_fingerprint
 from tests.conftest import ACTOR, install
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +55,7 @@ def addresses(rich, spec):
         "pk": credential.pk,
         "token": "missing",
         "sha256": sha256_fingerprint(spec.toot.cert),
+        "thumbprint": sha1_thumbprint(spec.toot.cert),
     }
     urls = []
     for name, params in admin_url_names():

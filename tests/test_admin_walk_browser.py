@@ -52,6 +52,10 @@ NOT_PAGES = {
     "certs:roots-add",
     "certs:roots-bundle",
     "certs:intermediates-add",
+    "certs:revocation-default",
+    "certs:revocation-ca",
+    "certs:crls-add",
+    "certs:crls-fetch",
     "certs:certificate-download",
     "files:user-download",
     "files:user-upload",
@@ -164,6 +168,7 @@ def addresses(seeded) -> tuple[list[str], set[str]]:
         "pk": seeded["credential"],
         "sha256": seeded["laptop"],
         "token": "none",
+        "thumbprint": seeded["override"],
     }
     special = {
         "users:delete": {"username": seeded["leaving"]},
@@ -176,6 +181,8 @@ def addresses(seeded) -> tuple[list[str], set[str]]:
         "certs:cas-remove": {"sha256": seeded["intermediate"]},
         "certs:roots-remove": {"sha256": seeded["root"]},
         "certs:intermediates-remove": {"sha256": seeded["intermediate"]},
+        "certs:crls-remove": {"pk": seeded["crl"]},
+        "certs:revoke-certificate": {"pk": seeded["issued_credential"]},
     }
     queries = {"files:user-delete": "?path=" + quote(seeded["file"])}
     urls, skipped = [], set()

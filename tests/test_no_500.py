@@ -52,6 +52,8 @@ def test_certificate_pages_never_answer_500(admin, kind, value, cn, days, key, p
         (reverse("certs:match-cn"), {"match_cn": value}),
         (reverse("certs:org-ca-create"), {"cn": cn, "key_type": key, "days": days, "rotate": value}),
         (reverse("certs:cas-add-from-root"), {"entry": value}),
+        (reverse("certs:revocation-default"), {"check": kind, "when_unknown": value, "grace_hours": days}),
+        (reverse("certs:revocation-ca"), {"ca": cn, "check": kind, "when_unknown": value, "grace_hours": days}),
     ]
     uploads = [
         reverse("certs:import-certificates", args=["rich"]),
@@ -59,6 +61,7 @@ def test_certificate_pages_never_answer_500(admin, kind, value, cn, days, key, p
         reverse("certs:intermediates-add"),
         reverse("certs:cas-add"),
         reverse("certs:org-ca-import"),
+        reverse("certs:crls-add"),
     ]
     for address, data in posts:
         assert admin.post(address, data).status_code in (200, 302, 400), address

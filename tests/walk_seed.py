@@ -10,14 +10,14 @@ import datetime as dt
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from certs import flows, org_ca
+from certs import crls, flows, org_ca
 from certs.models import Store, TankEntry
 from certs.x509 import format_thumbprint, sha1_thumbprint, sha256_fingerprint
 from files import flows as file_flows
 from files.models import Direction, Result
 from signon import flows as signon_flows
 from signon.proxy import Presented
-from tests.pki import make_client, make_intermediate, make_root
+from tests.pki import DAY, NOW, crl_der, make_client, make_crl, make_intermediate, make_root
 from users import flows as user_flows
 from users import tokens
 from users.models import Interface, SignOnMode
@@ -132,6 +132,18 @@ def seed(password: str) -> dict:
     leaving = others[-1]
     (file_flows.home(leaving).root / "handover notes for the team.txt").write_text("notes\n")
 
+    # Revocation: a CRL of the issuing CA listing serials nobody here holds, a stale one of the
+    # partner root, and a policy of its own for the partner root.
+    revoked = [(0x7E57_0000_0000 + n, None) for n in range(12)]
+    crls.add_crl_file(crl_der(make_crl(issuing, revoked, number=4821)), ACTOR, filename="contoso-issuing-g2.crl")
+    crls.add_crl_file(
+        crl_der(make_crl(partner_root, this_update=NOW - 9 * DAY, next_update=NOW - DAY, number=17)),
+        ACTOR,
+        filename="fabrikam-partner-root-r3.crl",
+    )
+    crls.set_policy(ACTOR, check="crl+ocsp", ca_thumbprint=sha1_thumbprint(partner_root.cert), grace_hours=12)
+    crl = crls.stored_crls().filter(issuer=issuing.cert.subject.rfc4514_string()).get()
+
     user_tank = TankEntry.objects.filter(user=main).order_by("id").first()
     org_tank = TankEntry.objects.filter(user=None).order_by("id").first()
     return {
@@ -148,8 +160,11 @@ def seed(password: str) -> dict:
         "intermediate": sha256_fingerprint(issuing.cert),
         "approved": sha256_fingerprint(partner_root.cert),
         "spare": sha256_fingerprint(spare_root.cert),
+        "crl": crl.pk,
+        "override": sha1_thumbprint(partner_root.cert),
         "laptop": sha256_fingerprint(laptops[0].cert),
         "issued": issued.certificate.sha256,
+        "issued_credential": issued.credential.pk,
         "file": f"Quarterly reconciliation reports for the Treasury Operations team/{long_file}",
         "actions": sorted(set(AuditEvent.objects.values_list("action", flat=True))),
         "folder": "Quarterly reconciliation reports for the Treasury Operations team",
