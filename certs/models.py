@@ -386,7 +386,11 @@ class Credential(AddedBy, Entry):
     def revocable(self) -> bool:
         """Whether the page offers Revoke: a certificate on the profile that the org CA issued
         (the revoke flow checks the signature itself and says so if it did not)."""
-        return self.kind == CredentialKind.THUMBPRINT and self.certificate_id is not None and self.source in self.ORG_CA_SOURCES
+        return (
+            self.kind == CredentialKind.THUMBPRINT
+            and self.certificate_id is not None
+            and self.source in self.ORG_CA_SOURCES
+        )
 
     @property
     def retired(self) -> bool:
@@ -529,6 +533,7 @@ class Enrolment(AddedBy):
 
     def __str__(self):
         return f"Enrolment of {self.user} as '{self.cn}'"
+
 
 # --- revocation ------------------------------------------------------------------------------
 
