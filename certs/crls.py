@@ -243,11 +243,14 @@ def _newer(row: Crl, inspected: rev.Inspected) -> bool:
 
 
 def _store_entries(crl_id: int, inspected: rev.Inspected) -> int:
-    """Insert the entries in batches, with one statement per batch (a million in seconds)."""
+    """Store the entries, streamed in batches so that memory stays bounded whatever the CRL's size:
+    on PostgreSQL by COPY, elsewhere by one statement per batch (a million in seconds)."""
     table = connection.ops.quote_name(RevokedSerial._meta.db_table)
     columns = ", ".join(
         connection.ops.quote_name(c) for c in ("crl_id", "serial", "issuer_key", "revoked_at", "reason")
     )
+    if connection.vendor == "postgresql":
+        return _copy_entries(crl_id, inspected, table, columns)
     sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608 - quoted names only
     rows = inspected.rows()
     count = 0
@@ -269,6 +272,20 @@ def _store_entries(crl_id: int, inspected: rev.Inspected) -> int:
                 return count
             cursor.executemany(sql, batch)
             count += len(batch)
+
+
+def _copy_entries(crl_id: int, inspected: rev.Inspected, table: str, columns: str) -> int:
+    """PostgreSQL: one COPY of every entry, written row by row as the CRL is read."""
+    count = 0
+    sql = f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - quoted names only
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        write = copy.write_row
+        for serial, issuer_key, revoked_at, reason in inspected.rows():
+            if len(serial) > 130:
+                raise ValueError(f"serial {serial[:20]}... is longer than 64 octets")
+            write((crl_id, serial, issuer_key, revoked_at, reason))
+            count += 1
+    return count
 
 
 def remove_crl(crl_id: int, actor, *, source_address=None) -> str:
