@@ -203,8 +203,9 @@ def add_crl(
         Crl.objects.filter(pk=row.pk).update(entry_count=count)
         replaced = [r.pk for r in older]
         if replaced:
+            # One statement for the old entries; the old rows are deleted without reading their DER.
             RevokedSerial.objects.filter(crl_id__in=replaced).delete()
-            Crl.objects.filter(pk__in=replaced).delete()
+            Crl.objects.filter(pk__in=replaced).only("id").delete()
         until = f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC" if crl.next_update_utc else "no next update given"
         message = (
             f"Added the {kind} of '{issuer}' (id {row.pk}, {count} revoked serial{'s' if count != 1 else ''}, "
