@@ -269,14 +269,10 @@ def _store_entries(crl_id: int, inspected: rev.Inspected) -> int:
         return _copy_entries(crl_id, inspected, table, columns)
     sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608 - quoted names only
     counted = [0]
+    rows = _adapted_rows(crl_id, inspected, counted)
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            # sqlite3 reads the rows from the iterator as it inserts them: no batches to build.
-            cursor.cursor.executemany(sql.replace("%s", "?"), _adapted_rows(crl_id, inspected, counted))
-        else:
-            rows = _adapted_rows(crl_id, inspected, counted)
-            while batch := list(islice(rows, BATCH)):
-                cursor.executemany(sql, batch)
+        while batch := list(islice(rows, BATCH)):
+            cursor.executemany(sql, batch)
     return counted[0]
 
 
