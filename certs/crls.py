@@ -179,8 +179,9 @@ def add_crl(
                     f"this update {row.this_update:%Y-%m-%d %H:%M} UTC). An older CRL could hide a revocation."
                 )
             older.append(row)
+        postgres = connection.vendor == "postgresql"
         row = Crl.objects.create(
-            der=der,
+            der=b"" if postgres else der,
             sha256=sha256,
             issuer=crl.issuer.rfc4514_string(),
             issuer_display=issuer[:500],
@@ -194,6 +195,9 @@ def add_crl(
             source_url=source_url[:2000],
             **Crl.by(actor),
         )
+        if postgres:
+            _store_der(row.pk, der)
+            row.der = der
         try:
             count = _store_entries(row.pk, inspected)
         except rev.CrlError as exc:
@@ -203,8 +207,9 @@ def add_crl(
         Crl.objects.filter(pk=row.pk).update(entry_count=count)
         replaced = [r.pk for r in older]
         if replaced:
+            # One statement for the old entries; the old rows are deleted without reading their DER.
             RevokedSerial.objects.filter(crl_id__in=replaced).delete()
-            Crl.objects.filter(pk__in=replaced).delete()
+            Crl.objects.filter(pk__in=replaced).only("id").delete()
         until = f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC" if crl.next_update_utc else "no next update given"
         message = (
             f"Added the {kind} of '{issuer}' (id {row.pk}, {count} revoked serial{'s' if count != 1 else ''}, "
@@ -242,33 +247,64 @@ def _newer(row: Crl, inspected: rev.Inspected) -> bool:
     return row.this_update > inspected.crl.last_update_utc
 
 
+def _store_der(crl_id: int, der: bytes) -> None:
+    """PostgreSQL: the DER sent as a binary parameter. Django binds parameters on the client, which
+    writes a CRL of 30 MB into the statement as hex text, several copies over."""
+    import psycopg
+
+    table, q = Crl._meta.db_table, connection.ops.quote_name
+    sql = f"UPDATE {q(table)} SET {q('der')} = %b WHERE {q('id')} = %s"  # noqa: S608 - quoted names only
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, [der, crl_id])
+
+
 def _store_entries(crl_id: int, inspected: rev.Inspected) -> int:
-    """Insert the entries in batches, with one statement per batch (a million in seconds)."""
+    """Store the entries, streamed in batches so that memory stays bounded whatever the CRL's size:
+    on PostgreSQL by COPY, elsewhere by one statement per batch (a million in seconds)."""
     table = connection.ops.quote_name(RevokedSerial._meta.db_table)
     columns = ", ".join(
         connection.ops.quote_name(c) for c in ("crl_id", "serial", "issuer_key", "revoked_at", "reason")
     )
+    if connection.vendor == "postgresql":
+        return _copy_entries(crl_id, inspected, table, columns)
     sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608 - quoted names only
-    rows = inspected.rows()
-    count = 0
-    adapt = connection.ops.adapt_datetimefield_value
-    adapted: dict = {}  # revocation dates repeat: adapt each one once
+    counted = [0]
+    rows = _adapted_rows(crl_id, inspected, counted)
     with connection.cursor() as cursor:
-        while True:
-            batch = []
-            for serial, issuer_key, revoked_at, reason in islice(rows, BATCH):
-                if len(serial) > 130:
-                    raise ValueError(f"serial {serial[:20]}... is longer than 64 octets")
-                when = adapted.get(revoked_at)
-                if when is None:
-                    if len(adapted) > BATCH:
-                        adapted.clear()
-                    when = adapted[revoked_at] = adapt(revoked_at)
-                batch.append((crl_id, serial, issuer_key, when, reason))
-            if not batch:
-                return count
+        while batch := list(islice(rows, BATCH)):
             cursor.executemany(sql, batch)
-            count += len(batch)
+    return counted[0]
+
+
+def _adapted_rows(crl_id: int, inspected: rev.Inspected, counted: list[int]):
+    """The entries as rows of ``RevokedSerial`` with their dates adapted for the database (each
+    distinct date once: they repeat); ``counted[0]`` counts them."""
+    adapt = connection.ops.adapt_datetimefield_value
+    adapted: dict = {}
+    for count, (serial, issuer_key, revoked_at, reason) in enumerate(inspected.rows(), 1):
+        if len(serial) > 130:
+            raise ValueError(f"serial {serial[:20]}... is longer than 64 octets")
+        when = adapted.get(revoked_at)
+        if when is None:
+            if len(adapted) > BATCH:
+                adapted.clear()
+            when = adapted[revoked_at] = adapt(revoked_at)
+        counted[0] = count
+        yield crl_id, serial, issuer_key, when, reason
+
+
+def _copy_entries(crl_id: int, inspected: rev.Inspected, table: str, columns: str) -> int:
+    """PostgreSQL: one COPY of every entry, written row by row as the CRL is read."""
+    count = 0
+    sql = f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - quoted names only
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        write = copy.write_row
+        for serial, issuer_key, revoked_at, reason in inspected.rows():
+            if len(serial) > 130:
+                raise ValueError(f"serial {serial[:20]}... is longer than 64 octets")
+            write((crl_id, serial, issuer_key, revoked_at, reason))
+            count += 1
+    return count
 
 
 def remove_crl(crl_id: int, actor, *, source_address=None) -> str:

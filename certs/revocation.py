@@ -17,6 +17,7 @@ policy of CRL then OCSP asks the responder only when the CRLs cannot tell.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -50,6 +51,9 @@ MAX_GRACE_HOURS = 24 * 365
 # How long a CA certificate's status is reused for the certificates it issued, and how many are kept.
 MEMO_LIFETIME = timedelta(seconds=30)
 MEMO_SIZE = 1000
+# How many derived facts (see ``RevocationConfig.derived``) a configuration keeps.
+DERIVED_SIZE = 10_000
+_MISSING = object()
 
 # The statuses of one certificate.
 GOOD = "good"
@@ -370,7 +374,7 @@ def _explicitly_signs_crls(cert: x509.Certificate) -> bool:
 
 
 @dataclass(frozen=True)
-class CrlRecord:
+class CrlRecord:  # noqa: PLW1641 - cached_property needs a __dict__
     """A stored CRL as the decision reads it: never its entries."""
 
     id: int
@@ -385,6 +389,10 @@ class CrlRecord:
     @property
     def is_delta(self) -> bool:
         return self.delta_base is not None
+
+    @functools.cached_property
+    def issuer_key(self) -> str:
+        return name_key(self.issuer)
 
     def describe(self) -> str:
         kind = "delta CRL" if self.is_delta else "CRL"
@@ -428,32 +436,81 @@ class RevocationConfig:
     # The statuses of CA certificates, which every certificate they issued shares, kept a short
     # while: (the path from the CA up) -> (status, when it was reached).
     memo: dict = field(default_factory=dict, compare=False, repr=False)
+    # What the decision derives from the policies and the CRL descriptions alone (a CA's policy,
+    # the CRLs of an issuer, a CRL's delta): worked out once per configuration, that is, once
+    # per trust generation.
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     def policy_for(self, ca: x509.Certificate | None) -> Policy:
-        if ca is not None and self.overrides:
-            found = self.overrides.get(ca_identity(ca))
-            if found is not None:
-                return found
-        return self.default
+        if ca is None or not self.overrides:
+            return self.default
+        return self.remember(("policy", ca), lambda: self.overrides.get(ca_identity(ca), self.default))
+
+    def remember(self, key: tuple, work: Callable):
+        """``work()``, worked out once per configuration for ``key``."""
+        found = self.derived.get(key, _MISSING)
+        if found is _MISSING:
+            if len(self.derived) >= DERIVED_SIZE:
+                self.derived.clear()
+            found = self.derived[key] = work()
+        return found
 
     @property
     def active(self) -> bool:
         return self.default.check != CHECK_OFF or any(p.check != CHECK_OFF for p in self.overrides.values())
 
 
-@dataclass(frozen=True)
 class Status:
-    """The revocation status of one certificate on the path."""
+    """The revocation status of one certificate on the path.
 
-    cert: x509.Certificate
-    status: str
-    reason: str
-    source: str = ""
-    this_update: datetime | None = None
-    next_update: datetime | None = None
-    refuses: bool = False  # this status keeps the certificate from connecting
-    # The moment this status may change by time alone (a CRL used goes stale).
-    valid_until: datetime | None = None
+    Its words (``reason``, ``source``) are written only when someone reads them: sign-on reads
+    them only for a refusal, and most decisions are not refusals. Give ``reason`` as text, or as a
+    function that writes it; ``crl`` is the CRL the status comes from (``source`` describes it).
+    """
+
+    __slots__ = ("cert", "status", "_reason", "crl", "_source", "this_update", "next_update", "refuses", "valid_until")
+
+    def __init__(
+        self,
+        cert: x509.Certificate,
+        status: str,
+        reason: str | Callable[[], str],
+        crl: CrlRecord | None = None,
+        *,
+        source: str | None = None,  # where a status not from a CRL comes from (an OCSP responder)
+        this_update: datetime | None = None,
+        next_update: datetime | None = None,
+        refuses: bool = False,  # this status keeps the certificate from connecting
+        valid_until: datetime | None = None,  # the moment this status may change by time alone
+    ):
+        self.cert, self.status, self._reason, self.crl, self._source = cert, status, reason, crl, source
+        self.this_update = crl.this_update if crl is not None else this_update
+        self.next_update = crl.next_update if crl is not None else next_update
+        self.refuses, self.valid_until = refuses, valid_until
+
+    @property
+    def reason(self) -> str:
+        if callable(self._reason):
+            self._reason = self._reason()
+        return self._reason
+
+    @property
+    def source(self) -> str:
+        if self._source is not None:
+            return self._source
+        return self.crl.describe() if self.crl is not None else ""
+
+    def _key(self) -> tuple:
+        return (self.cert, self.status, self.reason, self.source, self.refuses, self.valid_until)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Status) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Status({self.status!r}, {self.reason!r})"
 
     def as_dict(self) -> dict:
         return {
@@ -554,11 +611,7 @@ class _Checker:
     def status(self, position: int, depth: int = 0) -> Status:
         cert, path = self.path[position], self.path
         if position == len(path) - 1:
-            return Status(
-                cert,
-                NOT_CHECKED,
-                "a trust anchor is trusted as installed: to stop trusting it, remove it from the trusted root store",
-            )
+            return Status(cert, NOT_CHECKED, ANCHOR_NOT_CHECKED)
         issuer = path[position + 1]
         # The CAs a CRL for this certificate may be signed by (or whose certificates may sign it).
         self.above = path[position + 1 :]
@@ -579,7 +632,7 @@ class _Checker:
 
     def status_of(self, cert, issuer, policy: Policy, depth: int) -> Status:
         if policy.check == CHECK_OFF:
-            return Status(cert, NOT_CHECKED, "the revocation policy for its CA does not check revocation")
+            return Status(cert, NOT_CHECKED, POLICY_OFF)
         if policy.check == CHECK_OCSP:
             return self._by_ocsp(cert, issuer, policy)
         status, why, crl = self._by_crl(cert, policy, depth)
@@ -661,29 +714,31 @@ class _Checker:
                         Status(
                             cert,
                             REVOKED,
-                            f"{_who(cert)} was revoked on {_when(entry.revoked_at)} "
-                            f"(reason: {reason_text(entry.reason)}), according to {source.describe()}",
-                            source=source.describe(),
-                            this_update=source.this_update,
-                            next_update=source.next_update,
+                            lambda entry=entry, source=source: (
+                                f"{_who(cert)} was revoked on {_when(entry.revoked_at)} "
+                                f"(reason: {reason_text(entry.reason)}), according to {source.describe()}"
+                            ),
+                            source,
                             refuses=True,
                         ),
                         "",
                         None,
                     )
-                covered |= _reasons(crl, point)
-                used.extend(c for c in (crl, delta) if c is not None)
-        if covered >= {r.value for r in ALL_REASONS}:
+                covered |= self.config.remember(
+                    ("reasons", crl.id, point.reasons), lambda crl=crl, point=point: _reasons(crl, point)
+                )
+                used.append(crl)
+                if delta is not None:
+                    used.append(delta)
+        if covered >= ALL_REASON_VALUES:
             newest = max(used, key=lambda c: c.this_update)
             stale_at = [c.next_update + grace for c in used if c.next_update is not None]
             return (
                 Status(
                     cert,
                     GOOD,
-                    f"{_who(cert)} is not on {newest.describe()}",
-                    source=newest.describe(),
-                    this_update=newest.this_update,
-                    next_update=newest.next_update,
+                    lambda: f"{_who(cert)} is not on {newest.describe()}",
+                    newest,
                     valid_until=min(stale_at) if stale_at else None,
                 ),
                 "",
@@ -703,14 +758,15 @@ class _Checker:
             UNKNOWN,
             f"the revocation status of {_who(cert)} cannot be determined ({why}); the revocation policy {rule} "
             "certificates whose status is unknown",
-            source=crl.describe() if crl else "",
-            this_update=crl.this_update if crl else None,
-            next_update=crl.next_update if crl else None,
+            crl,
             refuses=refuses,
         )
 
     def _complete_crls(self, point: _Point, cert) -> list[CrlRecord]:
         issuers = point.crl_issuers or (cert.issuer,)
+        return self.config.remember(("complete", issuers), lambda: self._newest_complete(issuers))
+
+    def _newest_complete(self, issuers) -> list[CrlRecord]:
         found = [c for c in self.config.crls if not c.is_delta and c.issuer in issuers]
         # Of CRLs of one issuer and scope, only the newest counts: an older one cannot hide a revocation.
         newest: dict[tuple, CrlRecord] = {}
@@ -721,6 +777,9 @@ class _Checker:
         return list(newest.values())
 
     def _delta_for(self, crl: CrlRecord) -> CrlRecord | None:
+        return self.config.remember(("delta", crl.id), lambda: self._newest_delta(crl))
+
+    def _newest_delta(self, crl: CrlRecord) -> CrlRecord | None:
         deltas = [
             d
             for d in self.config.crls
@@ -748,7 +807,7 @@ class _Checker:
         (a CRL-signing certificate may be covered by the CRL it signs, as its own distribution
         point says)."""
         signer = crl.signer
-        if not may_sign_crls(signer):
+        if not self.config.remember(("may sign", crl.id), lambda: may_sign_crls(signer)):
             return f"{crl.describe()} is signed by a key not allowed to sign CRLs"
         if signer in self.above:
             return None
@@ -774,7 +833,7 @@ class _Checker:
         if lookup is None:  # pragma: no cover - the store always gives one
             return None
         serial = serial_key(cert.serial_number)
-        wanted = name_key(cert.issuer)
+        wanted = self.config.remember(("name", cert.issuer), lambda: name_key(cert.issuer))
         if delta is not None:
             entry = _matching(lookup(delta.id, serial), delta, wanted)
             if entry is not None:
@@ -785,8 +844,15 @@ class _Checker:
         return None
 
 
+ANCHOR_NOT_CHECKED = (
+    "a trust anchor is trusted as installed: to stop trusting it, remove it from the trusted root store"
+)
+POLICY_OFF = "the revocation policy for its CA does not check revocation"
+ALL_REASON_VALUES = frozenset(r.value for r in ALL_REASONS)
+
+
 def _matching(entries: list[Entry], crl: CrlRecord, wanted_issuer: str) -> Entry | None:
-    own = name_key(crl.issuer)
+    own = crl.issuer_key
     return next((e for e in entries if (e.issuer_key or own) == wanted_issuer), None)
 
 
