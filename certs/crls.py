@@ -27,6 +27,7 @@ from django.utils.http import http_date
 from audit.models import AuditEvent
 
 from . import revocation as rev
+from . import serial_filter
 from .flows import Change, FlowError, Outcome
 from .flows import _comment as pem_comment
 from .loading import CertificateLoadError, load_certificates
@@ -68,7 +69,7 @@ def default_policy() -> rev.Policy:  # noqa: D103
 
 def stored_crls():
     """The stored CRLs as ``certs crls list`` shows them (without their DER)."""
-    return Crl.objects.defer("der").select_related("signer")
+    return Crl.objects.defer("der", "serial_filter").select_related("signer")
 
 
 # --- adding and removing CRLs ----------------------------------------------------------------
@@ -170,7 +171,7 @@ def add_crl(
     scope_key = inspected.scope.key
     with transaction.atomic():
         older = []
-        for row in Crl.objects.filter(issuer_key=rev.name_key(crl.issuer)).defer("der"):
+        for row in Crl.objects.filter(issuer_key=rev.name_key(crl.issuer)).defer("der", "serial_filter"):
             if row.is_delta != inspected.is_delta or rev.Scope.from_dict(row.scope).key != scope_key:
                 continue
             if _newer(row, inspected):
@@ -198,13 +199,15 @@ def add_crl(
         if postgres:
             _store_der(row.pk, der)
             row.der = der
+        builder = serial_filter.Builder(len(crl))
         try:
-            count = _store_entries(row.pk, inspected)
+            count = _store_entries(row.pk, inspected, builder)
         except rev.CrlError as exc:
             raise FlowError(f"The {kind} of '{issuer}' was refused: {exc}") from None
         except (ValueError, OverflowError) as exc:
             raise FlowError(f"The {kind} of '{issuer}' was refused: an entry cannot be read ({exc}).") from None
-        Crl.objects.filter(pk=row.pk).update(entry_count=count)
+        # The filter of every serial stored, in the same transaction as the entries.
+        Crl.objects.filter(pk=row.pk).update(entry_count=count, serial_filter=builder.dump())
         replaced = [r.pk for r in older]
         if replaced:
             # One statement for the old entries; the old rows are deleted without reading their DER.
@@ -258,28 +261,30 @@ def _store_der(crl_id: int, der: bytes) -> None:
         cursor.execute(sql, [der, crl_id])
 
 
-def _store_entries(crl_id: int, inspected: rev.Inspected) -> int:
+def _store_entries(crl_id: int, inspected: rev.Inspected, builder: serial_filter.Builder) -> int:
     """Store the entries, streamed in batches so that memory stays bounded whatever the CRL's size:
-    on PostgreSQL by COPY, elsewhere by one statement per batch (a million in seconds)."""
+    on PostgreSQL by COPY, elsewhere by one statement per batch (a million in seconds). Every
+    serial stored is added to ``builder``'s filter."""
     table = connection.ops.quote_name(RevokedSerial._meta.db_table)
     columns = ", ".join(
         connection.ops.quote_name(c) for c in ("crl_id", "serial", "issuer_key", "revoked_at", "reason")
     )
     if connection.vendor == "postgresql":
-        return _copy_entries(crl_id, inspected, table, columns)
+        return _copy_entries(crl_id, inspected, table, columns, builder)
     sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608 - quoted names only
     counted = [0]
-    rows = _adapted_rows(crl_id, inspected, counted)
+    rows = _adapted_rows(crl_id, inspected, counted, builder)
     with connection.cursor() as cursor:
         while batch := list(islice(rows, BATCH)):
             cursor.executemany(sql, batch)
     return counted[0]
 
 
-def _adapted_rows(crl_id: int, inspected: rev.Inspected, counted: list[int]):
+def _adapted_rows(crl_id: int, inspected: rev.Inspected, counted: list[int], builder: serial_filter.Builder):
     """The entries as rows of ``RevokedSerial`` with their dates adapted for the database (each
     distinct date once: they repeat); ``counted[0]`` counts them."""
     adapt = connection.ops.adapt_datetimefield_value
+    add = builder.add
     adapted: dict = {}
     for count, (serial, issuer_key, revoked_at, reason) in enumerate(inspected.rows(), 1):
         if len(serial) > 130:
@@ -290,26 +295,30 @@ def _adapted_rows(crl_id: int, inspected: rev.Inspected, counted: list[int]):
                 adapted.clear()
             when = adapted[revoked_at] = adapt(revoked_at)
         counted[0] = count
+        add(serial)
         yield crl_id, serial, issuer_key, when, reason
 
 
-def _copy_entries(crl_id: int, inspected: rev.Inspected, table: str, columns: str) -> int:
+def _copy_entries(
+    crl_id: int, inspected: rev.Inspected, table: str, columns: str, builder: serial_filter.Builder
+) -> int:
     """PostgreSQL: one COPY of every entry, written row by row as the CRL is read."""
     count = 0
     sql = f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - quoted names only
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        write = copy.write_row
+        write, add = copy.write_row, builder.add
         for serial, issuer_key, revoked_at, reason in inspected.rows():
             if len(serial) > 130:
                 raise ValueError(f"serial {serial[:20]}... is longer than 64 octets")
             write((crl_id, serial, issuer_key, revoked_at, reason))
+            add(serial)
             count += 1
     return count
 
 
 def remove_crl(crl_id: int, actor, *, source_address=None) -> str:
     with transaction.atomic():
-        row = Crl.objects.defer("der").filter(pk=crl_id).first()
+        row = Crl.objects.defer("der", "serial_filter").filter(pk=crl_id).first()
         if row is None:
             raise FlowError(f"There is no CRL with id {crl_id}. See manage.py certs crls list.")
         message = f"Removed the {'delta CRL' if row.is_delta else 'CRL'} of '{row.issuer_display}' (id {row.pk})."
@@ -541,7 +550,7 @@ def crl_status(certificates) -> dict[int, CaCrl]:
     """For each CA certificate (by its row's id), the freshness of its newest complete CRL."""
     now = timezone.now()
     newest: dict[str, Crl] = {}
-    for row in Crl.objects.filter(delta_base="").defer("der"):
+    for row in Crl.objects.filter(delta_base="").defer("der", "serial_filter"):
         if row.issuer not in newest or row.this_update > newest[row.issuer].this_update:
             newest[row.issuer] = row
     found = {}
@@ -607,7 +616,7 @@ def fetch_crls(actor=FETCH_ACTOR, now: datetime | None = None) -> list[Fetched]:
     opener = build_opener(_HttpOnlyRedirects)
     results = []
     for url in distribution_points():
-        stored = Crl.objects.filter(source_url=url).defer("der").order_by("-this_update").first()
+        stored = Crl.objects.filter(source_url=url).defer("der", "serial_filter").order_by("-this_update").first()
         if stored is not None and stored.next_update is not None:
             half = stored.this_update + (stored.next_update - stored.this_update) / 2
             if now < half:
@@ -650,7 +659,7 @@ def needing_attention(now: datetime | None = None) -> list[tuple[Crl, str]]:
     """Stored CRLs that are stale or go stale within a day, with which, for the dashboard."""
     now = now or timezone.now()
     found = []
-    for row in Crl.objects.defer("der").order_by("next_update"):
+    for row in Crl.objects.defer("der", "serial_filter").order_by("next_update"):
         state = freshness(row, now)
         if state in ("stale", "soon stale"):
             found.append((row, state))

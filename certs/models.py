@@ -595,6 +595,10 @@ class Crl(AddedBy):
     entry_count = models.PositiveIntegerField(default=0)
     # Where ``certs crls fetch`` got it ('' for an upload or the org CA's own).
     source_url = models.CharField(max_length=2000, blank=True)
+    # A membership filter of its revoked serials (``serial_filter``), made when it is stored:
+    # sign-on queries ``RevokedSerial`` only for a serial the filter may hold. None for a CRL
+    # stored before filters existed; then every lookup queries.
+    serial_filter = models.BinaryField(null=True, blank=True, default=None, editable=False)
 
     class Meta:
         ordering = ["issuer_display", "id"]

@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 
 from users.models import User
 
-from . import ocsp_client, trust
+from . import ocsp_client, serial_filter, trust
 from . import revocation as rev
 from .models import Credential, CredentialKind, Crl, RevocationPolicy, RevokedSerial, Store, StoreEntry, TrustSettings
 from .x509 import format_thumbprint, name_key, sha1_thumbprint, sha256_fingerprint, single_common_name
@@ -71,6 +71,20 @@ def _current_config(known: tuple[int, bool] | None = None) -> tuple[int, trust.T
     return _config
 
 
+def filtered_lookup(filters: dict) -> rev.Lookup:
+    """``lookup``, asked only when the CRL's filter (by CRL id) may hold the serial. A CRL without
+    a filter (stored before filters existed, or whose filter cannot be read) is always queried: a
+    missing filter never means "not revoked"."""
+
+    def find(crl_id: int, serial: str) -> list[rev.Entry]:
+        found = filters.get(crl_id)
+        if found is not None and serial not in found:
+            return []
+        return lookup(crl_id, serial)
+
+    return find
+
+
 def lookup(crl_id: int, serial: str) -> list[rev.Entry]:
     """The entries for a serial on one stored CRL: one indexed query, in SQL (sign-on runs it for
     every certificate on a path it has not judged yet; the ORM would cost several times more)."""
@@ -110,7 +124,8 @@ def record_of(row: Crl, signers: dict[int, x509.Certificate]) -> rev.CrlRecord:
 
 
 def revocation_config() -> rev.RevocationConfig:
-    """Policies and CRL descriptions (never their entries), read when the trust generation changes."""
+    """Policies and CRL descriptions (never their entries, only their serials' filters), read when
+    the trust generation changes."""
     default, overrides = rev.Policy(), []
     for row in RevocationPolicy.objects.select_related("ca"):
         if row.ca_sha1:
@@ -119,9 +134,15 @@ def revocation_config() -> rev.RevocationConfig:
         else:
             default = policy_of(row)
     signers: dict[int, x509.Certificate] = {}
-    crls = tuple(record_of(row, signers) for row in Crl.objects.defer("der").select_related("signer"))
+    rows = list(Crl.objects.defer("der").select_related("signer"))
+    crls = tuple(record_of(row, signers) for row in rows)
+    filters = {row.pk: found for row in rows if (found := serial_filter.load(row.serial_filter)) is not None}
     return rev.RevocationConfig(
-        default=default, overrides=rev.override_map(overrides), crls=crls, lookup=lookup, ask=ocsp_client.ask
+        default=default,
+        overrides=rev.override_map(overrides),
+        crls=crls,
+        lookup=filtered_lookup(filters),
+        ask=ocsp_client.ask,
     )
 
 
