@@ -13,13 +13,18 @@ reason code. It prints:
   default 300), with the policy "off" and with "crl, refuse": the ratio is the cost of
   revocation checking (target: within 1.2x). Both are measured with the CRL stored, in
   BENCH_ROUNDS (default 3) alternating rounds, and the median round of each is shown, so that
-  a machine busy with other work weighs on both alike.
+  a machine busy with other work weighs on both alike;
+- sign-on decisions per second (first-seen: no verdict cache, policy "crl, refuse") while a
+  refresh by another CRL of that size runs in another process (``manage.py certs crls add``, as
+  cron's fetch would), against the rate without one (BENCH_RATE_SECONDS, default 10, before and
+  after it): the ratio says whether sign-on keeps its throughput during a refresh.
 """
 
 import datetime as dt
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +38,7 @@ from bench.users_list import prepare_environment, recreate_database  # noqa: E40
 SIZE = int(os.environ.get("BENCH_CRL_SIZE", "1000000"))
 CERTS = int(os.environ.get("BENCH_CERTS", "300"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+RATE_SECONDS = float(os.environ.get("BENCH_RATE_SECONDS", "10"))
 
 
 def big_crl(ca, number: int) -> bytes:
@@ -90,6 +96,45 @@ def decisions(certs) -> dict:
     return {"first": statistics.median(first) * 1000, "repeat": statistics.median(repeat) * 1000}
 
 
+def rate(certs, *, seconds: float = 0.0, until: subprocess.Popen | None = None) -> float:
+    """Decisions per second, every one first-seen (the verdict cache off), for ``seconds`` or
+    until the process ``until`` ends."""
+    from certs import verdicts
+
+    count, started = 0, time.perf_counter()
+    while True:
+        for cert in certs:
+            verdict = verdicts.judge(cert)
+            assert verdict.connection.ok, verdict.connection.reason
+            count += 1
+            elapsed = time.perf_counter() - started
+            if (until.poll() is not None) if until is not None else elapsed >= seconds:
+                return count / elapsed
+
+
+def during_refresh(certs, crl: bytes) -> None:
+    """The decision rate while another process refreshes the CRL, against the rate without."""
+    from django.conf import settings
+
+    path = Path(os.environ["MFT_DATA_DIR"]) / "refresh.crl"
+    path.write_bytes(crl)
+    settings.MFT_VERDICT_CACHE_SECONDS = 0
+    before = rate(certs, seconds=RATE_SECONDS)
+    started = time.perf_counter()
+    command = [sys.executable, str(ROOT / "manage.py"), "certs", "crls", "add", str(path)]
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+    during = rate(certs, until=child)
+    took = time.perf_counter() - started
+    output = child.communicate()[0].decode()
+    assert child.returncode == 0 and "Added the CRL" in output, output
+    after = rate(certs, seconds=RATE_SECONDS)
+    alone = (before + after) / 2
+    print(
+        f"sign-on, first-seen decisions per second: {before:.0f} before and {after:.0f} after a refresh, "
+        f"{during:.0f} while another process refreshed the CRL ({took:.1f} s): ratio {during / alone:.2f}"
+    )
+
+
 def measure() -> None:
     from certs import crls, flows
     from certs.models import Store
@@ -105,8 +150,9 @@ def measure() -> None:
     started = time.perf_counter()
     first_crl = big_crl(ca, 1)
     second_crl = big_crl(ca, 2)
+    third_crl = big_crl(ca, 3)
     print(
-        f"  two CRLs of {SIZE:,} serials ({len(first_crl) / 1e6:.0f} MB each) made in "
+        f"  three CRLs of {SIZE:,} serials ({len(first_crl) / 1e6:.0f} MB each) made in "
         f"{time.perf_counter() - started:.1f} s; peak memory so far {peak_mb():.0f} MB"
     )
 
@@ -133,6 +179,8 @@ def measure() -> None:
         f"ratio crl / off: first-seen {checked['first'] / off['first']:.2f}x, "
         f"repeat {checked['repeat'] / off['repeat']:.2f}x (target: within 1.2x)"
     )
+    crls.set_policy("bench", check="crl", when_unknown="refuse")
+    during_refresh(certs, third_crl)
 
 
 def main() -> None:
