@@ -241,7 +241,7 @@ def enrol(username: str, secret: str, csr: bytes, source_address=None) -> Certif
         raise FlowError(str(exc)) from None
     with transaction.atomic():
         enrolment = (
-            Enrolment.objects.select_for_update()
+            Enrolment.objects.select_for_update(of=("self",))
             .select_related("user", "certificate")
             .filter(secret_sha256=_secret_hash(secret))
             .first()

@@ -227,7 +227,7 @@ def accept_renewal(
         )
     with transaction.atomic():
         old = (
-            Credential.objects.select_for_update()
+            Credential.objects.select_for_update(of=("self",))
             .select_related("user", "certificate")
             .filter(pk=entry.renewal_of_id)
             .first()
