@@ -316,6 +316,28 @@ def _copy_entries(
     return count
 
 
+def build_missing_filters(crl_model=Crl, serial_model=RevokedSerial) -> list[tuple[int, int]]:
+    """Give a serial filter to every stored CRL that has no readable one (one stored before filters
+    existed, or whose filter is of another version): (CRL id, serials) for each. Until then every
+    lookup in such a CRL queries the database. Called by the upgrade's migration (with its
+    historical models) and by ``certs crls fetch``, never on the sign-on path."""
+    built = []
+    for row in crl_model.objects.only("id", "entry_count", "serial_filter").order_by("id"):
+        if serial_filter.load(row.serial_filter) is not None:
+            continue
+        serials = serial_model.objects.filter(crl_id=row.pk).values_list("serial", flat=True)
+        builder = serial_filter.Builder(row.entry_count)
+        count = 0
+        for serial in serials.iterator(chunk_size=BATCH):
+            builder.add(serial)
+            count += 1
+        # A filter that missed a serial would let that certificate through: stored only when every
+        # entry was read (a CRL's entries never change; a CRL removed meanwhile updates nothing).
+        if count == row.entry_count and crl_model.objects.filter(pk=row.pk).update(serial_filter=builder.dump()):
+            built.append((row.pk, count))
+    return built
+
+
 def remove_crl(crl_id: int, actor, *, source_address=None) -> str:
     with transaction.atomic():
         row = Crl.objects.defer("der", "serial_filter").filter(pk=crl_id).first()

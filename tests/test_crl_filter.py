@@ -1,13 +1,16 @@
 """The filter of a stored CRL's serials: sign-on asks the database only about a serial the filter
 may hold, and no filter, however stored, ever lets a revoked serial through."""
 
+import io
 import os
 import subprocess
 import sys
 
 import pytest
 from cryptography import x509
+from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -159,3 +162,63 @@ def test_the_hash_is_the_same_in_every_process():
         for seed in ("1", "2")
     }
     assert seen == {str(serial_filter.serial_hash("1f00a"))}
+
+
+@pytest.mark.parametrize("stored", [None, b"garbage", b"SF9:" + b"\x01" * 64])
+def test_certs_crls_fetch_gives_a_filter_to_a_crl_that_has_none(pki, stored):
+    """A CRL stored before filters existed (or with one of another version) gets its filter from
+    cron's ``certs crls fetch``; then a serial it rules out is no longer asked of the database."""
+    add(make_crl(pki.toot))
+    add(make_crl(pki.chug, [(serial, None) for serial in range(100, 400)] + [(pki.frank.cert, None)]))
+    Crl.objects.update(serial_filter=stored)
+    out = io.StringIO()
+    call_command("certs", "crls", "fetch", stdout=out)
+    assert out.getvalue().count("Built the serial filter of CRL id") == 2
+    assert assert_every_serial_found() == 301
+    policy()
+    assert not verdicts.judge(pki.frank.cert).connection.ok
+    found = serial_filter.load(Crl.objects.get(issuer=pki.chug.cert.subject.rfc4514_string()).serial_filter)
+    fine = next(
+        c
+        for c in (make_client(f"Fine {i}", pki.chug).cert for i in range(20))
+        if serial_key(c.serial_number) not in found
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert verdicts.judge(fine).connection.ok
+    assert not [q["sql"] for q in queries.captured_queries if RevokedSerial._meta.db_table in q["sql"]]
+    # Nothing more to build: the next run says nothing of filters.
+    out = io.StringIO()
+    call_command("certs", "crls", "fetch", stdout=out)
+    assert "serial filter" not in out.getvalue()
+
+
+def test_a_filter_is_never_built_from_part_of_a_crl(pki):
+    """A filter missing a serial would let that certificate through: when the entries read are not
+    all the CRL's (``entry_count``), none is stored and lookups keep asking the database."""
+    add(make_crl(pki.toot))
+    add(make_crl(pki.chug, [(pki.frank.cert, None), (12345, None)]))
+    row = Crl.objects.get(issuer=pki.chug.cert.subject.rfc4514_string())
+    Crl.objects.filter(pk=row.pk).update(serial_filter=None, entry_count=3)
+    assert row.pk not in dict(crls.build_missing_filters())
+    assert Crl.objects.get(pk=row.pk).serial_filter is None
+    policy()
+    assert not verdicts.judge(pki.frank.cert).connection.ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_builds_the_filters_of_crls_stored_before_them(spec):
+    """Migration 0012: a CRL stored by the release before filters gets its filter at the upgrade."""
+    executor = MigrationExecutor(connection)
+    before, after = [("certs", "0011_crl_filter")], [("certs", "0012_crl_filter_backfill")]
+    try:
+        executor.migrate(before)
+        executor.loader.build_graph()
+        old = executor.loader.project_state(before).apps
+        flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
+        add(make_crl(spec.chug, [(spec.frank.cert, None), *((serial, None) for serial in range(7, 900, 5))]))
+        old.get_model("certs", "Crl").objects.update(serial_filter=None)
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    assert assert_every_serial_found() == 180

@@ -374,6 +374,9 @@ class Command(AdminCommand):
 
     def do_crls_fetch(self, json, **_):
         results = crl_store.fetch_crls()
+        filtered = crl_store.build_missing_filters()
+        if filtered:
+            TrustSettings.bump()
         if json:
             self.emit_json([r.as_dict() for r in results])
             return
@@ -381,6 +384,11 @@ class Command(AdminCommand):
             self.say("No certificate in the stores or on a profile names an http or https CRL distribution point.")
         for r in results:
             self.say(f"{r.status:<9} {r.url}: {r.message}")
+        for crl_id, count in filtered:
+            self.say(
+                f"Built the serial filter of CRL id {crl_id} ({count} revoked serials), which had none: sign-on "
+                "no longer asks the database about each serial it checks against that CRL."
+            )
 
     def do_crls_remove(self, id, **_):
         self.say(crl_store.remove_crl(id, self.actor))
