@@ -11,6 +11,7 @@ and every cached verdict sees it at once.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -588,7 +589,10 @@ def crl_status(certificates) -> dict[int, CaCrl]:
 # --- fetching from distribution points ---------------------------------------------------------
 
 FETCH_TIMEOUT_SECONDS = 15
-FETCH_MAX_BYTES = 200 * 1024 * 1024
+# The largest CRL the command line and cron take (a web upload takes the pages' smaller limit).
+MAX_CRL_BYTES = 200 * 1024 * 1024
+# How much lower than the app's the CPU priority of ``certs crls add`` and ``fetch`` is (nice).
+BATCH_NICENESS = 10
 FETCH_ACTOR = "CRL fetch"
 
 
@@ -630,6 +634,19 @@ class _HttpOnlyRedirects(HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def yield_to_sign_on() -> bool:
+    """Lower this process's CPU priority by ``BATCH_NICENESS``: loading a large CRL is batch work,
+    and on a busy machine sign-on in the app's processes should keep the processor. The
+    database's own work for the load is not lowered; readers never wait for it (WAL on SQLite,
+    MVCC on PostgreSQL). Only for a process of its own (the command line, cron): a web worker's
+    priority would stay lowered for every request after. Whether it was lowered."""
+    try:
+        os.nice(BATCH_NICENESS)
+    except (OSError, AttributeError):  # not permitted, or not a POSIX system
+        return False
+    return True
+
+
 def fetch_crls(actor=FETCH_ACTOR, now: datetime | None = None) -> list[Fetched]:
     """Fetch the CRL at every distribution point (see ``distribution_points``) whose stored CRL is
     past half of its life, or that has none, with a conditional GET; add what verifies. For cron:
@@ -651,7 +668,7 @@ def fetch_crls(actor=FETCH_ACTOR, now: datetime | None = None) -> list[Fetched]:
             request.add_header("If-Modified-Since", http_date(stored.this_update.timestamp()))
         try:
             with opener.open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
-                data = response.read(FETCH_MAX_BYTES + 1)
+                data = response.read(MAX_CRL_BYTES + 1)
         except HTTPError as exc:
             if exc.code == 304:
                 results.append(Fetched(url, "unchanged", "Not modified since the stored CRL."))
@@ -662,8 +679,8 @@ def fetch_crls(actor=FETCH_ACTOR, now: datetime | None = None) -> list[Fetched]:
             reason = getattr(exc, "reason", exc)
             results.append(Fetched(url, "failed", f"It cannot be fetched ({reason})."))
             continue
-        if len(data) > FETCH_MAX_BYTES:
-            results.append(Fetched(url, "failed", f"It is larger than {FETCH_MAX_BYTES // (1024 * 1024)} MB."))
+        if len(data) > MAX_CRL_BYTES:
+            results.append(Fetched(url, "failed", f"It is larger than {MAX_CRL_BYTES // (1024 * 1024)} MB."))
             continue
         try:
             outcome, refused = add_crl_files([(url, data)], actor, source_url=url)

@@ -338,11 +338,18 @@ class Command(AdminCommand):
 
     # --- revocation ------------------------------------------------------------------------
 
+    def _batch_work(self) -> None:
+        """Run at a lower CPU priority when this is a process of its own (not ``call_command``)."""
+        if getattr(self, "_called_from_command_line", False):
+            crl_store.yield_to_sign_on()
+
     def do_crls_add(self, files, **_):
+        self._batch_work()
         refusals = []
         for path in files:
             try:
-                outcome, refused = crl_store.add_crl_file(read_file(path), self.actor, filename=path)
+                data = read_file(path, limit=crl_store.MAX_CRL_BYTES)
+                outcome, refused = crl_store.add_crl_file(data, self.actor, filename=path)
             except FlowError as exc:
                 refusals.append(str(exc))
                 continue
@@ -373,6 +380,7 @@ class Command(AdminCommand):
             )
 
     def do_crls_fetch(self, json, **_):
+        self._batch_work()
         results = crl_store.fetch_crls()
         filtered = crl_store.build_missing_filters()
         if filtered:
