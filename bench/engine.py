@@ -3,7 +3,7 @@
     .venv/bin/python bench/engine.py
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/engine.py
 
-For each size, a throwaway database (as bench/users_list.py makes it) gets that many users,
+For each size, a throwaway database (as bench/common.py makes it) gets that many users,
 each with an accepted thumbprint on the profile, a root and an intermediate CA. Then
 ``flows.judge`` decides for certificates signed by the intermediate whose thumbprints are on
 random users' profiles:
@@ -18,16 +18,14 @@ BENCH_SIZES (default "1000,1000000") and BENCH_CERTS (default 300) change the ru
 
 import os
 import random
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.users_list import prepare_environment, recreate_database  # noqa: E402
+from bench.common import decision_times, throwaway_database  # noqa: E402
 
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,1000000").split(",")]
 CERTS = int(os.environ.get("BENCH_CERTS", "300"))
@@ -106,40 +104,15 @@ def measure(label: str, count: int) -> dict:
 
     verdicts.clear_caches()
     verdicts.judge(make_client("Warm-up", ca).cert)  # load the configuration once
-    first, repeat = [], []
-    for cert in certs:
-        start = time.perf_counter()
-        verdict = verdicts.judge(cert)
-        first.append(time.perf_counter() - start)
-        assert verdict.authentication.ok, verdict.authentication.reasons
-        start = time.perf_counter()
-        verdicts.judge(cert)
-        repeat.append(time.perf_counter() - start)
-    return {"first": statistics.median(first) * 1000, "repeat": statistics.median(repeat) * 1000}
+    return decision_times(certs, lambda verdict: (verdict.authentication.ok, verdict.authentication.reasons))
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="mft-bench-") as tmp:
-        where, maintenance = prepare_environment(Path(tmp))
-        if maintenance:
-            recreate_database(maintenance, create=True)
-        try:
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-
-            call_command("migrate", verbosity=0, interactive=False)
-            print(f"decision time on {where}, median of {CERTS} certificates")
-            results = {}
-            for size in SIZES:
-                results[size] = measure(f"{size:,}", size)
-        finally:
-            if maintenance:
-                from django.db import connections
-
-                connections.close_all()
-                recreate_database(maintenance, create=False)
+    with throwaway_database() as where:
+        print(f"decision time on {where}, median of {CERTS} certificates")
+        results = {}
+        for size in SIZES:
+            results[size] = measure(f"{size:,}", size)
 
     print(f"{'users':>12} {'first-seen ms':>14} {'repeat ms':>10}")
     for size, figures in results.items():

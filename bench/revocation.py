@@ -3,7 +3,7 @@
     .venv/bin/python bench/revocation.py
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/revocation.py
 
-In a throwaway database (as bench/users_list.py makes it): a root, an intermediate CA and a CRL
+In a throwaway database (as bench/common.py makes it): a root, an intermediate CA and a CRL
 of that CA with BENCH_CRL_SIZE (default 1,000,000) revoked serials, a third of them with a
 reason code. It prints:
 
@@ -29,14 +29,13 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.users_list import prepare_environment, recreate_database  # noqa: E402
+from bench.common import decision_times, throwaway_database  # noqa: E402
 
 SIZE = int(os.environ.get("BENCH_CRL_SIZE", "1000000"))
 CERTS = int(os.environ.get("BENCH_CERTS", "300"))
@@ -87,16 +86,7 @@ def decisions(certs) -> dict:
     from certs import verdicts
 
     verdicts.clear_caches()
-    first, repeat = [], []
-    for cert in certs:
-        start = time.perf_counter()
-        verdict = verdicts.judge(cert)
-        first.append(time.perf_counter() - start)
-        assert verdict.connection.ok, verdict.connection.reason
-        start = time.perf_counter()
-        verdicts.judge(cert)
-        repeat.append(time.perf_counter() - start)
-    return {"first": statistics.median(first) * 1000, "repeat": statistics.median(repeat) * 1000}
+    return decision_times(certs, lambda verdict: (verdict.connection.ok, verdict.connection.reason))
 
 
 def rate(certs, *, seconds: float = 0.0, until: subprocess.Popen | None = None) -> float:
@@ -199,25 +189,9 @@ def measure() -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="mft-bench-") as tmp:
-        where, maintenance = prepare_environment(Path(tmp))
-        if maintenance:
-            recreate_database(maintenance, create=True)
-        try:
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-
-            call_command("migrate", verbosity=0, interactive=False)
-            print(f"revocation on {where}, a CRL of {SIZE:,} serials, {CERTS} certificates")
-            measure()
-        finally:
-            if maintenance:
-                from django.db import connections
-
-                connections.close_all()
-                recreate_database(maintenance, create=False)
+    with throwaway_database() as where:
+        print(f"revocation on {where}, a CRL of {SIZE:,} serials, {CERTS} certificates")
+        measure()
 
 
 if __name__ == "__main__":

@@ -16,51 +16,19 @@ template). Figures are medians after one warm-up run.
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import throwaway_database  # noqa: E402
+
 USERS = int(os.environ.get("BENCH_USERS", "100000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
-BENCH_DB = "mft_bench"
 
 FIRST = ["Anna", "Bengt", "Cecilia", "David", "Elin", "Fredrik", "Greta", "Hugo", "Ingrid", "Johan", "Karin"]
 LAST = ["Andersson", "Berg", "Carlsson", "Dahl", "Ek", "Forsberg", "Holm", "Jansson", "Lind", "Nilsson", "Strand"]
-
-
-def prepare_environment(tmp: Path) -> tuple[str, str | None]:
-    """Point the settings at a throwaway database; return its description and, for PostgreSQL,
-    the maintenance URL to create and drop it with."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mft.settings")
-    os.environ["MFT_DATA_DIR"] = str(tmp)
-    os.environ["MFT_STATIC_ROOT"] = str(tmp / "static")
-    (tmp / "static").mkdir()
-    os.environ["MFT_ALLOWED_HOSTS"] = "testserver"
-    os.environ["MFT_LOG_LEVEL"] = "WARNING"
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        if url:
-            print("DATABASE_URL is not PostgreSQL; using a temporary SQLite file instead of it.")
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-        return "SQLite (temporary file)", None
-    parts = urlsplit(url)
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(scheme="postgres", path="/" + BENCH_DB))
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    return f"PostgreSQL at {parts.hostname}:{parts.port or 5432} (database {BENCH_DB})", maintenance
-
-
-def recreate_database(maintenance_url: str, create: bool) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
 
 
 def populate(count: int) -> None:
@@ -106,32 +74,17 @@ def median_ms(action, runs=RUNS, before=None) -> float:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="mft-bench-") as tmp:
-        where, maintenance = prepare_environment(Path(tmp))
-        if maintenance:
-            recreate_database(maintenance, create=True)
-        try:
-            run(where)
-        finally:
-            if maintenance:
-                from django.db import connections
-
-                connections.close_all()
-                recreate_database(maintenance, create=False)
+    with throwaway_database() as where:
+        run(where)
 
 
 def run(where: str) -> None:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
 
     from users import flows
     from users.models import InterfaceDefault, SignOnMode, User
 
-    call_command("migrate", verbosity=0, interactive=False)
     started = time.perf_counter()
     populate(USERS)
     admin = User.objects.create_user("bench-admin", is_admin=True)

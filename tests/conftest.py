@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pytest
 
 from audit.models import AuditEvent
-from certs import flows, verdicts
+from certs import crls, flows, verdicts
 from certs.models import Store
-from tests.pki import Issued, make_client, make_intermediate, make_root
+from tests.pki import Issued, crl_der, make_client, make_intermediate, make_root
 from users.models import User
 
 
@@ -90,6 +90,22 @@ def toot_installed(db, spec):
     """The usual configuration: Toot installed, Chug and Ring known as an intermediate."""
     install(Store.ROOT, spec.toot)
     install(Store.INTERMEDIATE, spec.chug)
+
+
+@pytest.fixture
+def pki(spec, toot_installed):
+    """The specification's PKI, Toot installed and Chug and Ring an intermediate, for revocation
+    tests: the verdict caches start empty."""
+    verdicts.clear_caches()
+    return spec
+
+
+def add_crl(crl):
+    """Store a CRL that must be accepted; its outcome. The verdict caches start empty again."""
+    outcome, refused = crls.add_crl_file(crl_der(crl), ACTOR)
+    assert not refused, refused
+    verdicts.clear_caches()
+    return outcome
 
 
 @pytest.fixture(autouse=True)

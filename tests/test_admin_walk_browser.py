@@ -15,10 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e import AppServer, chromium_path
+from tests.browser_support import ADMIN_PASSWORD, app_fixture, browser_fixture  # noqa: F401 - the fixtures
 from tests.pki import make_client, make_root
 from tests.test_access import admin_url_names
-from tests.test_browser import ADMIN_PASSWORD, CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.e2e
 
@@ -114,28 +113,6 @@ MEASURE = r"""([narrowest, thenColumn]) => {
   }
   return problems;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory, browser):
-    data = tmp_path_factory.mktemp("walk-app")
-    server = AppServer(data).start()
-    password_file = data / "admin.pw"
-    password_file.write_text(ADMIN_PASSWORD)
-    server.manage("users", "add", "admin", "--admin", "--password-file", str(password_file))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

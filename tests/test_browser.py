@@ -18,66 +18,10 @@ from cryptography.x509.oid import NameOID
 
 from certs.loading import load_certificates
 from certs.x509 import directly_issued_by, format_thumbprint, sha1_thumbprint
-from tests.e2e import AppServer, chromium_path
+from tests.browser_support import app_fixture, browser_fixture, page_fixture, sign_in  # noqa: F401 - the fixtures
 from tests.pki import make_client, make_intermediate, make_root
 
 pytestmark = pytest.mark.e2e
-
-ADMIN_PASSWORD = "a long admin passphrase"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory, browser):
-    data = tmp_path_factory.mktemp("browser-app")
-    server = AppServer(data).start()
-    password_file = data / "admin.pw"
-    password_file.write_text(ADMIN_PASSWORD)
-    server.manage("users", "add", "admin", "--admin", "--password-file", str(password_file))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page(browser, app):
-    context = browser.new_context(base_url=app.url, accept_downloads=True)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    refused = []
-    page.on(
-        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
-    )
-    yield page
-    context.close()
-    assert not refused, f"the Content-Security-Policy refused: {refused}"
-
-
-def sign_in(page):
-    page.goto("/")
-    page.get_by_role("link", name="Sign in").click()
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Overview").wait_for()
 
 
 def profile_entries(app, username):

@@ -15,29 +15,14 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certs import crls, flows, org_ca, serial_filter, verdicts
-from certs.models import Crl, RevokedSerial, Store
+from certs import crls, org_ca, serial_filter, verdicts
+from certs.models import Crl, RevokedSerial
 from certs.revocation import serial_key
-from tests.conftest import ACTOR
-from tests.pki import crl_der, make_client, make_crl
+from tests.conftest import ACTOR, add_crl
+from tests.pki import make_client, make_crl
 
 pytestmark = pytest.mark.django_db
 SERIALS = st.integers(min_value=-(2**159), max_value=2**159 - 1)
-
-
-@pytest.fixture
-def pki(spec):
-    flows.add_to_store(Store.ROOT, [spec.toot.cert], ACTOR)
-    flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
-    verdicts.clear_caches()
-    return spec
-
-
-def add(crl):
-    outcome, refused = crls.add_crl_file(crl_der(crl), ACTOR)
-    assert not refused, refused
-    verdicts.clear_caches()
-    return outcome
 
 
 def policy():
@@ -60,18 +45,18 @@ def assert_every_serial_found() -> int:
 
 
 def test_every_serial_of_a_crl_its_refresh_and_its_delta_is_found(pki):
-    add(make_crl(pki.toot))
+    add_crl(make_crl(pki.toot))
     first = [(serial, None) for serial in range(1, 3000, 7)] + [(pki.frank.cert, x509.ReasonFlags.key_compromise)]
-    add(make_crl(pki.chug, first, number=1))
+    add_crl(make_crl(pki.chug, first, number=1))
     assert assert_every_serial_found() == len(first)
     # The refresh replaces it: its own serials, more of them, each found.
     later = make_client("Later", pki.chug)
     second = [*first, *((serial, None) for serial in range(5000, 9000, 3)), (later.cert, None)]
-    add(make_crl(pki.chug, second, number=2))
+    add_crl(make_crl(pki.chug, second, number=2))
     assert Crl.objects.filter(delta_base="").count() == 2  # the root's and the refresh
     assert assert_every_serial_found() == len(second)
     delta = make_client("Delta", pki.chug)
-    add(make_crl(pki.chug, [(delta.cert, x509.ReasonFlags.superseded), (2**159 - 1, None)], number=3, delta_of=2))
+    add_crl(make_crl(pki.chug, [(delta.cert, x509.ReasonFlags.superseded), (2**159 - 1, None)], number=3, delta_of=2))
     assert assert_every_serial_found() == len(second) + 2
     policy()
     for cert in (pki.frank.cert, later.cert, delta.cert):
@@ -97,8 +82,8 @@ def test_every_serial_the_org_ca_revokes_is_found(settings, rich):
 def test_a_crl_without_a_readable_filter_still_refuses_its_revoked_serials(pki, stored):
     """As a CRL stored before filters existed, or with a filter that cannot be read: every lookup
     queries the database."""
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)]))
     Crl.objects.update(serial_filter=stored)
     policy()
     connection_ = verdicts.judge(pki.frank.cert).connection
@@ -108,8 +93,8 @@ def test_a_crl_without_a_readable_filter_still_refuses_its_revoked_serials(pki, 
 
 def test_a_filter_that_says_absent_is_never_asked_of_a_crl_of_another_id(pki):
     """A filter belongs to its CRL: one CRL's filter is never read for another."""
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(pki.frank.cert, None)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, None)]))
     stranger = serial_filter.build([], 1)
     Crl.objects.exclude(issuer=pki.chug.cert.subject.rfc4514_string()).update(serial_filter=stranger)
     policy()
@@ -117,8 +102,8 @@ def test_a_filter_that_says_absent_is_never_asked_of_a_crl_of_another_id(pki):
 
 
 def test_a_serial_the_filter_rules_out_issues_no_revoked_serial_query(pki):
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(serial, None) for serial in range(100, 600)] + [(pki.frank.cert, None)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(serial, None) for serial in range(100, 600)] + [(pki.frank.cert, None)]))
     policy()
     verdicts.trust_config()  # the configuration (and the filters) read once
     found = serial_filter.load(Crl.objects.get(issuer=pki.chug.cert.subject.rfc4514_string()).serial_filter)

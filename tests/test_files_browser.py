@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from tests.browser_support import CHROMIUM_FLAGS
 from tests.e2e import AppServer, chromium_path
-from tests.test_browser import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.e2e
 

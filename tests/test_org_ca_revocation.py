@@ -5,11 +5,9 @@ its signed CRL served there (DER, no sign-on), re-signed before it goes stale, a
 
 import datetime as dt
 import html
-from io import StringIO
 
 import pytest
 from cryptography import x509
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +19,7 @@ from certs.models import Credential, Crl, OrgCARevocation
 from certs.x509 import format_thumbprint, sha1_thumbprint
 from tests.conftest import ACTOR
 from tests.pki import make_client
+from tests.test_commands import run
 
 pytestmark = pytest.mark.django_db
 
@@ -36,12 +35,6 @@ def ca(settings):
 @pytest.fixture
 def issued(ca, rich):
     return org_ca.issue_certificate(rich, ACTOR, password="a password")
-
-
-def run(*args) -> str:
-    out, err = StringIO(), StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue() + err.getvalue()
 
 
 def test_issued_certificates_name_the_apps_crl(issued):

@@ -8,14 +8,11 @@ CRL past its grace, a CRL with a critical extension the app does not understand.
 import datetime as dt
 import html
 import json
-from io import StringIO
 from urllib.parse import quote
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.urls import reverse
 
 from audit.models import ACTION_LABELS, AuditEvent
@@ -24,6 +21,7 @@ from certs.flows import FlowError
 from certs.models import Crl, RevokedSerial, Store
 from certs.revocation import read_crls as read_pem_crls
 from certs.x509 import format_thumbprint, sha1_thumbprint
+from tests.conftest import add_crl
 from tests.pki import (
     DAY,
     NOW,
@@ -38,24 +36,10 @@ from tests.pki import (
     make_root,
     pem_bundle,
 )
+from tests.test_commands import refused, run
 
 pytestmark = pytest.mark.django_db
 ACTOR = "test suite"
-
-
-@pytest.fixture
-def pki(spec):
-    flows.add_to_store(Store.ROOT, [spec.toot.cert], ACTOR)
-    flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
-    verdicts.clear_caches()
-    return spec
-
-
-def add(crl):
-    outcome, refused = crls.add_crl_file(crl_der(crl), ACTOR)
-    assert not refused, refused
-    verdicts.clear_caches()
-    return outcome
 
 
 def refusal(crl) -> str:
@@ -71,19 +55,6 @@ def policy(**kwargs):
 
 def connect(spec, cert=None):
     return verdicts.judge(cert or spec.frank.cert).connection
-
-
-def run(*args) -> str:
-    out, err = StringIO(), StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue() + err.getvalue()
-
-
-def refused(*args) -> str:
-    with pytest.raises(CommandError) as caught:
-        run(*args)
-    assert caught.value.returncode == 2
-    return str(caught.value)
 
 
 # --- the store refuses what it cannot trust -----------------------------------------------------
@@ -108,23 +79,23 @@ def test_a_crl_with_a_critical_extension_the_app_does_not_understand_is_refused(
 
 
 def test_an_older_crl_cannot_replace_a_newer_one(pki):
-    add(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], number=5))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], number=5))
     message = refusal(make_crl(pki.chug, [], number=4))
     assert "a newer one is stored already" in message and "could hide a revocation" in message
     assert Crl.objects.count() == 1
 
 
 def test_a_newer_crl_replaces_the_older_one(pki):
-    add(make_crl(pki.chug, [(pki.frank.cert, None)], number=1))
-    outcome = add(make_crl(pki.chug, [], number=2))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, None)], number=1))
+    outcome = add_crl(make_crl(pki.chug, [], number=2))
     assert "replaces the older one" in outcome.messages[0]
     assert Crl.objects.count() == 1 and not RevokedSerial.objects.exists()
 
 
 def test_the_same_crl_twice_is_stored_once(pki):
     crl = make_crl(pki.chug)
-    add(crl)
-    assert "stored already" in add(crl).messages[0]
+    add_crl(crl)
+    assert "stored already" in add_crl(crl).messages[0]
     assert Crl.objects.count() == 1
 
 
@@ -151,8 +122,8 @@ def test_the_default_policy_checks_nothing(pki):
 
 
 def test_a_revoked_certificate_cannot_connect_and_the_reason_says_which_when_why_and_where(pki):
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)]))
     policy()
     connection = connect(pki)
     assert not connection.ok
@@ -165,8 +136,8 @@ def test_a_revoked_certificate_cannot_connect_and_the_reason_says_which_when_why
 
 
 def test_a_revoked_intermediate_keeps_every_certificate_below_it_out(pki):
-    add(make_crl(pki.toot, [(pki.chug.cert, x509.ReasonFlags.ca_compromise)]))
-    add(make_crl(pki.chug))
+    add_crl(make_crl(pki.toot, [(pki.chug.cert, x509.ReasonFlags.ca_compromise)]))
+    add_crl(make_crl(pki.chug))
     policy()
     connection = connect(pki)
     assert not connection.ok and "'Chug and Ring'" in connection.reason and "CA compromise" in connection.reason
@@ -174,8 +145,8 @@ def test_a_revoked_intermediate_keeps_every_certificate_below_it_out(pki):
 
 
 def test_another_certificate_of_the_same_ca_still_connects(pki):
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(pki.frank.cert, None)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, None)]))
     policy()
     assert connect(pki, pki.rich.cert).ok
     assert "(reason: no reason given)" in connect(pki).reason
@@ -195,8 +166,8 @@ def test_without_a_crl_the_policy_decides(pki):
 def test_a_stale_crl_counts_during_its_grace_and_not_after(pki):
     now = dt.datetime.now(dt.UTC)
     old = now - 10 * DAY
-    add(make_crl(pki.toot, this_update=old, next_update=now - dt.timedelta(hours=5)))
-    add(make_crl(pki.chug, this_update=old, next_update=now - dt.timedelta(hours=5)))
+    add_crl(make_crl(pki.toot, this_update=old, next_update=now - dt.timedelta(hours=5)))
+    add_crl(make_crl(pki.chug, this_update=old, next_update=now - dt.timedelta(hours=5)))
     policy(grace_hours=4)
     connection = connect(pki)
     assert not connection.ok
@@ -209,17 +180,17 @@ def test_a_stale_crl_counts_during_its_grace_and_not_after(pki):
 
 
 def test_a_delta_crl_revokes_too(pki):
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, number=1))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, number=1))
     policy()
     assert connect(pki).ok
-    add(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.superseded)], number=2, delta_of=1))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.superseded)], number=2, delta_of=1))
     connection = connect(pki)
     assert not connection.ok and "according to the delta CRL issued by 'Chug and Ring'" in connection.reason
 
 
 def test_a_per_ca_override_applies_to_what_that_ca_issued(pki):
-    add(make_crl(pki.chug, [(pki.frank.cert, None)]))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, None)]))
     crls.set_policy(ACTOR, check="crl", ca_thumbprint=format_thumbprint(sha1_thumbprint(pki.chug.cert)))
     verdicts.clear_caches()
     connection = connect(pki)
@@ -230,8 +201,8 @@ def test_a_per_ca_override_applies_to_what_that_ca_issued(pki):
 
 def test_adding_a_crl_takes_effect_at_once_even_for_cached_verdicts(pki, settings):
     settings.MFT_VERDICT_CACHE_SECONDS = 60
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, number=1))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, number=1))
     policy()
     assert connect(pki).ok
     crls.add_crl_file(crl_der(make_crl(pki.chug, [(pki.frank.cert, None)], number=2)), ACTOR)
@@ -240,8 +211,8 @@ def test_adding_a_crl_takes_effect_at_once_even_for_cached_verdicts(pki, setting
 
 def test_a_cached_verdict_lasts_no_longer_than_the_crl_is_fresh(pki, settings):
     now = dt.datetime.now(dt.UTC)  # not the suite's NOW: this test is about seconds
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, next_update=now + dt.timedelta(seconds=30), this_update=now - DAY))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, next_update=now + dt.timedelta(seconds=30), this_update=now - DAY))
     policy()
     connection = connect(pki)
     assert connection.ok
@@ -267,7 +238,7 @@ def test_setting_crl_checking_warns_of_cas_without_a_crl(pki):
 
 
 def test_every_change_is_audited(pki):
-    add(make_crl(pki.chug))
+    add_crl(make_crl(pki.chug))
     row = Crl.objects.get()
     crls.remove_crl(row.pk, ACTOR)
     policy()
@@ -333,8 +304,8 @@ def test_revocation_show_and_set(pki):
 
 
 def test_check_json_reports_revocation_per_certificate(pki, tmp_path):
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)]))
     policy()
     cert = tmp_path / "frank.pem"
     cert.write_bytes(pki.frank.pem)
@@ -353,8 +324,8 @@ def test_a_large_crl_loads_in_batches_and_is_looked_up_by_index(pki):
     revoked = [(serial, None) for serial in range(1000, 31000)]
     client = make_client("Late", pki.chug)
     revoked.append((client.cert, x509.ReasonFlags.key_compromise))
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, revoked))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, revoked))
     assert RevokedSerial.objects.count() == 30001
     policy()
     assert not connect(pki, client.cert).ok
@@ -369,8 +340,8 @@ def frank_revoked(pki, rich):
     flows.add_thumbprint(rich, sha1_thumbprint(pki.frank.cert), ACTOR)
     rich.https_mode = "cert"
     rich.save()
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)]))
     return pki
 
 
@@ -428,9 +399,9 @@ def check_json(tmp_path, *issued) -> dict:
 
 @pytest.mark.parametrize("order", ["revoked-first", "revoked-last"])
 def test_a_revoked_cross_certificate_does_not_keep_the_other_path_out(crossed, order, tmp_path):
-    add(make_crl(crossed["old_root"], [(crossed["by_old"].cert, x509.ReasonFlags.ca_compromise)]))
-    add(make_crl(crossed["new_root"]))
-    add(make_crl(crossed["by_old"]))  # the Cross CA's own CRL: Frank is not on it
+    add_crl(make_crl(crossed["old_root"], [(crossed["by_old"].cert, x509.ReasonFlags.ca_compromise)]))
+    add_crl(make_crl(crossed["new_root"]))
+    add_crl(make_crl(crossed["by_old"]))  # the Cross CA's own CRL: Frank is not on it
     policy()
     chain = [crossed["by_old"], crossed["by_new"]]
     if order == "revoked-last":
@@ -449,9 +420,9 @@ def test_a_revoked_cross_certificate_does_not_keep_the_other_path_out(crossed, o
 
 
 def test_a_revoked_certificate_is_refused_on_every_path(crossed, tmp_path):
-    add(make_crl(crossed["old_root"]))
-    add(make_crl(crossed["new_root"]))
-    add(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
+    add_crl(make_crl(crossed["old_root"]))
+    add_crl(make_crl(crossed["new_root"]))
+    add_crl(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
     policy()
     for chain in ([crossed["by_old"], crossed["by_new"]], [crossed["by_new"], crossed["by_old"]]):
         connection = verdicts.judge(crossed["frank"].cert, [c.cert for c in chain]).connection
@@ -466,9 +437,9 @@ def test_a_revoked_certificate_is_refused_on_every_path(crossed, tmp_path):
 
 
 def test_both_cross_certificates_revoked_keep_it_out(crossed):
-    add(make_crl(crossed["old_root"], [(crossed["by_old"].cert, x509.ReasonFlags.ca_compromise)]))
-    add(make_crl(crossed["new_root"], [(crossed["by_new"].cert, x509.ReasonFlags.ca_compromise)]))
-    add(make_crl(crossed["by_old"]))
+    add_crl(make_crl(crossed["old_root"], [(crossed["by_old"].cert, x509.ReasonFlags.ca_compromise)]))
+    add_crl(make_crl(crossed["new_root"], [(crossed["by_new"].cert, x509.ReasonFlags.ca_compromise)]))
+    add_crl(make_crl(crossed["by_old"]))
     policy()
     connection = verdicts.judge(crossed["frank"].cert).connection
     assert not connection.ok and "CA compromise" in connection.reason and connection.failed_depth == 1
@@ -478,8 +449,8 @@ def test_both_cross_certificates_revoked_keep_it_out(crossed):
 
 
 def test_export_crls_writes_pem_for_nginx_and_warns_of_cas_without_one(pki, tmp_path):
-    add(make_crl(pki.chug, [(pki.frank.cert, None)]))
-    add(make_crl(pki.chug, [(pki.frank.cert, None)], number=2, delta_of=1))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, None)]))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, None)], number=2, delta_of=1))
     target = tmp_path / "crls.pem"
     out = run("certs", "export-crls", str(target))
     assert "Wrote 1 CRL to" in out
@@ -488,7 +459,7 @@ def test_export_crls_writes_pem_for_nginx_and_warns_of_cas_without_one(pki, tmp_
     assert crl.issuer == pki.chug.cert.subject and crl.get_revoked_certificate_by_serial_number(
         pki.frank.cert.serial_number
     )
-    add(make_crl(pki.toot, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    add_crl(make_crl(pki.toot, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
     out = run("certs", "export-crls", "-")
     assert out.count("-----BEGIN X509 CRL-----") == 2 and "Stale (past their next update)" in out
     assert "is a directory" in refused("certs", "export-crls", str(tmp_path))
@@ -505,12 +476,12 @@ def test_export_crls_with_nothing_stored_says_so(pki, tmp_path):
 def test_the_trust_pages_show_each_cas_crl_freshness(client, alice, pki):
     client.force_login(alice)
     now = dt.datetime.now(dt.UTC)  # the page shows the age to a tenth of an hour
-    add(make_crl(pki.chug, this_update=now - 2 * DAY, next_update=now + dt.timedelta(hours=3)))
+    add_crl(make_crl(pki.chug, this_update=now - 2 * DAY, next_update=now + dt.timedelta(hours=3)))
     roots = html.unescape(client.get(reverse("certs:roots")).content.decode())
     assert "no CRL" in roots
     intermediates = html.unescape(client.get(reverse("certs:intermediates")).content.decode())
     assert "soon stale" in intermediates and "48.0 hours old" in intermediates
-    add(make_crl(pki.toot, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    add_crl(make_crl(pki.toot, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
     assert ">stale<" in client.get(reverse("certs:roots")).content.decode()
     flows.add_to_store(Store.APPROVED, [pki.chug.cert], ACTOR)
     assert "soon stale" in client.get(reverse("certs:cas")).content.decode()
@@ -522,7 +493,7 @@ def test_a_separate_crl_signing_certificate_counts_only_when_a_known_ca_issued_i
     crl = make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], key=signer.key)
     outcome, refused = crls.add_crl_files([("chug.crl", crl_der(crl)), ("signer.pem", signer.pem)], ACTOR)
     assert not refused and Crl.objects.get().signer.sha1 == sha1_thumbprint(signer.cert)
-    add(make_crl(pki.toot))
+    add_crl(make_crl(pki.toot))
     policy()
     assert "was revoked on" in connect(pki).reason
 
@@ -557,8 +528,8 @@ def test_a_crl_entry_with_a_critical_extension_the_app_does_not_understand_refus
 def test_the_dashboard_lists_stale_and_soon_stale_crls(client, alice, pki):
     client.force_login(alice)
     assert "crls-attention" not in client.get("/").content.decode()
-    add(make_crl(pki.chug, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
-    add(make_crl(pki.toot, next_update=NOW + dt.timedelta(hours=2)))
+    add_crl(make_crl(pki.chug, this_update=NOW - 9 * DAY, next_update=NOW - DAY))
+    add_crl(make_crl(pki.toot, next_update=NOW + dt.timedelta(hours=2)))
     page = client.get("/").content.decode()
     assert 'id="crls-attention"' in page and ">stale<" in page and ">soon stale<" in page
 
@@ -567,7 +538,7 @@ def test_the_dashboard_lists_stale_and_soon_stale_crls(client, alice, pki):
 def test_a_cas_override_follows_the_ca_on_every_path(crossed, chain_order):
     """An override set on one certificate of a CA applies to its cross-signed copy too, so the
     chain a client sends cannot choose a path on which revocation goes unchecked."""
-    add(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
+    add_crl(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
     # The org default stays off; only the Cross CA's certificate under Old Root is set to CRL.
     crls.set_policy(ACTOR, check="crl", ca_thumbprint=format_thumbprint(sha1_thumbprint(crossed["by_old"].cert)))
     verdicts.clear_caches()
@@ -581,7 +552,7 @@ def test_a_cas_override_follows_the_ca_on_every_path(crossed, chain_order):
 
 
 def test_disagreeing_overrides_on_one_ca_take_the_strictest(crossed):
-    add(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
+    add_crl(make_crl(crossed["by_old"], [(crossed["frank"].cert, x509.ReasonFlags.key_compromise)]))
     crls.set_policy(ACTOR, check="crl", ca_thumbprint=format_thumbprint(sha1_thumbprint(crossed["by_old"].cert)))
     crls.set_policy(ACTOR, check="off", ca_thumbprint=format_thumbprint(sha1_thumbprint(crossed["by_new"].cert)))
     verdicts.clear_caches()

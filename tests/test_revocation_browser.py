@@ -4,13 +4,13 @@ policy to check CRLs, and the doctor then says the certificate the CRL lists is 
 import pytest
 from cryptography import x509
 
+from tests.browser_support import app_fixture, browser_fixture, page_fixture, sign_in  # noqa: F401 - the fixtures
 from tests.pki import crl_pem, make_client, make_crl, make_intermediate, make_root
-from tests.test_browser import app, browser, page, sign_in  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.e2e
 
 
-def test_an_administrator_revokes_by_crl_and_the_doctor_says_so(page, app, tmp_path):  # noqa: F811
+def test_an_administrator_revokes_by_crl_and_the_doctor_says_so(page, app, tmp_path):
     root = make_root("Revocation Page Root")
     ca = make_intermediate("Revocation Page CA", root)
     leaf = make_client("Revoked Laptop", ca)

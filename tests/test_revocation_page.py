@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from certs import crls, flows, verdicts
+from certs import crls, flows
 from certs.loading import MAX_FILE_BYTES
 from certs.models import Crl, RevocationPolicy, Store
 from certs.x509 import sha1_thumbprint
@@ -26,14 +26,6 @@ PAGE = "/trust/revocation/"
 def admin_client(client, alice):
     client.force_login(alice)
     return client
-
-
-@pytest.fixture
-def pki(spec):
-    flows.add_to_store(Store.ROOT, [spec.toot.cert], ACTOR)
-    flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
-    verdicts.clear_caches()
-    return spec
 
 
 def text(response) -> str:
