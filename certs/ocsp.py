@@ -4,7 +4,8 @@ Pure: no Django, no database, no network (``ocsp_client`` fetches and caches).
 An answer counts only when every check passes; otherwise the status is unknown, and the
 reason says which check failed:
 
-- the responder said "successful", and its signature verifies with the key of the certificate's
+- the responder said "successful", and its signature (PKCS#1 v1.5, RSA-PSS with the parameters
+  the answer states, ECDSA or EdDSA) verifies with the key of the certificate's
   issuer itself, or of a delegated responder certificate that the issuer signed (its key
   verifies the responder certificate's signature), that allows OCSP signing (extended key usage
   id-kp-OCSPSigning) and is valid now; the responder ID names the key that signed;
@@ -28,7 +29,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from .x509 import directly_issued_by, display_name, format_thumbprint, sha1_thumbprint
 
@@ -143,17 +144,17 @@ def judge(
     except ValueError:
         return unknown("sent something that is not an OCSP response", responder)
     try:
-        return _judge(response, cert, issuer, at, responder, nonce)
+        return _judge(response, der, cert, issuer, at, responder, nonce)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         # A part the library cannot read (a damaged extension, an unknown algorithm).
         return unknown("sent an OCSP response the app cannot read in full", responder)
 
 
-def _judge(response, cert, issuer, at, responder, nonce) -> Answer:
+def _judge(response, der, cert, issuer, at, responder, nonce) -> Answer:
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         text = RESPONSE_STATUS_TEXT.get(response.response_status, str(response.response_status))
         return unknown(f"answered '{text}' instead of a status", responder)
-    problem = _signature_problem(response, issuer, at)
+    problem = _signature_problem(response, issuer, at, der)
     if problem:
         return unknown(problem, responder)
     if nonce is not None:
@@ -210,13 +211,14 @@ def _nonce_problem(response, nonce: bytes) -> str | None:
     return None
 
 
-def verifies(key, signature: bytes, data: bytes, algorithm) -> bool:
-    """Whether ``key`` verifies ``signature`` over ``data`` (PKCS#1 v1.5, ECDSA or EdDSA)."""
+def verifies(key, signature: bytes, data: bytes, algorithm, pss: padding.PSS | None = None) -> bool:
+    """Whether ``key`` verifies ``signature`` over ``data`` (PKCS#1 v1.5, or RSA-PSS with the
+    padding ``pss`` when the signature algorithm is RSASSA-PSS; ECDSA; EdDSA)."""
     try:
         if isinstance(key, rsa.RSAPublicKey):
             if algorithm is None:
                 return False
-            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+            key.verify(signature, data, pss or padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             if algorithm is None:
                 return False
@@ -230,23 +232,30 @@ def verifies(key, signature: bytes, data: bytes, algorithm) -> bool:
     return True
 
 
-def _signature_problem(response, issuer: x509.Certificate, at: datetime) -> str | None:
+def _signature_problem(response, issuer: x509.Certificate, at: datetime, der: bytes) -> str | None:
     """None when the issuer, or a responder certificate it delegated to, signed the response."""
-    try:
-        algorithm = response.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        return "signed its answer with an algorithm the app does not accept"
-    if algorithm is not None and not isinstance(algorithm, SIGNATURE_HASHES):
-        return f"signed its answer with {algorithm.name.upper()}, which is too weak to trust"
+    pss = None
+    if response.signature_algorithm_oid == SignatureAlgorithmOID.RSASSA_PSS:
+        # The library names no hash for RSA-PSS here: it is read from the parameters.
+        pss, algorithm, problem = _pss_padding(der)
+        if problem:
+            return problem
+    else:
+        try:
+            algorithm = response.signature_hash_algorithm
+        except UnsupportedAlgorithm:
+            return "signed its answer with an algorithm the app does not accept"
+        if algorithm is not None and not isinstance(algorithm, SIGNATURE_HASHES):
+            return f"signed its answer with {algorithm.name.upper()}, which is too weak to trust"
     data, signature = response.tbs_response_bytes, response.signature
-    if _names(response, issuer) and verifies(issuer.public_key(), signature, data, algorithm):
+    if _names(response, issuer) and verifies(issuer.public_key(), signature, data, algorithm, pss):
         return None
     problems = []
     for candidate in response.certificates:
         if not _names(response, candidate):
             continue
         who = f"'{display_name(candidate.subject)}' ({format_thumbprint(sha1_thumbprint(candidate))})"
-        if not verifies(candidate.public_key(), signature, data, algorithm):
+        if not verifies(candidate.public_key(), signature, data, algorithm, pss):
             problems.append(
                 f"sent an answer that does not verify with the key of the responder certificate {who} it sent"
             )
@@ -274,6 +283,154 @@ def _signature_problem(response, issuer: x509.Certificate, at: datetime) -> str 
         f"'{display_name(issuer.subject)}' nor of a responder certificate that issuer signed (a forged or "
         "misdirected answer)"
     )
+
+
+# --- RSA-PSS parameters ------------------------------------------------------------------------
+# ``cryptography`` gives an OCSP response's signature hash but not the rest of its RSASSA-PSS
+# parameters (the MGF1 hash and the salt length; RFC 4055 section 3.1), so they are read from the
+# DER here. This is parsing only: the signature is verified by ``cryptography``'s PSS.
+
+_HASH_OIDS = {
+    "1.3.14.3.2.26": hashes.SHA1,
+    "2.16.840.1.101.3.4.2.4": hashes.SHA224,
+    "2.16.840.1.101.3.4.2.1": hashes.SHA256,
+    "2.16.840.1.101.3.4.2.2": hashes.SHA384,
+    "2.16.840.1.101.3.4.2.3": hashes.SHA512,
+}
+_MGF1_OID = "1.2.840.113549.1.1.8"
+_PSS_UNREADABLE = "signed its answer with RSA-PSS parameters the app cannot read"
+
+
+class _DerError(ValueError):
+    pass
+
+
+def _tlv(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, start of the content, end of the content) of the DER element at ``pos``."""
+    if pos + 2 > end:
+        raise _DerError("truncated")
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or pos + count > end:
+            raise _DerError("bad length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > end:
+        raise _DerError("truncated")
+    return tag, pos, pos + length
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    found, pos = [], start
+    while pos < end:
+        element = _tlv(data, pos, end)
+        found.append(element)
+        pos = element[2]
+    return found
+
+
+def _oid(content: bytes) -> str:
+    if not content or content[-1] & 0x80:
+        raise _DerError("bad OID")
+    arcs, value = [], 0
+    for byte in content:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+def _algorithm(data: bytes, element: tuple[int, int, int]) -> tuple[str, tuple[int, int, int] | None]:
+    """An AlgorithmIdentifier: (its OID, its parameters element or None)."""
+    tag, start, end = element
+    parts = _children(data, start, end) if tag == 0x30 else []
+    if not parts or parts[0][0] != 0x06 or len(parts) > 2:
+        raise _DerError("bad AlgorithmIdentifier")
+    return _oid(data[parts[0][1] : parts[0][2]]), parts[1] if len(parts) == 2 else None
+
+
+def _hash_of(data: bytes, element: tuple[int, int, int]):
+    oid, params = _algorithm(data, element)
+    if params is not None and params[0] != 0x05:  # absent or NULL
+        raise _DerError("bad hash parameters")
+    return _HASH_OIDS.get(oid)
+
+
+def _integer(data: bytes, element: tuple[int, int, int]) -> int:
+    tag, start, end = element
+    if tag != 0x02 or not 0 < end - start <= 4:
+        raise _DerError("bad INTEGER")
+    return int.from_bytes(data[start:end], "big", signed=True)
+
+
+def _pss_padding(der: bytes):
+    """(PSS padding, hash, None) as the response's RSASSA-PSS parameters state, or
+    (None, None, why they cannot be used)."""
+    try:
+        params = _pss_params(der)
+    except ValueError:  # a _DerError, or a part missing where one must be
+        params = None
+    if params is None:
+        return None, None, _PSS_UNREADABLE
+    digest, mgf_digest, salt = params
+    for used in (digest, mgf_digest):
+        if used is None:
+            return None, None, "signed its answer with RSA-PSS and a hash the app does not accept"
+        if used not in SIGNATURE_HASHES:
+            return None, None, f"signed its answer with RSA-PSS and {used.name.upper()}, which is too weak to trust"
+    if salt < 0:
+        return None, None, _PSS_UNREADABLE
+    return padding.PSS(mgf=padding.MGF1(mgf_digest()), salt_length=salt), digest(), None
+
+
+def _pss_params(der: bytes):
+    """(hash class, MGF1 hash class, salt length) from the BasicOCSPResponse's signatureAlgorithm
+    (RFC 6960 section 4.2.1); a hash the app does not know is None. Defaults as RFC 4055 gives."""
+    tag, start, end = _tlv(der, 0, len(der))
+    if tag != 0x30 or end != len(der):
+        raise _DerError("not a SEQUENCE")
+    outer = _children(der, start, end)  # responseStatus, [0] responseBytes
+    if len(outer) != 2 or outer[1][0] != 0xA0:
+        raise _DerError("no responseBytes")
+    (response_bytes,) = _children(der, outer[1][1], outer[1][2])
+    kind, body = _children(der, response_bytes[1], response_bytes[2])
+    if body[0] != 0x04:
+        raise _DerError("no response")
+    (basic,) = _children(der, body[1], body[2])
+    parts = _children(der, basic[1], basic[2])  # tbsResponseData, signatureAlgorithm, signature, [0] certs
+    if len(parts) < 3:
+        raise _DerError("short BasicOCSPResponse")
+    oid, params = _algorithm(der, parts[1])
+    if oid != SignatureAlgorithmOID.RSASSA_PSS.dotted_string or params is None or params[0] != 0x30:
+        return None
+    digest, mgf_digest, salt, trailer = hashes.SHA1, hashes.SHA1, 20, 1
+    seen = -1
+    for tag, start, end in _children(der, params[1], params[2]):
+        number = tag - 0xA0
+        if not 0 <= number <= 3 or number <= seen:
+            raise _DerError("bad RSASSA-PSS-params")
+        seen = number
+        (inner,) = _children(der, start, end)
+        if number == 0:
+            digest = _hash_of(der, inner)
+        elif number == 1:
+            mgf, mgf_params = _algorithm(der, inner)
+            if mgf != _MGF1_OID or mgf_params is None:
+                raise _DerError("not MGF1")
+            mgf_digest = _hash_of(der, mgf_params)
+        elif number == 2:
+            salt = _integer(der, inner)
+        else:
+            trailer = _integer(der, inner)
+    if trailer != 1:
+        raise _DerError("bad trailer field")
+    return digest, mgf_digest, salt
 
 
 def _names(response, cert: x509.Certificate) -> bool:

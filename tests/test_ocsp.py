@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp as x509_ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
@@ -541,3 +542,119 @@ def test_fetch_refuses_other_schemes_and_oversized_answers():
     finally:
         thread.join(5)
         server.server_close()
+
+
+# --- RSA-PSS -----------------------------------------------------------------------------------
+
+
+class _Fixed(http.server.BaseHTTPRequestHandler):
+    """Answers every OCSP request with the same bytes (a tampered answer, for one)."""
+
+    body = b""
+    asked = 0
+
+    def do_POST(self):  # noqa: N802 - the handler's name
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).asked += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ocsp-response")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fixed_answers():
+    """HTTP servers on ports of their own that answer with the bytes their handler holds (set
+    ``handler.body``); each counts the requests it answered. Stopped at the end."""
+    servers = []
+
+    def serve(body: bytes = b"") -> tuple[int, type]:
+        handler = type("Fixed", (_Fixed,), {"body": body, "asked": 0})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1], handler
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def rsa_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def rsa_ca(db, settings, rsa_key):
+    """A root with an RSA key (RSA-PSS needs one), installed."""
+    settings.MFT_OCSP_TIMEOUT = 1
+    root = make_root("OCSP RSA Root", key=rsa_key)
+    flows.add_to_store(Store.ROOT, [root.cert], ACTOR)
+    return root
+
+
+PSS = ("-ndays", "1", "-rsigopt", "rsa_padding_mode:pss")
+PSS_SALT_64 = (*PSS, "-rsigopt", "rsa_pss_saltlen:digest", "-rsigopt", "rsa_mgf1_md:sha384", "-rmd", "sha512")
+RSASSA_PSS = "1.2.840.113549.1.1.10"
+
+
+def answer_from(responder: Responder, ca: Issued, cert: Issued) -> bytes:
+    """The responder's DER answer about ``cert``, asked directly."""
+    return ocsp_client.fetch(responder.url, ocsp.build_request(cert.cert, ca.cert), time.monotonic() + 5)
+
+
+@pytest.mark.parametrize("options", [PSS, PSS_SALT_64], ids=["openssl-defaults", "salt-64-mgf1-sha384-sha512"])
+def test_answer_signed_with_rsa_pss_is_verified(rsa_ca, responders, options):
+    ca = rsa_ca
+    port = free_port()
+    olga = client_for(ca, port)
+    responder = responders(ca, ca, [index_line(olga.cert)], port, *options)
+    der = answer_from(responder, ca, olga)
+    assert x509_ocsp.load_der_ocsp_response(der).signature_algorithm_oid.dotted_string == RSASSA_PSS
+    by_ocsp()
+    connection = judge(olga)
+    assert connection.ok, connection.reason
+    assert leaf_status(connection).status == "good"
+
+
+def test_tampered_rsa_pss_answers_are_refused(rsa_ca, responders, fixed_answers):
+    ca = rsa_ca
+    port, fixed = fixed_answers()
+    olga = client_for(ca, port)  # her responder is the server that sends tampered answers
+    real_port = free_port()
+    responder = responders(ca, ca, [index_line(olga.cert)], real_port, *PSS_SALT_64)
+    der = answer_from(responder, ca, olga)
+    parsed = x509_ocsp.load_der_ocsp_response(der)
+    assert parsed.signature_algorithm_oid.dotted_string == RSASSA_PSS
+    assert ocsp.judge(der, olga.cert, ca.cert, NOW, responder.url).status == "good"
+    # One bit of the signature flipped.
+    at = der.index(parsed.signature) + 10
+    flipped = der[:at] + bytes([der[at] ^ 1]) + der[at + 1 :]
+    # The salt length the parameters state (64, the digest length: [2] INTEGER 0x40) changed to
+    # 65: the signature does not cover its algorithm identifier, so only verifying with it tells.
+    salt = b"\xa2\x03\x02\x01\x40"
+    assert der.count(salt) == 1
+    other_salt = der.replace(salt, b"\xa2\x03\x02\x01\x41")
+    for tampered in (flipped, other_salt):
+        answer = ocsp.judge(tampered, olga.cert, ca.cert, NOW, responder.url)
+        assert answer.status == "unknown", answer.why
+        assert "does not verify" in answer.why
+        fixed.body = tampered
+        by_ocsp()
+        connection = judge(olga)
+        assert not connection.ok
+        assert leaf_status(connection).status == "unknown"
+        assert "does not verify" in connection.reason
+    assert fixed.asked == 2
+    # Parameters with a field RSASSA-PSS-params does not have: unknown, never an error.
+    unreadable = der.replace(salt, b"\xa5\x03\x02\x01\x40")
+    assert ocsp.judge(unreadable, olga.cert, ca.cert, NOW, "x").status == "unknown"
+    # What it sent untouched is good.
+    fixed.body = der
+    assert judge(olga).ok
