@@ -16,12 +16,15 @@ reason says which check failed:
   while after its thisUpdate;
 - a nonce, when the answer carries one, is the one sent (responders may leave it out).
 
+A delegated responder's own revocation status (unless its certificate carries
+id-pkix-ocsp-nocheck) is checked by the revocation engine, by CRL: ``Answer.delegate`` names it.
+
 Signatures are verified by the ``cryptography`` library; nothing here is hand-made crypto.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -112,6 +115,9 @@ class Answer:
     usable_until: datetime | None = None
     # Whether the answer is worth keeping for others: a verified answer, still fresh.
     cacheable: bool = False
+    # The delegated responder certificate whose key signed the answer (None: the issuer's own key).
+    # Its own revocation status is the caller's to check (``needs_status_check``).
+    delegate: x509.Certificate | None = None
 
     @property
     def source(self) -> str:
@@ -154,9 +160,14 @@ def _judge(response, der, cert, issuer, at, responder, nonce) -> Answer:
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         text = RESPONSE_STATUS_TEXT.get(response.response_status, str(response.response_status))
         return unknown(f"answered '{text}' instead of a status", responder)
-    problem = _signature_problem(response, issuer, at, der)
+    problem, delegate = _signature_problem(response, issuer, at, der)
     if problem:
         return unknown(problem, responder)
+    answer = _judge_verified(response, cert, issuer, at, responder, nonce)
+    return replace(answer, delegate=delegate) if delegate is not None else answer
+
+
+def _judge_verified(response, cert, issuer, at, responder, nonce) -> Answer:
     if nonce is not None:
         problem = _nonce_problem(response, nonce)
         if problem:
@@ -233,23 +244,24 @@ def verifies(key, signature: bytes, data: bytes, algorithm, pss: padding.PSS | N
 
 
 def _signature_problem(response, issuer: x509.Certificate, at: datetime, der: bytes) -> str | None:
-    """None when the issuer, or a responder certificate it delegated to, signed the response."""
+    """(None, None) when the issuer signed the response, (None, the responder certificate) when a
+    responder certificate it delegated to did; else (why not, None)."""
     pss = None
     if response.signature_algorithm_oid == SignatureAlgorithmOID.RSASSA_PSS:
         # The library names no hash for RSA-PSS here: it is read from the parameters.
         pss, algorithm, problem = _pss_padding(der)
         if problem:
-            return problem
+            return problem, None
     else:
         try:
             algorithm = response.signature_hash_algorithm
         except UnsupportedAlgorithm:
-            return "signed its answer with an algorithm the app does not accept"
+            return "signed its answer with an algorithm the app does not accept", None
         if algorithm is not None and not isinstance(algorithm, SIGNATURE_HASHES):
-            return f"signed its answer with {algorithm.name.upper()}, which is too weak to trust"
+            return f"signed its answer with {algorithm.name.upper()}, which is too weak to trust", None
     data, signature = response.tbs_response_bytes, response.signature
     if _names(response, issuer) and verifies(issuer.public_key(), signature, data, algorithm, pss):
-        return None
+        return None, None
     problems = []
     for candidate in response.certificates:
         if not _names(response, candidate):
@@ -275,14 +287,14 @@ def _signature_problem(response, issuer: x509.Certificate, at: datetime, der: by
         if not candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc:
             problems.append(f"sent an answer signed by the responder certificate {who}, which is not valid now")
             continue
-        return None
+        return None, candidate
     if problems:
-        return problems[0]
+        return problems[0], None
     return (
         f"sent an answer whose signature does not verify with the key of the certificate's issuer "
         f"'{display_name(issuer.subject)}' nor of a responder certificate that issuer signed (a forged or "
         "misdirected answer)"
-    )
+    ), None
 
 
 # --- RSA-PSS parameters ------------------------------------------------------------------------
@@ -431,6 +443,17 @@ def _pss_params(der: bytes):
     if trailer != 1:
         raise _DerError("bad trailer field")
     return digest, mgf_digest, salt
+
+
+def needs_status_check(delegate: x509.Certificate) -> bool:
+    """Whether a delegated responder certificate's own revocation status must be checked: unless it
+    carries id-pkix-ocsp-nocheck (RFC 6960 section 4.2.2.2.1). A damaged extension list counts as
+    without it."""
+    try:
+        delegate.extensions.get_extension_for_class(x509.OCSPNoCheck)
+    except (x509.ExtensionNotFound, ValueError):
+        return True
+    return False
 
 
 def _names(response, cert: x509.Certificate) -> bool:

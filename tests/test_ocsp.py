@@ -30,7 +30,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from certs import crls, flows, ocsp, ocsp_client, verdicts
 from certs.models import OcspResponse, Store
 from tests.e2e import free_port, require
-from tests.pki import DAY, NOW, Issued, make_client, make_intermediate, make_root
+from tests.pki import DAY, NOW, Issued, crl_der, make_client, make_crl, make_intermediate, make_root
 
 ACTOR = "test suite"
 
@@ -45,8 +45,12 @@ def client_for(ca: Issued, port: int, cn: str = "Olga") -> Issued:
     return make_client(cn, ca, extensions=aia(port))
 
 
-def responder_cert(ca: Issued, cn: str = "OCSP Responder", eku=(ExtendedKeyUsageOID.OCSP_SIGNING,)) -> Issued:
-    return make_client(cn, ca, eku=list(eku))
+def responder_cert(
+    ca: Issued, cn: str = "OCSP Responder", eku=(ExtendedKeyUsageOID.OCSP_SIGNING,), nocheck: bool = False
+) -> Issued:
+    """A delegated responder certificate; ``nocheck`` adds id-pkix-ocsp-nocheck (its own status is
+    then not checked, as the usual short-lived responder certificates have it)."""
+    return make_client(cn, ca, eku=list(eku), extensions=[(x509.OCSPNoCheck(), False)] if nocheck else None)
 
 
 def index_serial(cert: x509.Certificate) -> str:
@@ -268,13 +272,113 @@ def test_answer_signed_with_sha1_is_refused(ca, responders):
 def test_delegated_responder_with_ocsp_signing_is_accepted(ca, responders):
     port = free_port()
     olga = client_for(ca, port)
-    delegate = responder_cert(ca)
+    delegate = responder_cert(ca, nocheck=True)
     responders(ca, delegate, [index_line(olga.cert, NOW - DAY, "superseded")], port)
     by_ocsp()
     connection = judge(olga)
     assert not connection.ok
     assert leaf_status(connection).status == "revoked"
     assert "superseded" in connection.reason
+
+
+def store_crl(ca: Issued, revoked=()) -> None:
+    outcome, refused = crls.add_crl_file(crl_der(make_crl(ca, list(revoked))), ACTOR)
+    assert not refused, refused
+
+
+def test_delegated_responder_with_nocheck_is_trusted_without_a_crl(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    delegate = responder_cert(ca, nocheck=True)
+    responders(ca, delegate, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)  # no CRL of the CA is stored, and none is needed
+    assert connection.ok, connection.reason
+    assert leaf_status(connection).status == "good"
+
+
+def test_delegated_responder_revoked_on_the_cas_crl_is_not_trusted(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    delegate = responder_cert(ca, "Fallen Responder")
+    store_crl(ca, [(delegate.cert, x509.ReasonFlags.key_compromise)])
+    responder = responders(ca, delegate, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    status = leaf_status(connection)
+    assert status.status == "unknown"
+    reason = connection.reason
+    assert f"the OCSP responder {responder.url} answered good, but the OCSP responder's certificate " in reason
+    assert "'Fallen Responder'" in reason
+    assert f"was revoked on {NOW - DAY:%Y-%m-%d %H:%M} UTC (reason: key compromise)" in reason
+    assert "so its answer cannot be trusted" in reason
+    assert "refuses certificates whose status is unknown" in reason
+    # Unknown is unknown: a policy that allows it lets her in, and says so.
+    by_ocsp(when_unknown="allow")
+    connection = judge(olga)
+    assert connection.ok
+    assert leaf_status(connection).status == "unknown"
+    # A stored answer (kept from a responder that was trusted once) is checked again each time.
+    assert OcspResponse.objects.count() == 1
+
+
+def test_a_revoked_delegated_responder_saying_revoked_counts_for_nothing(ca, responders):
+    # A revoked responder's answer counts for nothing, whatever it says; the policy decides.
+    port = free_port()
+    olga = client_for(ca, port)
+    delegate = responder_cert(ca, "Fallen Responder")
+    store_crl(ca, [(delegate.cert, x509.ReasonFlags.key_compromise)])
+    responders(ca, delegate, [index_line(olga.cert, NOW - DAY, "superseded")], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "unknown"
+    assert "answered revoked, but the OCSP responder's certificate" in connection.reason
+
+
+def test_delegated_responder_not_on_the_cas_crl_is_trusted(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    delegate = responder_cert(ca)
+    someone = client_for(ca, port, "Someone Else")
+    store_crl(ca, [(someone.cert, x509.ReasonFlags.key_compromise)])
+    responders(ca, delegate, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert connection.ok, connection.reason
+    assert leaf_status(connection).status == "good"
+
+
+def test_delegated_responder_without_nocheck_or_crl_is_unknown(ca, responders):
+    port = free_port()
+    olga = client_for(ca, port)
+    delegate = responder_cert(ca)
+    responder = responders(ca, delegate, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert leaf_status(connection).status == "unknown"
+    reason = connection.reason
+    assert f"the OCSP responder {responder.url} answered good, but the responder's certificate" in reason
+    assert "has no id-pkix-ocsp-nocheck" in reason
+    assert "no CRL from 'OCSP Test Root' is stored" in reason
+
+
+def test_crl_then_ocsp_a_stale_crl_vouches_for_neither_certificate_nor_responder(ca, responders):
+    # The CA's CRL is stale, so it cannot tell about Olga: OCSP is asked, and the same stale CRL
+    # cannot vouch for the responder either.
+    port = free_port()
+    olga = client_for(ca, port)
+    delegate = responder_cert(ca)
+    stale = make_crl(ca, this_update=NOW - 10 * DAY, next_update=NOW - 3 * DAY)
+    assert not crls.add_crl_file(crl_der(stale), ACTOR)[1]
+    responders(ca, delegate, [index_line(olga.cert)], port)
+    by_ocsp(check="crl+ocsp")
+    connection = judge(olga)
+    assert not connection.ok
+    assert "is stale" in connection.reason
+    assert "has no id-pkix-ocsp-nocheck" in connection.reason
 
 
 def test_delegated_responder_without_ocsp_signing_is_refused(ca, responders):
@@ -483,7 +587,11 @@ def test_forged_answer_naming_the_issuer_is_refused(pair):
 
 def test_delegated_responder_rules(pair):
     good = responder_cert(pair.issuer)
-    assert judged(pair, build(pair, signer=good, certificates=[good])).status == "good"
+    answer = judged(pair, build(pair, signer=good, certificates=[good]))
+    assert answer.status == "good"
+    assert answer.delegate == good.cert and ocsp.needs_status_check(good.cert)
+    assert not ocsp.needs_status_check(responder_cert(pair.issuer, nocheck=True).cert)
+    assert judged(pair, build(pair)).delegate is None  # the issuer's own key
     # Not sent with the answer: nothing verifies it.
     assert judged(pair, build(pair, signer=good)).status == "unknown"
     no_eku = responder_cert(pair.issuer, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
