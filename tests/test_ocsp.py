@@ -766,3 +766,125 @@ def test_tampered_rsa_pss_answers_are_refused(rsa_ca, responders, fixed_answers)
     # What it sent untouched is good.
     fixed.body = der
     assert judge(olga).ok
+
+
+# --- backoff -------------------------------------------------------------------------------------
+
+
+class Counting:
+    """A real listening socket that counts the connections it accepts, and closes each at once
+    (``hold``: keeps each open, unanswered, until it is stopped)."""
+
+    def __init__(self, hold: bool = False, port: int = 0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(5)
+        self.port = self.sock.getsockname()[1]
+        self.accepted, self.held, self.hold = 0, [], hold
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.hold:
+                self.held.append(conn)
+            else:
+                conn.close()
+
+    def stop(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        except OSError:
+            pass
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def counting():
+    made = []
+
+    def make(**kwargs) -> Counting:
+        made.append(Counting(**kwargs))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("hold", [False, True], ids=["closes-at-once", "never-answers"])
+def test_a_responder_that_failed_is_not_asked_again_for_a_while(ca, counting, hold):
+    server = counting(hold=hold)
+    olga = client_for(ca, server.port)
+    url = f"http://127.0.0.1:{server.port}/"
+    by_ocsp()
+    connection = judge(olga)
+    assert not connection.ok
+    assert server.accepted == 1
+    failure = "did not answer within 1 seconds" if hold else "could not be reached"
+    assert failure in connection.reason
+    state = ocsp_client.backoff(url)
+    assert state["failures"] == 1 and state["until"] - state["failed_at"] == pytest.approx(30)
+    # The next decision does not touch the network: unknown at once, and it says why.
+    started = time.monotonic()
+    connection = judge(olga)
+    elapsed = time.monotonic() - started
+    assert server.accepted == 1
+    assert elapsed < 0.5
+    assert not connection.ok
+    assert leaf_status(connection).status == "unknown"
+    reason = connection.reason
+    assert f"the OCSP responder {url} was not asked: it {failure}" in reason
+    assert "(1 failure in a row)" in reason
+    until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(state["until"]))
+    assert f"so it is not asked again before {until}" in reason
+    assert "refuses certificates whose status is unknown" in reason
+    # Another certificate of the same responder waits too; a policy that allows unknown lets it in.
+    by_ocsp(when_unknown="allow")
+    assert judge(client_for(ca, server.port, "Oscar")).ok
+    assert server.accepted == 1
+
+
+def test_backoff_doubles_to_its_cap_and_an_answer_resets_it(ca, responders, counting, settings):
+    settings.MFT_OCSP_BACKOFF_SECONDS = 1
+    settings.MFT_OCSP_BACKOFF_MAX_SECONDS = 1.5
+    server = counting()
+    port = server.port
+    url = f"http://127.0.0.1:{port}/"
+    olga = client_for(ca, port)
+    by_ocsp()
+    assert not judge(olga).ok
+    first = ocsp_client.backoff(url)
+    assert first["failures"] == 1 and first["until"] - first["failed_at"] == pytest.approx(1)
+    assert not judge(olga).ok
+    assert server.accepted == 1
+    # Past the wait it is asked again; it fails again, and the wait doubles (up to the cap).
+    time.sleep(max(0, first["until"] - time.time()) + 0.1)
+    assert not judge(olga).ok
+    assert server.accepted == 2
+    second = ocsp_client.backoff(url)
+    assert second["failures"] == 2 and second["until"] - second["failed_at"] == pytest.approx(1.5)
+    # A real responder takes the port over; once the wait is over it is asked, and it answers.
+    server.stop()
+    responder = responders(ca, ca, [index_line(olga.cert)], port)
+    assert "was not asked" in judge(olga).reason
+    time.sleep(max(0, second["until"] - time.time()) + 0.1)
+    connection = judge(olga)
+    assert connection.ok, connection.reason
+    assert ocsp_client.backoff(url) is None
+    # Reset: when it fails next, the wait starts again from the base.
+    responder.process.terminate()
+    responder.process.wait(timeout=10)
+    assert not judge(client_for(ca, port, "Olga Too")).ok
+    again = ocsp_client.backoff(url)
+    assert again["failures"] == 1 and again["until"] - again["failed_at"] == pytest.approx(1)
