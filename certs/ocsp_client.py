@@ -128,8 +128,19 @@ def _moment(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
+def prune(now=None) -> int:
+    """Delete the stored answers that no longer count (past their next update, or their short
+    life without one), for cron; how many. An answer is never used past ``usable_until`` (no
+    revocation policy's grace applies to OCSP), so nothing is lost; the margin of the clock
+    allowance keeps one a little longer for an instance whose clock runs behind."""
+    now = now or timezone.now()
+    deleted, _ = OcspResponse.objects.filter(usable_until__lt=now - ocsp.CLOCK_SKEW).delete()
+    return deleted
+
+
 def keep(key: str, url: str, der: bytes, answer: ocsp.Answer) -> None:
-    """Store a verified answer, unless a newer one is stored already."""
+    """Store a verified answer in the one row of its certificate ID (replacing the answer there),
+    unless the answer there is newer: an older answer sent again is no news."""
     fields = {
         "responder": url[:2000],
         "der": der,

@@ -888,3 +888,65 @@ def test_backoff_doubles_to_its_cap_and_an_answer_resets_it(ca, responders, coun
     assert not judge(client_for(ca, port, "Olga Too")).ok
     again = ocsp_client.backoff(url)
     assert again["failures"] == 1 and again["until"] - again["failed_at"] == pytest.approx(1)
+
+
+# --- the stored answers ----------------------------------------------------------------------
+
+
+def kept_answer(pair: Pair, der: bytes) -> ocsp.Answer:
+    answer = judged(pair, der)
+    assert answer.cacheable, answer.why
+    return answer
+
+
+@pytest.mark.django_db
+def test_one_stored_answer_per_certificate_the_newer_replaces(pair):
+    key = ocsp.cert_id_key(pair.cert.cert, pair.issuer.cert)
+    older = build(pair, this_update=NOW - dt.timedelta(hours=2))
+    newer = build(pair, this_update=NOW - dt.timedelta(hours=1), status=x509_ocsp.OCSPCertStatus.REVOKED)
+    ocsp_client.keep(key, URL, older, kept_answer(pair, older))
+    ocsp_client.keep(key, URL, newer, kept_answer(pair, newer))
+    row = OcspResponse.objects.get()
+    assert bytes(row.der) == newer and row.status == "revoked"
+    # The older answer sent again (a replay) does not take the newer one's place.
+    ocsp_client.keep(key, URL, older, kept_answer(pair, older))
+    row = OcspResponse.objects.get()
+    assert bytes(row.der) == newer
+
+
+def store_row(pair: Pair, name: str, usable_until: dt.datetime) -> OcspResponse:
+    cert = make_client(name, pair.issuer)
+    der = build(pair, about=cert, this_update=usable_until - DAY, next_update=usable_until)
+    return OcspResponse.objects.create(
+        cert_id=ocsp.cert_id_key(cert.cert, pair.issuer.cert),
+        responder=URL,
+        der=der,
+        status="good",
+        this_update=usable_until - DAY,
+        next_update=usable_until,
+        usable_until=usable_until,
+    )
+
+
+@pytest.mark.django_db
+def test_cron_removes_answers_past_their_next_update(pair):
+    from django.core.management import call_command
+
+    now = dt.datetime.now(dt.UTC)
+    stale = store_row(pair, "Stale", now - dt.timedelta(hours=1))
+    just_stale = store_row(pair, "Just Stale", now - dt.timedelta(minutes=1))  # within the clock allowance
+    fresh = store_row(pair, "Fresh", now + dt.timedelta(hours=1))
+    out = io.StringIO()
+    call_command("certs", "crls", "fetch", stdout=out)
+    assert "Removed 1 stored OCSP answer past its next update" in out.getvalue()
+    assert set(OcspResponse.objects.values_list("pk", flat=True)) == {just_stale.pk, fresh.pk}
+    assert not OcspResponse.objects.filter(pk=stale.pk).exists()
+    # Nothing more to remove: nothing said. The JSON stays the list of fetch results.
+    out = io.StringIO()
+    call_command("certs", "crls", "fetch", stdout=out)
+    assert "OCSP" not in out.getvalue()
+    assert ocsp_client.prune(now + dt.timedelta(minutes=10)) == 1  # the one just stale
+    out = io.StringIO()
+    call_command("certs", "crls", "fetch", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == []
+    assert list(OcspResponse.objects.values_list("pk", flat=True)) == [fresh.pk]
