@@ -225,6 +225,8 @@ def _nonce_problem(response, nonce: bytes) -> str | None:
 def verifies(key, signature: bytes, data: bytes, algorithm, pss: padding.PSS | None = None) -> bool:
     """Whether ``key`` verifies ``signature`` over ``data`` (PKCS#1 v1.5, or RSA-PSS with the
     padding ``pss`` when the signature algorithm is RSASSA-PSS; ECDSA; EdDSA)."""
+    if pss is not None and not isinstance(key, rsa.RSAPublicKey):
+        return False  # an answer labelled RSA-PSS verifies with an RSA key or not at all
     try:
         if isinstance(key, rsa.RSAPublicKey):
             if algorithm is None:
