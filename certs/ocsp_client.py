@@ -177,6 +177,9 @@ def fetch(url: str, body: bytes, deadline: float) -> bytes:
     # The socket's own timeout is a backstop: the exchange is cut at the deadline below.
     connection = kind(parts.hostname, port, timeout=remaining + 1)
     late = f"did not answer within {float(settings.MFT_OCSP_TIMEOUT):g} seconds"
+    # Too slow is the responder's fault only if it had a fair share of the time (a second
+    # responder may get what the first left over): only then is it left alone for a while.
+    fair = remaining >= float(settings.MFT_OCSP_TIMEOUT) / 2
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     outcome: dict = {}
 
@@ -198,7 +201,7 @@ def fetch(url: str, body: bytes, deadline: float) -> bytes:
                 return
             outcome["data"] = data
         except TimeoutError:
-            outcome["error"], outcome["unreachable"] = late, True
+            outcome["error"], outcome["unreachable"] = late, fair
         except (OSError, http.client.HTTPException) as exc:
             outcome["error"], outcome["unreachable"] = f"could not be reached ({_words(exc)})", True
 
@@ -207,7 +210,7 @@ def fetch(url: str, body: bytes, deadline: float) -> bytes:
     worker.join(remaining)
     if worker.is_alive():
         _cut(connection)
-        raise FetchError(late, backoff=True)
+        raise FetchError(late, backoff=fair)
     connection.close()
     if "error" in outcome:
         raise FetchError(outcome["error"], backoff=outcome.get("unreachable", False))

@@ -950,3 +950,17 @@ def test_cron_removes_answers_past_their_next_update(pair):
     call_command("certs", "crls", "fetch", "--json", stdout=out)
     assert json.loads(out.getvalue()) == []
     assert list(OcspResponse.objects.values_list("pk", flat=True)) == [fresh.pk]
+
+
+def test_a_responder_is_blamed_for_slowness_only_with_a_fair_share_of_the_time(counting, settings):
+    settings.MFT_OCSP_TIMEOUT = 1
+    server = counting(hold=True)
+    url = f"http://127.0.0.1:{server.port}/"
+    # What a first responder left over (a fifth of the time) is not a fair chance.
+    with pytest.raises(ocsp_client.FetchError, match="did not answer within 1 seconds") as leftover:
+        ocsp_client.fetch(url, b"request", time.monotonic() + 0.2)
+    assert not leftover.value.backoff
+    with pytest.raises(ocsp_client.FetchError, match="did not answer within 1 seconds") as full:
+        ocsp_client.fetch(url, b"request", time.monotonic() + 1)
+    assert full.value.backoff
+    assert server.accepted == 2
