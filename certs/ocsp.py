@@ -245,7 +245,9 @@ def verifies(key, signature: bytes, data: bytes, algorithm, pss: padding.PSS | N
     return True
 
 
-def _signature_problem(response, issuer: x509.Certificate, at: datetime, der: bytes) -> str | None:
+def _signature_problem(
+    response, issuer: x509.Certificate, at: datetime, der: bytes
+) -> tuple[str | None, x509.Certificate | None]:
     """(None, None) when the issuer signed the response, (None, the responder certificate) when a
     responder certificate it delegated to did; else (why not, None)."""
     pss = None

@@ -12,7 +12,9 @@ the same CA. Every status says why, in a sentence.
 
 OCSP answers are judged in ``ocsp`` and obtained through a function the caller gives
 (``RevocationConfig.ask``), which keeps this module free of the network and the database. A
-policy of CRL then OCSP asks the responder only when the CRLs cannot tell.
+policy of CRL then OCSP asks the responder only when the CRLs cannot tell. An answer signed by a
+delegated responder counts only if that responder's certificate carries id-pkix-ocsp-nocheck or
+the CA's CRLs say it is not revoked.
 """
 
 from __future__ import annotations
