@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -302,87 +303,18 @@ def _signature_problem(
 
 
 # --- RSA-PSS parameters ------------------------------------------------------------------------
-# ``cryptography`` gives an OCSP response's signature hash but not the rest of its RSASSA-PSS
-# parameters (the MGF1 hash and the salt length; RFC 4055 section 3.1), so they are read from the
-# DER here. This is parsing only: the signature is verified by ``cryptography``'s PSS.
+# ``cryptography`` gives an OCSP response's signature algorithm but not its RSASSA-PSS parameters
+# (the hash, the MGF1 hash and the salt length; RFC 4055 section 3.1), so ``asn1crypto`` reads
+# them from the DER. The signature itself is verified by ``cryptography``'s PSS.
 
-_HASH_OIDS = {
-    "1.3.14.3.2.26": hashes.SHA1,
-    "2.16.840.1.101.3.4.2.4": hashes.SHA224,
-    "2.16.840.1.101.3.4.2.1": hashes.SHA256,
-    "2.16.840.1.101.3.4.2.2": hashes.SHA384,
-    "2.16.840.1.101.3.4.2.3": hashes.SHA512,
+_HASHES = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
 }
-_MGF1_OID = "1.2.840.113549.1.1.8"
 _PSS_UNREADABLE = "signed its answer with RSA-PSS parameters the app cannot read"
-
-
-class _DerError(ValueError):
-    pass
-
-
-def _tlv(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """(tag, start of the content, end of the content) of the DER element at ``pos``."""
-    if pos + 2 > end:
-        raise _DerError("truncated")
-    tag, first = data[pos], data[pos + 1]
-    pos += 2
-    if first < 0x80:
-        length = first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4 or pos + count > end:
-            raise _DerError("bad length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    if pos + length > end:
-        raise _DerError("truncated")
-    return tag, pos, pos + length
-
-
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    found, pos = [], start
-    while pos < end:
-        element = _tlv(data, pos, end)
-        found.append(element)
-        pos = element[2]
-    return found
-
-
-def _oid(content: bytes) -> str:
-    if not content or content[-1] & 0x80:
-        raise _DerError("bad OID")
-    arcs, value = [], 0
-    for byte in content:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
-
-
-def _algorithm(data: bytes, element: tuple[int, int, int]) -> tuple[str, tuple[int, int, int] | None]:
-    """An AlgorithmIdentifier: (its OID, its parameters element or None)."""
-    tag, start, end = element
-    parts = _children(data, start, end) if tag == 0x30 else []
-    if not parts or parts[0][0] != 0x06 or len(parts) > 2:
-        raise _DerError("bad AlgorithmIdentifier")
-    return _oid(data[parts[0][1] : parts[0][2]]), parts[1] if len(parts) == 2 else None
-
-
-def _hash_of(data: bytes, element: tuple[int, int, int]):
-    oid, params = _algorithm(data, element)
-    if params is not None and params[0] != 0x05:  # absent or NULL
-        raise _DerError("bad hash parameters")
-    return _HASH_OIDS.get(oid)
-
-
-def _integer(data: bytes, element: tuple[int, int, int]) -> int:
-    tag, start, end = element
-    if tag != 0x02 or not 0 < end - start <= 4:
-        raise _DerError("bad INTEGER")
-    return int.from_bytes(data[start:end], "big", signed=True)
 
 
 def _pss_padding(der: bytes):
@@ -390,7 +322,7 @@ def _pss_padding(der: bytes):
     (None, None, why they cannot be used)."""
     try:
         params = _pss_params(der)
-    except ValueError:  # a _DerError, or a part missing where one must be
+    except ValueError:  # the parameters cannot be read
         params = None
     if params is None:
         return None, None, _PSS_UNREADABLE
@@ -407,46 +339,28 @@ def _pss_padding(der: bytes):
 
 def _pss_params(der: bytes):
     """(hash class, MGF1 hash class, salt length) from the BasicOCSPResponse's signatureAlgorithm
-    (RFC 6960 section 4.2.1); a hash the app does not know is None. Defaults as RFC 4055 gives."""
-    tag, start, end = _tlv(der, 0, len(der))
-    if tag != 0x30 or end != len(der):
-        raise _DerError("not a SEQUENCE")
-    outer = _children(der, start, end)  # responseStatus, [0] responseBytes
-    if len(outer) != 2 or outer[1][0] != 0xA0:
-        raise _DerError("no responseBytes")
-    (response_bytes,) = _children(der, outer[1][1], outer[1][2])
-    kind, body = _children(der, response_bytes[1], response_bytes[2])
-    if body[0] != 0x04:
-        raise _DerError("no response")
-    (basic,) = _children(der, body[1], body[2])
-    parts = _children(der, basic[1], basic[2])  # tbsResponseData, signatureAlgorithm, signature, [0] certs
-    if len(parts) < 3:
-        raise _DerError("short BasicOCSPResponse")
-    oid, params = _algorithm(der, parts[1])
-    if oid != SignatureAlgorithmOID.RSASSA_PSS.dotted_string or params is None or params[0] != 0x30:
-        return None
-    digest, mgf_digest, salt, trailer = hashes.SHA1, hashes.SHA1, 20, 1
-    seen = -1
-    for tag, start, end in _children(der, params[1], params[2]):
-        number = tag - 0xA0
-        if not 0 <= number <= 3 or number <= seen:
-            raise _DerError("bad RSASSA-PSS-params")
-        seen = number
-        (inner,) = _children(der, start, end)
-        if number == 0:
-            digest = _hash_of(der, inner)
-        elif number == 1:
-            mgf, mgf_params = _algorithm(der, inner)
-            if mgf != _MGF1_OID or mgf_params is None:
-                raise _DerError("not MGF1")
-            mgf_digest = _hash_of(der, mgf_params)
-        elif number == 2:
-            salt = _integer(der, inner)
-        else:
-            trailer = _integer(der, inner)
-    if trailer != 1:
-        raise _DerError("bad trailer field")
-    return digest, mgf_digest, salt
+    (RFC 6960 section 4.2.1), with RFC 4055's defaults for what is left out; a hash the app does
+    not know is None. ``ValueError`` when they cannot be read."""
+    try:
+        basic = asn1_ocsp.OCSPResponse.load(der, strict=True)["response_bytes"]["response"].parsed
+        algorithm = basic["signature_algorithm"]
+        if algorithm["algorithm"].native != "rsassa_pss":
+            return None
+        params = algorithm["parameters"]
+        mgf = params["mask_gen_algorithm"]
+        if mgf["algorithm"].native != "mgf1":
+            raise ValueError("not MGF1")
+        found = (
+            _HASHES.get(params["hash_algorithm"]["algorithm"].native),
+            _HASHES.get(mgf["parameters"]["algorithm"].native),
+            params["salt_length"].native,
+        )
+        trailer = params["trailer_field"].native
+    except Exception as exc:  # noqa: BLE001 - whatever the parser meets in a hostile answer
+        raise ValueError(f"unreadable: {exc}") from None
+    if trailer != "trailer_field_bc" or not isinstance(found[2], int):
+        raise ValueError("bad trailer field or salt length")
+    return found
 
 
 def needs_status_check(delegate: x509.Certificate) -> bool:
