@@ -23,7 +23,6 @@ reason code. It prints:
   work, that alone can halve it.
 """
 
-import datetime as dt
 import os
 import resource
 import statistics
@@ -53,29 +52,13 @@ def big_crl(ca, number: int) -> bytes:
 
 
 def _big_crl(cert_pem: bytes, key_pem: bytes, number: int, size: int) -> bytes:
-    """The builder is given its entries at once: adding them one by one copies the list each time."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
 
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    key = serialization.load_pem_private_key(key_pem, None)
+    from tests.pki import Issued, make_large_crl
 
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    reason = x509.CRLReason(x509.ReasonFlags.key_compromise)
-    entries = []
-    for i in range(size):
-        entry = x509.RevokedCertificateBuilder().serial_number(10**15 + i).revocation_date(now - dt.timedelta(days=1))
-        if i % 3 == 0:
-            entry = entry.add_extension(reason, critical=False)
-        entries.append(entry.build())
-    builder = x509.CertificateRevocationListBuilder(
-        cert.subject,
-        now - dt.timedelta(hours=1),
-        now + dt.timedelta(days=7),
-        [x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number))],
-        entries,
-    )
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    ca = Issued(x509.load_pem_x509_certificate(cert_pem), serialization.load_pem_private_key(key_pem, None))
+    return make_large_crl(ca, size, number=number)
 
 
 def peak_mb() -> float:

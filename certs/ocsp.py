@@ -4,7 +4,8 @@ Pure: no Django, no database, no network (``ocsp_client`` fetches and caches).
 An answer counts only when every check passes; otherwise the status is unknown, and the
 reason says which check failed:
 
-- the responder said "successful", and its signature verifies with the key of the certificate's
+- the responder said "successful", and its signature (PKCS#1 v1.5, RSA-PSS with the parameters
+  the answer states, ECDSA or EdDSA) verifies with the key of the certificate's
   issuer itself, or of a delegated responder certificate that the issuer signed (its key
   verifies the responder certificate's signature), that allows OCSP signing (extended key usage
   id-kp-OCSPSigning) and is valid now; the responder ID names the key that signed;
@@ -15,20 +16,24 @@ reason says which check failed:
   while after its thisUpdate;
 - a nonce, when the answer carries one, is the one sent (responders may leave it out).
 
+A delegated responder's own revocation status (unless its certificate carries
+id-pkix-ocsp-nocheck) is checked by the revocation engine, by CRL: ``Answer.delegate`` names it.
+
 Signatures are verified by the ``cryptography`` library; nothing here is hand-made crypto.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from .x509 import directly_issued_by, display_name, format_thumbprint, sha1_thumbprint
 
@@ -111,6 +116,9 @@ class Answer:
     usable_until: datetime | None = None
     # Whether the answer is worth keeping for others: a verified answer, still fresh.
     cacheable: bool = False
+    # The delegated responder certificate whose key signed the answer (None: the issuer's own key).
+    # Its own revocation status is the caller's to check (``needs_status_check``).
+    delegate: x509.Certificate | None = None
 
     @property
     def source(self) -> str:
@@ -143,19 +151,24 @@ def judge(
     except ValueError:
         return unknown("sent something that is not an OCSP response", responder)
     try:
-        return _judge(response, cert, issuer, at, responder, nonce)
+        return _judge(response, der, cert, issuer, at, responder, nonce)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         # A part the library cannot read (a damaged extension, an unknown algorithm).
         return unknown("sent an OCSP response the app cannot read in full", responder)
 
 
-def _judge(response, cert, issuer, at, responder, nonce) -> Answer:
+def _judge(response, der, cert, issuer, at, responder, nonce) -> Answer:
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         text = RESPONSE_STATUS_TEXT.get(response.response_status, str(response.response_status))
         return unknown(f"answered '{text}' instead of a status", responder)
-    problem = _signature_problem(response, issuer, at)
+    problem, delegate = _signature_problem(response, issuer, at, der)
     if problem:
         return unknown(problem, responder)
+    answer = _judge_verified(response, cert, issuer, at, responder, nonce)
+    return replace(answer, delegate=delegate) if delegate is not None else answer
+
+
+def _judge_verified(response, cert, issuer, at, responder, nonce) -> Answer:
     if nonce is not None:
         problem = _nonce_problem(response, nonce)
         if problem:
@@ -210,13 +223,16 @@ def _nonce_problem(response, nonce: bytes) -> str | None:
     return None
 
 
-def verifies(key, signature: bytes, data: bytes, algorithm) -> bool:
-    """Whether ``key`` verifies ``signature`` over ``data`` (PKCS#1 v1.5, ECDSA or EdDSA)."""
+def verifies(key, signature: bytes, data: bytes, algorithm, pss: padding.PSS | None = None) -> bool:
+    """Whether ``key`` verifies ``signature`` over ``data`` (PKCS#1 v1.5, or RSA-PSS with the
+    padding ``pss`` when the signature algorithm is RSASSA-PSS; ECDSA; EdDSA)."""
+    if pss is not None and not isinstance(key, rsa.RSAPublicKey):
+        return False  # an answer labelled RSA-PSS verifies with an RSA key or not at all
     try:
         if isinstance(key, rsa.RSAPublicKey):
             if algorithm is None:
                 return False
-            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+            key.verify(signature, data, pss or padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             if algorithm is None:
                 return False
@@ -230,23 +246,33 @@ def verifies(key, signature: bytes, data: bytes, algorithm) -> bool:
     return True
 
 
-def _signature_problem(response, issuer: x509.Certificate, at: datetime) -> str | None:
-    """None when the issuer, or a responder certificate it delegated to, signed the response."""
-    try:
-        algorithm = response.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        return "signed its answer with an algorithm the app does not accept"
-    if algorithm is not None and not isinstance(algorithm, SIGNATURE_HASHES):
-        return f"signed its answer with {algorithm.name.upper()}, which is too weak to trust"
+def _signature_problem(
+    response, issuer: x509.Certificate, at: datetime, der: bytes
+) -> tuple[str | None, x509.Certificate | None]:
+    """(None, None) when the issuer signed the response, (None, the responder certificate) when a
+    responder certificate it delegated to did; else (why not, None)."""
+    pss = None
+    if response.signature_algorithm_oid == SignatureAlgorithmOID.RSASSA_PSS:
+        # The library names no hash for RSA-PSS here: it is read from the parameters.
+        pss, algorithm, problem = _pss_padding(der)
+        if problem:
+            return problem, None
+    else:
+        try:
+            algorithm = response.signature_hash_algorithm
+        except UnsupportedAlgorithm:
+            return "signed its answer with an algorithm the app does not accept", None
+        if algorithm is not None and not isinstance(algorithm, SIGNATURE_HASHES):
+            return f"signed its answer with {algorithm.name.upper()}, which is too weak to trust", None
     data, signature = response.tbs_response_bytes, response.signature
-    if _names(response, issuer) and verifies(issuer.public_key(), signature, data, algorithm):
-        return None
+    if _names(response, issuer) and verifies(issuer.public_key(), signature, data, algorithm, pss):
+        return None, None
     problems = []
     for candidate in response.certificates:
         if not _names(response, candidate):
             continue
         who = f"'{display_name(candidate.subject)}' ({format_thumbprint(sha1_thumbprint(candidate))})"
-        if not verifies(candidate.public_key(), signature, data, algorithm):
+        if not verifies(candidate.public_key(), signature, data, algorithm, pss):
             problems.append(
                 f"sent an answer that does not verify with the key of the responder certificate {who} it sent"
             )
@@ -266,14 +292,86 @@ def _signature_problem(response, issuer: x509.Certificate, at: datetime) -> str 
         if not candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc:
             problems.append(f"sent an answer signed by the responder certificate {who}, which is not valid now")
             continue
-        return None
+        return None, candidate
     if problems:
-        return problems[0]
+        return problems[0], None
     return (
         f"sent an answer whose signature does not verify with the key of the certificate's issuer "
         f"'{display_name(issuer.subject)}' nor of a responder certificate that issuer signed (a forged or "
         "misdirected answer)"
-    )
+    ), None
+
+
+# --- RSA-PSS parameters ------------------------------------------------------------------------
+# ``cryptography`` gives an OCSP response's signature algorithm but not its RSASSA-PSS parameters
+# (the hash, the MGF1 hash and the salt length; RFC 4055 section 3.1), so ``asn1crypto`` reads
+# them from the DER. The signature itself is verified by ``cryptography``'s PSS.
+
+_HASHES = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+_PSS_UNREADABLE = "signed its answer with RSA-PSS parameters the app cannot read"
+
+
+def _pss_padding(der: bytes):
+    """(PSS padding, hash, None) as the response's RSASSA-PSS parameters state, or
+    (None, None, why they cannot be used)."""
+    try:
+        params = _pss_params(der)
+    except ValueError:  # the parameters cannot be read
+        params = None
+    if params is None:
+        return None, None, _PSS_UNREADABLE
+    digest, mgf_digest, salt = params
+    for used in (digest, mgf_digest):
+        if used is None:
+            return None, None, "signed its answer with RSA-PSS and a hash the app does not accept"
+        if used not in SIGNATURE_HASHES:
+            return None, None, f"signed its answer with RSA-PSS and {used.name.upper()}, which is too weak to trust"
+    if salt < 0:
+        return None, None, _PSS_UNREADABLE
+    return padding.PSS(mgf=padding.MGF1(mgf_digest()), salt_length=salt), digest(), None
+
+
+def _pss_params(der: bytes):
+    """(hash class, MGF1 hash class, salt length) from the BasicOCSPResponse's signatureAlgorithm
+    (RFC 6960 section 4.2.1), with RFC 4055's defaults for what is left out; a hash the app does
+    not know is None. ``ValueError`` when they cannot be read."""
+    try:
+        basic = asn1_ocsp.OCSPResponse.load(der, strict=True)["response_bytes"]["response"].parsed
+        algorithm = basic["signature_algorithm"]
+        if algorithm["algorithm"].native != "rsassa_pss":
+            return None
+        params = algorithm["parameters"]
+        mgf = params["mask_gen_algorithm"]
+        if mgf["algorithm"].native != "mgf1":
+            raise ValueError("not MGF1")
+        found = (
+            _HASHES.get(params["hash_algorithm"]["algorithm"].native),
+            _HASHES.get(mgf["parameters"]["algorithm"].native),
+            params["salt_length"].native,
+        )
+        trailer = params["trailer_field"].native
+    except Exception as exc:  # noqa: BLE001 - whatever the parser meets in a hostile answer
+        raise ValueError(f"unreadable: {exc}") from None
+    if trailer != "trailer_field_bc" or not isinstance(found[2], int):
+        raise ValueError("bad trailer field or salt length")
+    return found
+
+
+def needs_status_check(delegate: x509.Certificate) -> bool:
+    """Whether a delegated responder certificate's own revocation status must be checked: unless it
+    carries id-pkix-ocsp-nocheck (RFC 6960 section 4.2.2.2.1). A damaged extension list counts as
+    without it."""
+    try:
+        delegate.extensions.get_extension_for_class(x509.OCSPNoCheck)
+    except (x509.ExtensionNotFound, ValueError):
+        return True
+    return False
 
 
 def _names(response, cert: x509.Certificate) -> bool:

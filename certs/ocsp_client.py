@@ -7,10 +7,17 @@ all, and a verified answer is kept until its next update, for every instance. A 
 cannot be reached, or whose answer does not verify, makes the status unknown: the policy then
 refuses or allows. Nothing here can hold sign-on for longer than the timeout (plus the time
 to resolve the responder's host name).
+
+A responder that cannot be reached, or does not answer in time, is left alone for a while
+(``MFT_OCSP_BACKOFF_SECONDS``, doubling with each failure in a row up to
+``MFT_OCSP_BACKOFF_MAX_SECONDS``; an answer resets it): meanwhile its certificates' status is
+unknown at once, and the reason names the responder, its last failure and when it is asked again.
+The backoff is kept in the shared cache, so every instance leaves the responder alone together.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import socket
@@ -21,6 +28,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
@@ -34,7 +42,13 @@ MAX_RESPONDERS = 2
 
 
 class FetchError(Exception):
-    """A responder could not be asked; the message completes "the OCSP responder URL ..."."""
+    """A responder could not be asked; the message completes "the OCSP responder URL ...".
+    ``backoff``: the responder could not be reached or did not answer in time, so it is left
+    alone for a while."""
+
+    def __init__(self, message: str, backoff: bool = False):
+        super().__init__(message)
+        self.backoff = backoff
 
 
 def ask(cert: x509.Certificate, issuer: x509.Certificate, at) -> ocsp.Answer:
@@ -58,12 +72,20 @@ def ask(cert: x509.Certificate, issuer: x509.Certificate, at) -> ocsp.Answer:
     deadline = time.monotonic() + float(settings.MFT_OCSP_TIMEOUT)
     answers = []
     for url in urls[:MAX_RESPONDERS]:
+        failed = backoff(url)
+        if failed is not None and time.time() < failed["until"]:
+            answers.append(ocsp.unknown(_waiting(failed), url))
+            continue
         nonce = os.urandom(16)
         try:
             der = fetch(url, ocsp.build_request(cert, issuer, nonce), deadline)
         except FetchError as exc:
+            if exc.backoff:
+                _failed(url, str(exc), failed)
             answers.append(ocsp.unknown(str(exc), url))
             continue
+        if failed is not None:
+            cache.delete(_backoff_key(url))  # it answers again
         answer = ocsp.judge(der, cert, issuer, at, url, nonce)
         if answer.cacheable:
             keep(key, url, der, answer)
@@ -72,8 +94,53 @@ def ask(cert: x509.Certificate, issuer: x509.Certificate, at) -> ocsp.Answer:
     return answers[0]
 
 
+def _backoff_key(url: str) -> str:
+    return "mft:ocsp-backoff:" + hashlib.sha256(url.encode()).hexdigest()
+
+
+def backoff(url: str) -> dict | None:
+    """The responder's last failures, if it failed lately: {failures, failed_at, until, why}
+    (``time.time()`` moments, shared by every instance)."""
+    found = cache.get(_backoff_key(url))
+    return found if isinstance(found, dict) and {"failures", "failed_at", "until", "why"} <= found.keys() else None
+
+
+def _failed(url: str, why: str, before: dict | None) -> None:
+    failures = (before["failures"] if before is not None else 0) + 1
+    base = float(settings.MFT_OCSP_BACKOFF_SECONDS)
+    cap = max(float(settings.MFT_OCSP_BACKOFF_MAX_SECONDS), base)
+    wait = min(base * 2 ** min(failures - 1, 20), cap)
+    now = time.time()
+    state = {"failures": failures, "failed_at": now, "until": now + wait, "why": why}
+    # Kept past the wait, so that a failure when it is asked again doubles the wait.
+    cache.set(_backoff_key(url), state, timeout=int(wait + cap) + 1)
+
+
+def _waiting(failed: dict) -> str:
+    return (
+        f"was not asked: it {failed['why']} at {_moment(failed['failed_at'])} "
+        f"({failed['failures']} failure{'s' if failed['failures'] != 1 else ''} in a row), "
+        f"so it is not asked again before {_moment(failed['until'])}"
+    )
+
+
+def _moment(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def prune(now=None) -> int:
+    """Delete the stored answers that no longer count (past their next update, or their short
+    life without one), for cron; how many. An answer is never used past ``usable_until`` (no
+    revocation policy's grace applies to OCSP), so nothing is lost; the margin of the clock
+    allowance keeps one a little longer for an instance whose clock runs behind."""
+    now = now or timezone.now()
+    deleted, _ = OcspResponse.objects.filter(usable_until__lt=now - ocsp.CLOCK_SKEW).delete()
+    return deleted
+
+
 def keep(key: str, url: str, der: bytes, answer: ocsp.Answer) -> None:
-    """Store a verified answer, unless a newer one is stored already."""
+    """Store a verified answer in the one row of its certificate ID (replacing the answer there),
+    unless the answer there is newer: an older answer sent again is no news."""
     fields = {
         "responder": url[:2000],
         "der": der,
@@ -110,6 +177,9 @@ def fetch(url: str, body: bytes, deadline: float) -> bytes:
     # The socket's own timeout is a backstop: the exchange is cut at the deadline below.
     connection = kind(parts.hostname, port, timeout=remaining + 1)
     late = f"did not answer within {float(settings.MFT_OCSP_TIMEOUT):g} seconds"
+    # Too slow is the responder's fault only if it had a fair share of the time (a second
+    # responder may get what the first left over): only then is it left alone for a while.
+    fair = remaining >= float(settings.MFT_OCSP_TIMEOUT) / 2
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     outcome: dict = {}
 
@@ -131,19 +201,19 @@ def fetch(url: str, body: bytes, deadline: float) -> bytes:
                 return
             outcome["data"] = data
         except TimeoutError:
-            outcome["error"] = late
+            outcome["error"], outcome["unreachable"] = late, fair
         except (OSError, http.client.HTTPException) as exc:
-            outcome["error"] = f"could not be reached ({_words(exc)})"
+            outcome["error"], outcome["unreachable"] = f"could not be reached ({_words(exc)})", True
 
     worker = threading.Thread(target=exchange, name="ocsp-fetch", daemon=True)
     worker.start()
     worker.join(remaining)
     if worker.is_alive():
         _cut(connection)
-        raise FetchError(late)
+        raise FetchError(late, backoff=fair)
     connection.close()
     if "error" in outcome:
-        raise FetchError(outcome["error"])
+        raise FetchError(outcome["error"], backoff=outcome.get("unreachable", False))
     return outcome["data"]
 
 

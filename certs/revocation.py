@@ -12,7 +12,9 @@ the same CA. Every status says why, in a sentence.
 
 OCSP answers are judged in ``ocsp`` and obtained through a function the caller gives
 (``RevocationConfig.ask``), which keeps this module free of the network and the database. A
-policy of CRL then OCSP asks the responder only when the CRLs cannot tell.
+policy of CRL then OCSP asks the responder only when the CRLs cannot tell. An answer signed by a
+delegated responder counts only if that responder's certificate carries id-pkix-ocsp-nocheck or
+the CA's CRLs say it is not revoked.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -634,18 +636,20 @@ class _Checker:
         if policy.check == CHECK_OFF:
             return Status(cert, NOT_CHECKED, POLICY_OFF)
         if policy.check == CHECK_OCSP:
-            return self._by_ocsp(cert, issuer, policy)
+            return self._by_ocsp(cert, issuer, policy, depth=depth)
         status, why, crl = self._by_crl(cert, policy, depth)
         if status is not None:
             return status
         if policy.check == CHECK_CRL_OCSP:
-            return self._by_ocsp(cert, issuer, policy, crl_why=why)
+            return self._by_ocsp(cert, issuer, policy, crl_why=why, depth=depth)
         return self._unknown(cert, policy, why, crl)
 
-    def _by_ocsp(self, cert, issuer, policy: Policy, crl_why: str = "") -> Status:
+    def _by_ocsp(self, cert, issuer, policy: Policy, crl_why: str = "", depth: int = 0) -> Status:
         ask = self.config.ask
         # The store always gives ``ask``; a configuration made without one cannot learn anything.
         answer = ask(cert, issuer, self.at) if ask is not None else ocsp.unknown("OCSP cannot be asked here", "")
+        if answer.delegate is not None and answer.status != ocsp.UNKNOWN:
+            answer = self._delegate_checked(answer, policy, depth)
         times = {"this_update": answer.this_update, "next_update": answer.next_update}
         if answer.status == ocsp.REVOKED:
             return Status(
@@ -682,6 +686,34 @@ class _Checker:
             # An answer that counted (a responder that does not know the certificate) is asked again
             # once it goes stale; an unreachable responder is asked again with the next verdict.
             valid_until=answer.usable_until,
+            **times,
+        )
+
+    def _delegate_checked(self, answer: ocsp.Answer, policy: Policy, depth: int) -> ocsp.Answer:
+        """The answer, if the delegated responder certificate that signed it may be trusted: it
+        carries id-pkix-ocsp-nocheck, or the CA's CRLs say it is not revoked (never OCSP again:
+        that could go round for ever). Otherwise an unknown answer that says why (RFC 6960
+        section 4.2.2.2.1). Its issuer is the certificate's issuer (``ocsp`` checked that), the
+        first CA above."""
+        delegate = answer.delegate
+        if not ocsp.needs_status_check(delegate):
+            return answer
+        status, why, _crl = self._by_crl(delegate, policy, depth)
+        times = {"this_update": answer.this_update, "next_update": answer.next_update}
+        if status is not None and status.status == GOOD:
+            until = [t for t in (answer.usable_until, status.valid_until) if t is not None]
+            return replace(answer, usable_until=min(until) if until else None)
+        said = answer.why
+        if status is not None:  # revoked
+            return ocsp.unknown(
+                f"{said}, but the OCSP responder's certificate {status.reason}, so its answer cannot be trusted",
+                answer.responder,
+                **times,
+            )
+        return ocsp.unknown(
+            f"{said}, but the responder's certificate {_who(delegate)} has no id-pkix-ocsp-nocheck, and its own "
+            f"revocation status cannot be checked by CRL ({why})",
+            answer.responder,
             **times,
         )
 

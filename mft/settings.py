@@ -157,7 +157,7 @@ def envdatabase(name: str, default_sqlite: Path) -> dict:
 
 
 def envcache(name: str) -> dict:
-    """The cache every worker and instance shares: refusal memory, rate limits, throttling.
+    """The cache every worker and instance shares: refusal memory, rate limits, throttling, OCSP backoff.
 
     Empty: a cache in each process's memory (the embedded default; limits then count per
     worker). ``redis://host:6379/0``, ``rediss://...`` or ``unix:///path/redis.sock``: Redis,
@@ -402,6 +402,10 @@ MFT_VERDICT_CACHE_SECONDS = envint("MFT_VERDICT_CACHE_SECONDS", 60, 0)
 
 # How long sign-on waits for OCSP responders, in all, for one certificate (then: status unknown).
 MFT_OCSP_TIMEOUT = envint("MFT_OCSP_TIMEOUT", 3, 1)
+# How long an OCSP responder that could not be reached is left alone (status unknown at once):
+# this many seconds after one failure, doubling with each failure in a row up to the maximum.
+MFT_OCSP_BACKOFF_SECONDS = envint("MFT_OCSP_BACKOFF_SECONDS", 30, 1)
+MFT_OCSP_BACKOFF_MAX_SECONDS = envint("MFT_OCSP_BACKOFF_MAX_SECONDS", 600, 1)
 
 # The built-in servers' own certificate and key (HTTPS and FTPS share them): given, or generated
 # once into the data folder's tls/ (as mft/gunicorn_builtin.py does).

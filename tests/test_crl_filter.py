@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certs import crls, org_ca, serial_filter, verdicts
-from certs.models import Crl, RevokedSerial
+from certs import crls, flows, org_ca, serial_filter, verdicts
+from certs.models import Crl, RevokedSerial, Store
 from certs.revocation import serial_key
 from tests.conftest import ACTOR, add_crl
 from tests.pki import make_client, make_crl
@@ -153,8 +153,8 @@ def test_the_hash_is_the_same_in_every_process():
 def test_certs_crls_fetch_gives_a_filter_to_a_crl_that_has_none(pki, stored):
     """A CRL stored before filters existed (or with one of another version) gets its filter from
     cron's ``certs crls fetch``; then a serial it rules out is no longer asked of the database."""
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(serial, None) for serial in range(100, 400)] + [(pki.frank.cert, None)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(serial, None) for serial in range(100, 400)] + [(pki.frank.cert, None)]))
     Crl.objects.update(serial_filter=stored)
     out = io.StringIO()
     call_command("certs", "crls", "fetch", stdout=out)
@@ -180,8 +180,8 @@ def test_certs_crls_fetch_gives_a_filter_to_a_crl_that_has_none(pki, stored):
 def test_a_filter_is_never_built_from_part_of_a_crl(pki):
     """A filter missing a serial would let that certificate through: when the entries read are not
     all the CRL's (``entry_count``), none is stored and lookups keep asking the database."""
-    add(make_crl(pki.toot))
-    add(make_crl(pki.chug, [(pki.frank.cert, None), (12345, None)]))
+    add_crl(make_crl(pki.toot))
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, None), (12345, None)]))
     row = Crl.objects.get(issuer=pki.chug.cert.subject.rfc4514_string())
     Crl.objects.filter(pk=row.pk).update(serial_filter=None, entry_count=3)
     assert row.pk not in dict(crls.build_missing_filters())
@@ -200,7 +200,7 @@ def test_the_upgrade_builds_the_filters_of_crls_stored_before_them(spec):
         executor.loader.build_graph()
         old = executor.loader.project_state(before).apps
         flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
-        add(make_crl(spec.chug, [(spec.frank.cert, None), *((serial, None) for serial in range(7, 900, 5))]))
+        add_crl(make_crl(spec.chug, [(spec.frank.cert, None), *((serial, None) for serial in range(7, 900, 5))]))
         old.get_model("certs", "Crl").objects.update(serial_filter=None)
         executor = MigrationExecutor(connection)
         executor.migrate(after)

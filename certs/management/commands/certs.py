@@ -4,7 +4,7 @@ from pathlib import Path
 
 from certs import chain as chain_picture
 from certs import crls as crl_store
-from certs import flows, org_ca, reports, self_service, tank, verdicts
+from certs import flows, ocsp_client, org_ca, reports, self_service, tank, verdicts
 from certs import org_ca as org_ca_flows
 from certs.flows import FlowError
 from certs.issuing import KEY_TYPES, MAX_CLIENT_DAYS, PKCS12_FORMATS, IssuingError
@@ -222,7 +222,11 @@ class Command(AdminCommand):
         p = crls.add_parser("list", help="List stored CRLs, with their age and next update.")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler="crls_list")
-        p = crls.add_parser("fetch", help="Fetch CRLs from the distribution points of known certificates (for cron).")
+        p = crls.add_parser(
+            "fetch",
+            help="Fetch CRLs from the distribution points of known certificates, and remove stored OCSP "
+            "answers past their next update (for cron).",
+        )
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler="crls_fetch")
         p = crls.add_parser("remove", help="Remove a CRL by its id (see list).")
@@ -385,6 +389,9 @@ class Command(AdminCommand):
         filtered = crl_store.build_missing_filters()
         if filtered:
             TrustSettings.bump()
+        # The cron job also clears the OCSP answers that no longer count. The JSON is a list of
+        # fetch results, so only the text says what was built and how many answers went.
+        pruned = ocsp_client.prune()
         if json:
             self.emit_json([r.as_dict() for r in results])
             return
@@ -396,6 +403,11 @@ class Command(AdminCommand):
             self.say(
                 f"Built the serial filter of CRL id {crl_id} ({count} revoked serials), which had none: sign-on "
                 "no longer asks the database about each serial it checks against that CRL."
+            )
+        if pruned:
+            self.say(
+                f"Removed {pruned} stored OCSP answer{'s' if pruned != 1 else ''} past its next update "
+                "(they no longer count)."
             )
 
     def do_crls_remove(self, id, **_):
