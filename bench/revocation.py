@@ -4,8 +4,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/revocation.py
 
 In a throwaway database (as bench/common.py makes it): a root, an intermediate CA and a CRL
-of that CA with BENCH_CRL_SIZE (default 1,000,000) revoked serials, a third of them with a
-reason code. It prints:
+of that CA with BENCH_CRL_SIZE (default 1,000,000) random revoked serials (as CAs make them, so
+they reach the lookup index in no order), a third of them with a reason code. It prints:
 
 - the time and peak memory (resident set of this process) to add that CRL, and to refresh it
   (add the next CRL, which replaces the first);

@@ -153,15 +153,16 @@ def pem_bundle(*issued: Issued) -> bytes:
     return b"".join(i.pem for i in issued)
 
 
-def make_large_crl(issuer: Issued, count: int, *, number: int = 1, first_serial: int = 10**15) -> bytes:
-    """A DER CRL of ``count`` consecutive serials from ``first_serial``, a third with a reason code.
-    Its entries are given to the builder at once (adding them one by one copies the list each
-    time, which a CRL of a million entries cannot afford)."""
+def make_large_crl(issuer: Issued, count: int, *, number: int = 1) -> bytes:
+    """A DER CRL of ``count`` random serials (as CAs make them: in no order, and none a serial of a
+    certificate made here), a third with a reason code. Its entries are
+    given to the builder at once (adding them one by one copies the list each time, which a CRL
+    of a million entries cannot afford)."""
     this_update = NOW - DAY
     reason = x509.CRLReason(x509.ReasonFlags.key_compromise)
     entries = []
     for i in range(count):
-        entry = x509.RevokedCertificateBuilder().serial_number(first_serial + i).revocation_date(this_update)
+        entry = x509.RevokedCertificateBuilder().serial_number(x509.random_serial_number()).revocation_date(this_update)
         if i % 3 == 0:
             entry = entry.add_extension(reason, critical=False)
         entries.append(entry.build())
