@@ -67,8 +67,12 @@ def ask(cert: x509.Certificate, issuer: x509.Certificate, at) -> ocsp.Answer:
         row = None  # the responder is asked instead
     if row is not None:
         answer = ocsp.judge(bytes(row.der), cert, issuer, at, row.responder)
-        if answer.cacheable:
+        if answer.cacheable and _reusable(answer):
             return answer
+        if answer.cacheable:
+            # Stored before delegated responders were checked: it must not keep the responder
+            # from being asked until its next update.
+            OcspResponse.objects.filter(pk=row.pk).delete()
     deadline = time.monotonic() + float(settings.MFT_OCSP_TIMEOUT)
     answers = []
     for url in urls[:MAX_RESPONDERS]:
@@ -85,13 +89,32 @@ def ask(cert: x509.Certificate, issuer: x509.Certificate, at) -> ocsp.Answer:
             answers.append(ocsp.unknown(str(exc), url))
             continue
         if failed is not None:
-            cache.delete(_backoff_key(url))  # it answers again
+            _cache(cache.delete, _backoff_key(url))  # it answers again
         answer = ocsp.judge(der, cert, issuer, at, url, nonce)
         if answer.cacheable:
-            keep(key, url, der, answer)
+            if _reusable(answer):
+                keep(key, url, der, answer)
             return answer
         answers.append(answer)
     return answers[0]
+
+
+def _reusable(answer: ocsp.Answer) -> bool:
+    """Whether a verified answer may be stored for other decisions: not one signed by a delegated
+    responder whose own status must be checked (its certificate has no id-pkix-ocsp-nocheck). The
+    engine checks that responder by CRL at each decision and may refuse to trust it; a stored
+    answer would keep the responder from being asked again until its next update, which whoever
+    holds a revoked responder's key could set far ahead."""
+    return answer.delegate is None or not ocsp.needs_status_check(answer.delegate)
+
+
+def _cache(operation, *args, **kwargs):
+    """A cache operation whose failure (the shared cache unreachable) counts as no backoff: the
+    responder is asked, as if it had not failed lately."""
+    try:
+        return operation(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - any cache backend's error
+        return None
 
 
 def _backoff_key(url: str) -> str:
@@ -101,8 +124,13 @@ def _backoff_key(url: str) -> str:
 def backoff(url: str) -> dict | None:
     """The responder's last failures, if it failed lately: {failures, failed_at, until, why}
     (``time.time()`` moments, shared by every instance)."""
-    found = cache.get(_backoff_key(url))
-    return found if isinstance(found, dict) and {"failures", "failed_at", "until", "why"} <= found.keys() else None
+    found = _cache(cache.get, _backoff_key(url))
+    if not isinstance(found, dict) or not isinstance(found.get("why"), str):
+        return None
+    numbers = (found.get("failures"), found.get("failed_at"), found.get("until"))
+    if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+        return None
+    return found
 
 
 def _failed(url: str, why: str, before: dict | None) -> None:
@@ -113,7 +141,7 @@ def _failed(url: str, why: str, before: dict | None) -> None:
     now = time.time()
     state = {"failures": failures, "failed_at": now, "until": now + wait, "why": why}
     # Kept past the wait, so that a failure when it is asked again doubles the wait.
-    cache.set(_backoff_key(url), state, timeout=int(wait + cap) + 1)
+    _cache(cache.set, _backoff_key(url), state, timeout=int(wait + cap) + 1)
 
 
 def _waiting(failed: dict) -> str:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp as x509_ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+from django.core.cache import cache
 
 from certs import crls, flows, ocsp, ocsp_client, verdicts
 from certs.models import OcspResponse, Store
@@ -85,7 +86,7 @@ def responders(tmp_path):
     started: list[Responder] = []
 
     def start(ca: Issued, signer: Issued, lines: list[str], port: int, *extra: str) -> Responder:
-        folder = tmp_path / f"responder-{port}"
+        folder = tmp_path / f"responder-{port}-{len(started)}"
         folder.mkdir()
         (folder / "index.txt").write_text("".join(lines))
         (folder / "ca.pem").write_bytes(ca.pem)
@@ -320,8 +321,36 @@ def test_delegated_responder_revoked_on_the_cas_crl_is_not_trusted(ca, responder
     connection = judge(olga)
     assert connection.ok
     assert leaf_status(connection).status == "unknown"
-    # A stored answer (kept from a responder that was trusted once) is checked again each time.
+    # Its answers are not stored: a stored one would keep the responder from being asked again
+    # until the next update it chose.
+    assert OcspResponse.objects.count() == 0
+
+
+def test_a_stored_answer_of_a_responder_to_be_checked_is_dropped_and_the_responder_asked(ca, responders):
+    """An answer stored before delegated responders were checked (or planted by whoever holds a
+    revoked responder's key, with a next update far ahead) does not pin the status: it is
+    dropped, and the responder the CA uses now is asked."""
+    port = free_port()
+    olga = client_for(ca, port)
+    fallen = responder_cert(ca, "Fallen Responder")
+    store_crl(ca, [(fallen.cert, x509.ReasonFlags.key_compromise)])
+    old = responders(ca, fallen, [index_line(olga.cert)], port)
+    der = answer_from(old, ca, olga)
+    answer = ocsp.judge(der, olga.cert, ca.cert, NOW, old.url)
+    ocsp_client.keep(ocsp.cert_id_key(olga.cert, ca.cert), old.url, der, answer)
+    old.process.terminate()
+    old.process.wait(timeout=10)
     assert OcspResponse.objects.count() == 1
+    new = responder_cert(ca, "New Responder", nocheck=True)
+    responders(ca, new, [index_line(olga.cert)], port)
+    by_ocsp()
+    connection = judge(olga)
+    assert connection.ok, connection.reason
+    assert leaf_status(connection).status == "good"
+    # The fallen responder's answer is gone; the new one's (it carries nocheck) is kept.
+    stored = OcspResponse.objects.get()
+    kept = ocsp.judge(bytes(stored.der), olga.cert, ca.cert, NOW, stored.responder)
+    assert kept.delegate == new.cert
 
 
 def test_a_revoked_delegated_responder_saying_revoked_counts_for_nothing(ca, responders):
@@ -349,6 +378,7 @@ def test_delegated_responder_not_on_the_cas_crl_is_trusted(ca, responders):
     connection = judge(olga)
     assert connection.ok, connection.reason
     assert leaf_status(connection).status == "good"
+    assert OcspResponse.objects.count() == 0  # asked again at the next decision, checked again
 
 
 def test_delegated_responder_without_nocheck_or_crl_is_unknown(ca, responders):
@@ -974,3 +1004,49 @@ def test_a_responder_is_blamed_for_slowness_only_with_a_fair_share_of_the_time(c
         ocsp_client.fetch(url, b"request", time.monotonic() + 1)
     assert full.value.backoff
     assert server.accepted == 2
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not a dict",
+        {"failures": "1", "failed_at": 0, "until": 2**40, "why": "x"},
+        {"failures": 1, "failed_at": 0, "until": None, "why": "x"},
+        {"failures": True, "failed_at": 0, "until": 2**40, "why": "x"},
+        {"failures": 1, "failed_at": 0, "until": 2**40},
+    ],
+)
+def test_a_backoff_entry_of_another_shape_means_no_backoff(ca, responders, stored):
+    """What the shared cache holds under a backoff key may have been written by anything (another
+    version, a shared Redis): an entry that is not exactly a backoff is ignored, never an error."""
+    port = free_port()
+    olga = client_for(ca, port)
+    responders(ca, ca, [index_line(olga.cert)], port)
+    url = f"http://127.0.0.1:{port}/"
+    cache.set(ocsp_client._backoff_key(url), stored)
+    assert ocsp_client.backoff(url) is None
+    by_ocsp()
+    connection = judge(olga)
+    assert connection.ok, connection.reason
+
+
+def test_an_unreachable_shared_cache_means_no_backoff_and_no_error(ca, responders, counting, settings):
+    """With the shared cache down (Redis on a port nothing listens on), a responder is asked as if
+    it had not failed lately: sign-on never fails because the backoff cannot be read or kept."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+    server = counting()
+    olga = client_for(ca, server.port)
+    by_ocsp()
+    for _ in range(2):
+        connection = judge(olga)
+        assert not connection.ok and "could not be reached" in connection.reason
+    assert server.accepted == 2  # no backoff could be kept, so it was asked each time
+    port = free_port()
+    oscar = client_for(ca, port, "Oscar")
+    responders(ca, ca, [index_line(oscar.cert)], port)
+    assert judge(oscar).ok
