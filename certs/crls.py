@@ -11,6 +11,7 @@ and every cached verdict sees it at once.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.http import http_date
 
@@ -44,6 +45,8 @@ from .models import (
     WhenUnknown,
 )
 from .x509 import display_name, format_thumbprint, parse_thumbprint
+
+logger = logging.getLogger(__name__)
 
 BATCH = 10_000
 # SQLite's page cache while a CRL's entries are written, in KiB (its default is 2 MB).
@@ -171,20 +174,18 @@ def add_crl(
     if existing is not None:
         return Added(None, f"This CRL of '{issuer}' is stored already (id {existing.pk}).")
     kind = "delta CRL" if inspected.is_delta else "CRL"
-    scope_key = inspected.scope.key
+    # Loaded in three steps, so that SQLite's one writer (sign-on's sessions and audit events)
+    # never waits for more than one batch of entries: the row is reserved, not yet counting; the
+    # entries are written batch by batch; then one short transaction makes it count and retires
+    # what it replaces, whose entries are then deleted batch by batch. Sign-on sees the old CRL
+    # or the new one, never half of one.
+    discard_abandoned()
     with transaction.atomic():
-        older = []
-        for row in Crl.objects.filter(issuer_key=rev.name_key(crl.issuer)).defer("der", "serial_filter"):
-            if row.is_delta != inspected.is_delta or rev.Scope.from_dict(row.scope).key != scope_key:
-                continue
-            if _newer(row, inspected):
-                raise FlowError(
-                    f"The {kind} of '{issuer}' was refused: a newer one is stored already (id {row.pk}, "
-                    f"this update {row.this_update:%Y-%m-%d %H:%M} UTC). An older CRL could hide a revocation."
-                )
-            older.append(row)
+        _older(crl, inspected, kind, issuer)
+        if Crl.every.filter(sha256=sha256).exists():
+            raise FlowError(f"This CRL of '{issuer}' is being added right now, by another request or process.")
         postgres = connection.vendor == "postgresql"
-        row = Crl.objects.create(
+        row = Crl.every.create(
             der=b"" if postgres else der,
             sha256=sha256,
             issuer=crl.issuer.rfc4514_string(),
@@ -197,11 +198,13 @@ def add_crl(
             next_update=crl.next_update_utc,
             scope=inspected.scope.as_dict(),
             source_url=source_url[:2000],
+            complete=False,
             **Crl.by(actor),
         )
         if postgres:
             _store_der(row.pk, der)
             row.der = der
+    try:
         builder = serial_filter.Builder(len(crl))
         try:
             count = _store_entries(row.pk, inspected, builder)
@@ -209,41 +212,97 @@ def add_crl(
             raise FlowError(f"The {kind} of '{issuer}' was refused: {exc}") from None
         except (ValueError, OverflowError) as exc:
             raise FlowError(f"The {kind} of '{issuer}' was refused: an entry cannot be read ({exc}).") from None
-        # The filter of every serial stored, in the same transaction as the entries.
-        Crl.objects.filter(pk=row.pk).update(entry_count=count, serial_filter=builder.dump())
-        replaced = [r.pk for r in older]
-        if replaced:
-            # One statement for the old entries; the old rows are deleted without reading their DER.
-            RevokedSerial.objects.filter(crl_id__in=replaced).delete()
-            Crl.objects.filter(pk__in=replaced).only("id").delete()
-        until = f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC" if crl.next_update_utc else "no next update given"
-        message = (
-            f"Added the {kind} of '{issuer}' (id {row.pk}, {count} revoked serial{'s' if count != 1 else ''}, "
-            f"this update {crl.last_update_utc:%Y-%m-%d %H:%M} UTC, next update {until}), signed by "
-            f"'{signer.subject_display}' ({signer.thumbprint})."
-        )
-        if replaced:
-            message += " It replaces the older one (id " + ", ".join(str(i) for i in replaced) + ")."
-        AuditEvent.objects.record(
-            actor,
-            "crl.add",
-            message,
-            source_address=source_address,
-            detail={
-                "id": row.pk,
-                "issuer": row.issuer,
-                "kind": row.kind,
-                "number": row.number or None,
-                "this_update": row.this_update.isoformat(),
-                "next_update": row.next_update.isoformat() if row.next_update else None,
-                "entries": count,
-                "signer": signer.thumbprint,
-                "replaced": replaced,
-            },
-        )
-        TrustSettings.bump()
-    row.entry_count = count
+        with transaction.atomic():
+            TrustSettings.bump()  # first: its row lock orders two loads that finish together
+            # Again: another CRL of the same CA and scope may have been added meanwhile.
+            replaced = [r.pk for r in _older(crl, inspected, kind, issuer)]
+            # The filter of every serial stored, with the row made to count.
+            Crl.every.filter(pk=row.pk).update(entry_count=count, serial_filter=builder.dump(), complete=True)
+            if replaced:
+                Crl.every.filter(pk__in=replaced).update(complete=False)
+            until = f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC" if crl.next_update_utc else "no next update given"
+            message = (
+                f"Added the {kind} of '{issuer}' (id {row.pk}, {count} revoked serial{'s' if count != 1 else ''}, "
+                f"this update {crl.last_update_utc:%Y-%m-%d %H:%M} UTC, next update {until}), signed by "
+                f"'{signer.subject_display}' ({signer.thumbprint})."
+            )
+            if replaced:
+                message += " It replaces the older one (id " + ", ".join(str(i) for i in replaced) + ")."
+            AuditEvent.objects.record(
+                actor,
+                "crl.add",
+                message,
+                source_address=source_address,
+                detail={
+                    "id": row.pk,
+                    "issuer": row.issuer,
+                    "kind": row.kind,
+                    "number": row.number or None,
+                    "this_update": row.this_update.isoformat(),
+                    "next_update": row.next_update.isoformat() if row.next_update else None,
+                    "entries": count,
+                    "signer": signer.thumbprint,
+                    "replaced": replaced,
+                },
+            )
+    except BaseException:
+        _discard(row.pk)
+        raise
+    for old in replaced:
+        _discard(old)
+    row.entry_count, row.complete = count, True
     return Added(row, message)
+
+
+def _older(crl, inspected: rev.Inspected, kind: str, issuer: str) -> list[Crl]:
+    """The stored CRLs of the same CA, kind and scope, which this one replaces; ``FlowError`` when
+    one of them is newer (an older CRL could hide a revocation)."""
+    scope_key = inspected.scope.key
+    older = []
+    for row in Crl.objects.filter(issuer_key=rev.name_key(crl.issuer)).defer("der", "serial_filter"):
+        if row.is_delta != inspected.is_delta or rev.Scope.from_dict(row.scope).key != scope_key:
+            continue
+        if _newer(row, inspected):
+            raise FlowError(
+                f"The {kind} of '{issuer}' was refused: a newer one is stored already (id {row.pk}, "
+                f"this update {row.this_update:%Y-%m-%d %H:%M} UTC). An older CRL could hide a revocation."
+            )
+        older.append(row)
+    return older
+
+
+def _discard(crl_id: int) -> None:
+    """Delete a CRL that does not count (one whose load failed, or one replaced or removed): its
+    entries batch by batch on SQLite (each batch a short write), then its row. A failure here
+    leaves it for ``discard_abandoned``; it never hides the error that brought it here."""
+    table, q = RevokedSerial._meta.db_table, connection.ops.quote_name
+    try:
+        if connection.vendor == "sqlite":
+            sql = (
+                f"DELETE FROM {q(table)} WHERE {q('id')} IN "  # noqa: S608 - quoted names only
+                f"(SELECT {q('id')} FROM {q(table)} WHERE {q('crl_id')} = %s LIMIT {BATCH})"
+            )
+            while True:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(sql, [crl_id])
+                    if cursor.rowcount < BATCH:
+                        break
+        with transaction.atomic():
+            RevokedSerial.objects.filter(crl_id=crl_id).delete()
+            Crl.every.filter(pk=crl_id, complete=False).only("id").delete()
+    except DatabaseError:
+        logger.warning("CRL id %s does not count but could not be deleted yet; it will be later.", crl_id)
+
+
+# A CRL that does not count for this long was abandoned (its load or its deletion stopped).
+ABANDONED_AFTER = timedelta(hours=6)
+
+
+def discard_abandoned(now: datetime | None = None) -> None:
+    """Delete what an interrupted load or deletion left behind (for cron, and before each load)."""
+    since = (now or timezone.now()) - ABANDONED_AFTER
+    for crl_id in Crl.every.filter(complete=False, added_at__lt=since).values_list("id", flat=True):
+        _discard(crl_id)
 
 
 def _newer(row: Crl, inspected: rev.Inspected) -> bool:
@@ -286,7 +345,8 @@ def _store_entries(crl_id: int, inspected: rev.Inspected, builder: serial_filter
         cursor.execute(f"PRAGMA cache_size = -{SQLITE_LOAD_CACHE_KIB}")
         try:
             while batch := list(islice(rows, BATCH)):
-                cursor.executemany(sql, batch)
+                with transaction.atomic():  # each batch its own short write
+                    cursor.executemany(sql, batch)
         finally:
             cursor.execute(f"PRAGMA cache_size = {int(previous)}")
     return counted[0]
@@ -314,10 +374,11 @@ def _adapted_rows(crl_id: int, inspected: rev.Inspected, counted: list[int], bui
 def _copy_entries(
     crl_id: int, inspected: rev.Inspected, table: str, columns: str, builder: serial_filter.Builder
 ) -> int:
-    """PostgreSQL: one COPY of every entry, written row by row as the CRL is read."""
+    """PostgreSQL: one COPY of every entry, written row by row as the CRL is read, in a transaction
+    of its own (PostgreSQL has no database-wide write lock: other writers never wait for it)."""
     count = 0
     sql = f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - quoted names only
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         write, add = copy.write_row, builder.add
         for serial, issuer_key, revoked_at, reason in inspected.rows():
             if len(serial) > 130:
@@ -356,8 +417,8 @@ def remove_crl(crl_id: int, actor, *, source_address=None) -> str:
         if row is None:
             raise FlowError(f"There is no CRL with id {crl_id}. See manage.py certs crls list.")
         message = f"Removed the {'delta CRL' if row.is_delta else 'CRL'} of '{row.issuer_display}' (id {row.pk})."
-        RevokedSerial.objects.filter(crl_id=row.pk).delete()
-        row.delete()
+        # It stops counting at once; its entries go batch by batch after.
+        Crl.every.filter(pk=row.pk).update(complete=False)
         AuditEvent.objects.record(
             actor,
             "crl.remove",
@@ -366,6 +427,7 @@ def remove_crl(crl_id: int, actor, *, source_address=None) -> str:
             detail={"id": crl_id, "issuer": row.issuer, "kind": row.kind},
         )
         TrustSettings.bump()
+    _discard(crl_id)
     return message
 
 

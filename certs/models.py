@@ -573,11 +573,21 @@ class RevocationPolicy(AddedBy):
         return f"{self.ca or 'org default'}: {self.check_by}"
 
 
+class CompleteCrls(models.Manager):
+    """The CRLs that count: not one still being loaded, nor one replaced or removed whose entries
+    are still being deleted (``Crl.every`` has those too)."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(complete=True)
+
+
 class Crl(AddedBy):
     """A certificate revocation list, stored only once a known CA's key verified its signature.
 
     Its revoked serials are rows of ``RevokedSerial``, so a lookup is an indexed query; the
     DER is kept for export. Scope is the issuing distribution point's limits, as JSON.
+    ``complete`` is False while its entries are written, and once it was replaced or removed
+    while they are deleted: then it counts for nothing (``Crl.objects`` leaves it out).
     """
 
     der = models.BinaryField()
@@ -596,13 +606,18 @@ class Crl(AddedBy):
     # Where ``certs crls fetch`` got it ('' for an upload or the org CA's own).
     source_url = models.CharField(max_length=2000, blank=True)
     # A membership filter of its revoked serials (``serial_filter``), made when it is stored:
-    # sign-on queries ``RevokedSerial`` only for a serial the filter may hold. None for a CRL
-    # stored before filters existed; then every lookup queries.
+    # sign-on queries ``RevokedSerial`` only for a serial the filter may hold. Without a readable
+    # one every lookup queries, until the upgrade or ``certs crls fetch`` builds it.
     serial_filter = models.BinaryField(null=True, blank=True, default=None, editable=False)
+    complete = models.BooleanField(default=True)
+
+    objects = CompleteCrls()
+    every = models.Manager()
 
     class Meta:
         ordering = ["issuer_display", "id"]
         verbose_name = "CRL"
+        base_manager_name = "every"
 
     def __str__(self):
         return f"CRL {self.pk} of {self.issuer_display}"

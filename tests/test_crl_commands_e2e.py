@@ -5,8 +5,10 @@ the caller's priority is left alone."""
 
 import io
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -83,3 +85,65 @@ def test_in_process_the_callers_priority_is_left_alone(spec, tmp_path):
     call_command("certs", "crls", "fetch", stdout=io.StringIO())
     assert os.nice(0) == before
     assert Crl.objects.count() == 1
+
+
+class Probe:
+    """Another connection to the app's database that, every 10 ms until stopped, opens a
+    write transaction (on SQLite the database-wide write lock sign-on's writes take) and reads
+    how many entries the CRL being loaded has and whether that CRL counts."""
+
+    def __init__(self, url: str):
+        self.url, self.seen, self.stop = url, [], threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def connect(self):
+        if self.url.startswith("sqlite:///"):
+            connection = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=60, isolation_level=None)
+            connection.execute("CREATE TABLE IF NOT EXISTS probe (at REAL)")
+            return connection, "BEGIN IMMEDIATE", "INSERT INTO probe VALUES (?)", "?"
+        import psycopg
+
+        connection = psycopg.connect(self.url, autocommit=True)
+        connection.execute("CREATE TABLE IF NOT EXISTS probe (at double precision)")
+        return connection, "BEGIN", "INSERT INTO probe VALUES (%s)", "%s"
+
+    def run(self):
+        connection, begin, insert, mark = self.connect()
+        query = "SELECT c.id, c.complete, (SELECT count(*) FROM certs_revokedserial r WHERE r.crl_id = c.id) "
+        query += "FROM certs_crl c WHERE c.issuer_display = " + mark
+        while not self.stop.is_set():
+            connection.execute(begin)
+            self.seen.extend(connection.execute(query, ["Large CA"]).fetchall())
+            connection.execute(insert, [time.time()])
+            connection.execute("COMMIT")
+            self.stop.wait(0.01)  # as sign-ons come: a write now and then, not one after another
+        connection.close()
+
+
+def test_writes_go_on_while_a_large_crl_loads_and_a_partial_crl_never_counts(app, tmp_path):
+    """Other writers (sign-on's sessions and audit events) go on while a large CRL loads: on
+    SQLite, which has one writer at a time, the entries are committed batch by batch and other
+    writes get in between the batches instead of waiting for the whole load. Until every entry
+    is written the CRL does not count."""
+    root = make_root("Large Root")
+    ca = make_intermediate("Large CA", root)
+    for area, issued in (("roots", root), ("intermediates", ca)):
+        path = tmp_path / f"{area}.pem"
+        path.write_bytes(issued.cert.public_bytes(serialization.Encoding.PEM))
+        app.manage("certs", area, "add", str(path))
+    big = tmp_path / "large.crl"
+    big.write_bytes(make_large_crl(ca, 150_000))
+    probe = Probe(app.database.url)
+    probe.thread.start()
+    try:
+        out = app.manage("certs", "crls", "add", str(big)).stdout
+    finally:
+        probe.stop.set()
+        probe.thread.join(30)
+    assert "150000 revoked serials" in out
+    assert [seen for seen in probe.seen if not seen[1]], "no write got in while the CRL was being loaded"
+    assert not [seen for seen in probe.seen if seen[1] and seen[2] != 150_000], "a partly written CRL counted"
+    if app.database.url.startswith("sqlite"):
+        # SQLite has one writer at a time: other writes got in between the batches.
+        assert [seen for seen in probe.seen if 0 < seen[2] < 150_000], "the load held the write lock throughout"
+    assert tuple(probe.seen[-1][1:]) in ((True, 150_000), (1, 150_000))

@@ -192,18 +192,19 @@ def test_a_filter_is_never_built_from_part_of_a_crl(pki):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_upgrade_builds_the_filters_of_crls_stored_before_them(spec):
-    """Migration 0012: a CRL stored by the release before filters gets its filter at the upgrade."""
-    executor = MigrationExecutor(connection)
-    before, after = [("certs", "0011_crl_filter")], [("certs", "0012_crl_filter_backfill")]
+    """Migration 0012: a CRL stored by the release before filters gets its filter at the upgrade.
+    The CRL is stored by today's code, its filter taken away, and the database taken back to that
+    release's schema (0011) before it is migrated forward again."""
+    flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
+    add_crl(make_crl(spec.chug, [(spec.frank.cert, None), *((serial, None) for serial in range(7, 900, 5))]))
+    Crl.objects.update(serial_filter=None)
     try:
-        executor.migrate(before)
-        executor.loader.build_graph()
-        old = executor.loader.project_state(before).apps
-        flows.add_to_store(Store.INTERMEDIATE, [spec.chug.cert], ACTOR)
-        add_crl(make_crl(spec.chug, [(spec.frank.cert, None), *((serial, None) for serial in range(7, 900, 5))]))
-        old.get_model("certs", "Crl").objects.update(serial_filter=None)
+        MigrationExecutor(connection).migrate([("certs", "0011_crl_filter")])
         executor = MigrationExecutor(connection)
-        executor.migrate(after)
+        old = executor.loader.project_state([("certs", "0011_crl_filter")]).apps
+        assert old.get_model("certs", "Crl").objects.get().serial_filter is None
+        executor.migrate([("certs", "0012_crl_filter_backfill")])
     finally:
-        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
     assert assert_every_serial_found() == 180

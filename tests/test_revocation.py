@@ -558,3 +558,53 @@ def test_disagreeing_overrides_on_one_ca_take_the_strictest(crossed):
     verdicts.clear_caches()
     for chain in ([crossed["by_new"]], [crossed["by_old"]]):
         assert not verdicts.judge(crossed["frank"].cert, [c.cert for c in chain]).connection.ok
+
+
+def test_a_load_that_fails_after_some_batches_leaves_nothing_and_the_old_crl_counts(pki, monkeypatch):
+    """Entries are written batch by batch, each batch committed: a CRL whose last entry is refused
+    after several batches were written leaves no row and no entry behind, and the CRL it would
+    have replaced still counts."""
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], number=1))
+    old = Crl.objects.get(issuer=pki.chug.cert.subject.rfc4514_string())
+    monkeypatch.setattr(crls, "BATCH", 7)
+    odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.3"), b"\x05\x00")
+    entries = [
+        x509.RevokedCertificateBuilder().serial_number(1000 + i).revocation_date(NOW - DAY).build() for i in range(50)
+    ]
+    entries.append(
+        x509.RevokedCertificateBuilder()
+        .serial_number(5000)
+        .revocation_date(NOW - DAY)
+        .add_extension(odd, critical=True)
+        .build()
+    )
+    builder = x509.CertificateRevocationListBuilder(
+        pki.chug.cert.subject,
+        NOW - DAY,
+        NOW + DAY,
+        [x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(2))],
+        entries,
+    )
+    message = refusal(builder.sign(pki.chug.key, hashes.SHA256()))
+    assert "has a critical extension the app does not understand (1.3.6.1.4.1.99999.3)" in message
+    assert list(Crl.every.values_list("id", flat=True)) == list(Crl.objects.values_list("id", flat=True))
+    assert set(RevokedSerial.objects.values_list("crl_id", flat=True)) == {old.pk}
+    verdicts.clear_caches()
+    crls.set_policy(ACTOR, check="crl", when_unknown="refuse")
+    connection_ = verdicts.judge(pki.frank.cert).connection
+    assert not connection_.ok and "was revoked on" in connection_.reason
+
+
+def test_a_crl_being_loaded_or_retired_counts_for_nothing(pki):
+    """A row that is not complete (a load under way, or a CRL replaced or removed whose entries
+    are still being deleted) is left out of what sign-on reads, of the lists and of the export."""
+    add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], number=1))
+    crls.set_policy(ACTOR, check="crl", when_unknown="allow")
+    verdicts.clear_caches()
+    assert not verdicts.judge(pki.frank.cert).connection.ok
+    Crl.every.filter(issuer=pki.chug.cert.subject.rfc4514_string()).update(complete=False)
+    verdicts.clear_caches()
+    connection_ = verdicts.judge(pki.frank.cert).connection
+    assert connection_.ok and connection_.revocation[0].status == "unknown"
+    assert all(row.complete for row in crls.stored_crls())
+    assert pki.chug.cert.subject.rfc4514_string() not in {row.issuer for row in crls.stored_crls()}
