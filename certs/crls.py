@@ -389,12 +389,13 @@ def _copy_entries(
     return count
 
 
-def build_missing_filters(crl_model=Crl, serial_model=RevokedSerial) -> list[tuple[int, int]]:
+def build_missing_filters() -> list[tuple[int, int]]:
     """Give a serial filter to every stored CRL that has no readable one (one stored before filters
     existed, or whose filter is of another version): (CRL id, serials) for each. Until then every
-    lookup in such a CRL queries the database. Called by the upgrade's migration (with its
-    historical models) and by ``certs crls fetch``, never on the sign-on path."""
+    lookup in such a CRL queries the database. For ``certs crls fetch`` (the upgrade's migration
+    0012 did the same once), never on the sign-on path."""
     built = []
+    crl_model, serial_model = Crl, RevokedSerial
     for row in crl_model.objects.only("id", "entry_count", "serial_filter").order_by("id"):
         if serial_filter.load(row.serial_filter) is not None:
             continue

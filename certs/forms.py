@@ -377,7 +377,8 @@ class CrlFileField(forms.FileField):
         upload = super().clean(data, initial)
         if upload and upload.size > MAX_FILE_BYTES:
             raise forms.ValidationError(
-                f"The file is {upload.size:,} bytes; CRL files larger than {MAX_FILE_BYTES:,} bytes are not accepted."
+                f"The file is {upload.size:,} bytes; CRL files larger than {MAX_FILE_BYTES:,} bytes are not accepted "
+                "here: add it with manage.py certs crls add FILE, or let manage.py certs crls fetch get it."
             )
         return upload
 

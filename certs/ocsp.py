@@ -69,7 +69,7 @@ def responder_urls(cert: x509.Certificate) -> list[str]:
     """The OCSP responders the certificate's authority information access names (http or https)."""
     try:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
         return []
     urls = []
     for description in aia:
@@ -152,8 +152,9 @@ def judge(
         return unknown("sent something that is not an OCSP response", responder)
     try:
         return _judge(response, der, cert, issuer, at, responder, nonce)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        # A part the library cannot read (a damaged extension, an unknown algorithm).
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension):
+        # A part the library cannot read (a damaged or repeated extension, an unknown algorithm),
+        # in the answer or in a responder certificate it sent.
         return unknown("sent an OCSP response the app cannot read in full", responder)
 
 
@@ -315,6 +316,8 @@ _HASHES = {
     "sha512": hashes.SHA512,
 }
 _PSS_UNREADABLE = "signed its answer with RSA-PSS parameters the app cannot read"
+# Far above any real salt (the digest's length, at most 64 octets) and what the library accepts.
+MAX_PSS_SALT = 65535
 
 
 def _pss_padding(der: bytes):
@@ -332,7 +335,7 @@ def _pss_padding(der: bytes):
             return None, None, "signed its answer with RSA-PSS and a hash the app does not accept"
         if used not in SIGNATURE_HASHES:
             return None, None, f"signed its answer with RSA-PSS and {used.name.upper()}, which is too weak to trust"
-    if salt < 0:
+    if not 0 <= salt <= MAX_PSS_SALT:
         return None, None, _PSS_UNREADABLE
     return padding.PSS(mgf=padding.MGF1(mgf_digest()), salt_length=salt), digest(), None
 

@@ -8,7 +8,8 @@ The filter is stored with the CRL, so its hash must be the same in every process
 over the serial's text, never Python's per-process ``hash()``.
 
 A CRL stored without a filter (before the filter existed), or whose filter cannot be read, has
-none: ``load`` gives ``None`` and the caller queries the database for every serial.
+none: ``load`` gives ``None`` and the caller queries the database for every serial, until the
+upgrade (migration 0012) or ``certs crls fetch`` builds it.
 """
 
 from __future__ import annotations

@@ -148,9 +148,11 @@ def test_no_raw_body_makes_a_crl_upload_answer_500(cast, prefix, content, media_
     assert response.status_code in (200, 201, 400, 422), response.content[:500]
 
 
-def test_a_crl_file_larger_than_the_command_line_reads_is_refused(cast):
+def test_a_crl_file_larger_than_an_upload_takes_is_refused_and_the_way_is_named(cast):
     response = raw(cast, "/api/v1/crls/", b"0" * (MAX_FILE_BYTES + 1), "application/pkix-crl")
-    assert response.status_code == 413 and "most accepted" in body(response)["detail"]
+    detail = body(response)["detail"]
+    assert response.status_code == 413 and "the most an upload takes" in detail
+    assert "manage.py certs crls add FILE" in detail
 
 
 def test_a_crl_sent_again_with_its_key_is_answered_and_a_new_body_needs_a_new_key(cast, spec):

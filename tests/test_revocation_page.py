@@ -216,7 +216,7 @@ def huge() -> bytes:
         ("frank.pem", None, "No CRL was given: the files hold certificates only."),
         ("forged.crl", "forged", "The CRL of 'Chug and Ring' was refused"),
         ("stranger.crl", "stranger", "The CRL of 'Nobody' was refused"),
-        ("huge.crl", "huge", f"CRL files larger than {MAX_FILE_BYTES:,} bytes are not accepted."),
+        ("huge.crl", "huge", f"CRL files larger than {MAX_FILE_BYTES:,} bytes are not accepted here: add it with"),
         ("damaged.pem", b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n", "damaged and cannot be read"),
     ],
 )

@@ -80,8 +80,11 @@ class Crls(ApiView):
         upload = uploaded(data, required=True)
         filename = upload.name if request.content_type.startswith("multipart/") else ""
         content = upload.read(MAX_FILE_BYTES + 1)
-        if len(content) > MAX_FILE_BYTES:  # as the command line reads a file
-            raise TooLarge(f"The file is larger than {MAX_FILE_BYTES:,} bytes, which is the most accepted.")
+        if len(content) > MAX_FILE_BYTES:  # as the Revocation page's upload
+            raise TooLarge(
+                f"The file is larger than {MAX_FILE_BYTES:,} bytes, which is the most an upload takes; add a larger "
+                "CRL with manage.py certs crls add FILE, or let manage.py certs crls fetch get it."
+            )
         added = []
         outcome, refused = crl_store.add_crl_file(
             content, request.user, filename=filename, source_address=self.address, added=added
