@@ -566,7 +566,7 @@ def test_a_load_that_fails_after_some_batches_leaves_nothing_and_the_old_crl_cou
     have replaced still counts."""
     add_crl(make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], number=1))
     old = Crl.objects.get(issuer=pki.chug.cert.subject.rfc4514_string())
-    monkeypatch.setattr(crls, "BATCH", 7)
+    monkeypatch.setattr(crls, "SQLITE_WRITE_ROWS", 7)
     odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.3"), b"\x05\x00")
     entries = [
         x509.RevokedCertificateBuilder().serial_number(1000 + i).revocation_date(NOW - DAY).build() for i in range(50)
