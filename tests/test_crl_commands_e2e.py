@@ -42,7 +42,9 @@ def app(tmp_path):
     server.database.drop()
 
 
-def test_a_large_crl_is_added_from_the_command_line_at_a_lower_priority(app, tmp_path):
+def large_crl(app: AppServer, tmp_path, count: int):
+    """A file holding a CRL of ``count`` serials of 'Large CA', whose root and certificate the
+    app's stores hold."""
     root = make_root("Large Root")
     ca = make_intermediate("Large CA", root)
     for area, issued in (("roots", root), ("intermediates", ca)):
@@ -50,7 +52,12 @@ def test_a_large_crl_is_added_from_the_command_line_at_a_lower_priority(app, tmp
         path.write_bytes(issued.cert.public_bytes(serialization.Encoding.PEM))
         app.manage("certs", area, "add", str(path))
     big = tmp_path / "large.crl"
-    big.write_bytes(make_large_crl(ca, 200_000))
+    big.write_bytes(make_large_crl(ca, count))
+    return big
+
+
+def test_a_large_crl_is_added_from_the_command_line_at_a_lower_priority(app, tmp_path):
+    big = large_crl(app, tmp_path, 200_000)
     assert MAX_FILE_BYTES < big.stat().st_size < crls.MAX_CRL_BYTES
 
     command = [sys.executable, "manage.py", "certs", "crls", "add", str(big)]
@@ -125,14 +132,7 @@ def test_writes_go_on_while_a_large_crl_loads_and_a_partial_crl_never_counts(app
     SQLite, which has one writer at a time, the entries are committed batch by batch and other
     writes get in between the batches instead of waiting for the whole load. Until every entry
     is written the CRL does not count."""
-    root = make_root("Large Root")
-    ca = make_intermediate("Large CA", root)
-    for area, issued in (("roots", root), ("intermediates", ca)):
-        path = tmp_path / f"{area}.pem"
-        path.write_bytes(issued.cert.public_bytes(serialization.Encoding.PEM))
-        app.manage("certs", area, "add", str(path))
-    big = tmp_path / "large.crl"
-    big.write_bytes(make_large_crl(ca, 150_000))
+    big = large_crl(app, tmp_path, 150_000)
     probe = Probe(app.database.url)
     probe.thread.start()
     try:
