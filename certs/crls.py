@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -672,6 +673,7 @@ MAX_CRL_BYTES = 200 * 1024 * 1024
 # How much lower than the app's the CPU priority of ``certs crls add`` and ``fetch`` is (nice).
 BATCH_NICENESS = 10
 FETCH_ACTOR = "CRL fetch"
+FETCH_AT_ONCE = 4
 
 
 @dataclass
@@ -728,48 +730,60 @@ def yield_to_sign_on() -> bool:
 def fetch_crls(actor=FETCH_ACTOR, now: datetime | None = None) -> list[Fetched]:
     """Fetch the CRL at every distribution point (see ``distribution_points``) whose stored CRL is
     past half of its life, or that has none, with a conditional GET; add what verifies. For cron:
-    never on the sign-on path."""
+    never on the sign-on path. Up to ``FETCH_AT_ONCE`` are downloaded at once (an address that
+    does not answer costs its timeout once, not once per address after it); each is added by
+    this thread as it arrives, and the results come in the order of the addresses."""
     now = now or timezone.now()
-    opener = build_opener(_HttpOnlyRedirects)
-    results = []
-    for url in distribution_points():
+    urls = distribution_points()
+    results: dict[str, list[Fetched]] = {}
+    wanted = []
+    for url in urls:
         stored = Crl.objects.filter(source_url=url).defer("der", "serial_filter").order_by("-this_update").first()
         if stored is not None and stored.next_update is not None:
             half = stored.this_update + (stored.next_update - stored.this_update) / 2
             if now < half:
-                results.append(
-                    Fetched(url, "fresh", f"The stored CRL (id {stored.pk}) is fresh until {half:%Y-%m-%d %H:%M} UTC.")
-                )
+                message = f"The stored CRL (id {stored.pk}) is fresh until {half:%Y-%m-%d %H:%M} UTC."
+                results[url] = [Fetched(url, "fresh", message)]
                 continue
-        request = Request(url, headers={"User-Agent": "mft-crl-fetch"})  # noqa: S310 - http(s) only, redirects too
-        if stored is not None:
-            request.add_header("If-Modified-Since", http_date(stored.this_update.timestamp()))
-        try:
-            with opener.open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
-                data = response.read(MAX_CRL_BYTES + 1)
-        except HTTPError as exc:
-            if exc.code == 304:
-                results.append(Fetched(url, "unchanged", "Not modified since the stored CRL."))
-            else:
-                results.append(Fetched(url, "failed", f"The server answered HTTP {exc.code} ({exc.reason})."))
-            continue
-        except (URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            results.append(Fetched(url, "failed", f"It cannot be fetched ({reason})."))
-            continue
-        if len(data) > MAX_CRL_BYTES:
-            results.append(Fetched(url, "failed", f"It is larger than {MAX_CRL_BYTES // (1024 * 1024)} MB."))
-            continue
-        try:
-            outcome, refused = add_crl_files([(url, data)], actor, source_url=url)
-        except FlowError as exc:
-            results.append(Fetched(url, "refused", str(exc)))
-            continue
-        for message in refused:
-            results.append(Fetched(url, "refused", message))
-        for change in outcome.changes:
-            results.append(Fetched(url, "added" if change.changed else "unchanged", change.message))
-    return results
+        wanted.append((url, stored.this_update if stored is not None else None))
+    if wanted:
+        with ThreadPoolExecutor(min(FETCH_AT_ONCE, len(wanted)), thread_name_prefix="crl-fetch") as pool:
+            downloads = {pool.submit(_download, url, since): url for url, since in wanted}
+            for done in as_completed(downloads):
+                url = downloads[done]
+                data, failed = done.result()
+                results[url] = [failed] if failed is not None else _add_fetched(url, data, actor)
+    return [result for url in urls for result in results[url]]
+
+
+def _download(url: str, since: datetime | None) -> tuple[bytes | None, Fetched | None]:
+    """(the body, None), or (None, why not). Network only: no database here (another thread)."""
+    request = Request(url, headers={"User-Agent": "mft-crl-fetch"})  # noqa: S310 - http(s) only, redirects too
+    if since is not None:
+        request.add_header("If-Modified-Since", http_date(since.timestamp()))
+    try:
+        with build_opener(_HttpOnlyRedirects).open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
+            data = response.read(MAX_CRL_BYTES + 1)
+    except HTTPError as exc:
+        if exc.code == 304:
+            return None, Fetched(url, "unchanged", "Not modified since the stored CRL.")
+        return None, Fetched(url, "failed", f"The server answered HTTP {exc.code} ({exc.reason}).")
+    except (URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return None, Fetched(url, "failed", f"It cannot be fetched ({reason}).")
+    if len(data) > MAX_CRL_BYTES:
+        return None, Fetched(url, "failed", f"It is larger than {MAX_CRL_BYTES // (1024 * 1024)} MB.")
+    return data, None
+
+
+def _add_fetched(url: str, data: bytes, actor) -> list[Fetched]:
+    try:
+        outcome, refused = add_crl_files([(url, data)], actor, source_url=url)
+    except FlowError as exc:
+        return [Fetched(url, "refused", str(exc))]
+    found = [Fetched(url, "refused", message) for message in refused]
+    found += [Fetched(url, "added" if c.changed else "unchanged", c.message) for c in outcome.changes]
+    return found
 
 
 def needing_attention(now: datetime | None = None) -> list[tuple[Crl, str]]:

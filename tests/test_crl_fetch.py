@@ -19,16 +19,27 @@ ACTOR = "test suite"
 
 
 class Server:
-    """A tiny HTTP server: path -> bytes; counts requests and remembers If-Modified-Since."""
+    """A tiny HTTP server: path -> bytes; counts requests and remembers If-Modified-Since. A path
+    in ``meet`` answers only once every request waiting there has arrived (or a few seconds
+    have passed); ``met`` says whether they all arrived together."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.meet: set[str] = set()
+        self.met: list[bool] = []
+        self.barrier: threading.Barrier | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - the standard library's name
                 server.requests.append((self.path, self.headers.get("If-Modified-Since")))
+                if self.path in server.meet:
+                    try:
+                        server.barrier.wait(timeout=3)
+                        server.met.append(True)
+                    except threading.BrokenBarrierError:
+                        server.met.append(False)
                 body = server.files.get(self.path)
                 if body is None:
                     self.send_error(404)
@@ -112,3 +123,21 @@ def test_the_command(server):
     server.files["/root.crl"] = crl_der(make_crl(root))
     (data,) = json.loads(run("certs", "crls", "fetch", "--json"))
     assert data["status"] == "added" and data["url"] == server.url + "/root.crl"
+
+
+def test_distribution_points_are_fetched_at_once_and_reported_in_order(server, settings):
+    """Addresses are downloaded together, so an address that answers slowly costs its wait once,
+    not once for every address after it; the results still come in the addresses' order."""
+    root = make_root("Fetch Root")
+    slow = [f"/slow-{i}.crl" for i in range(3)]
+    cas = [
+        make_intermediate(f"Slow CA {i}", root, extensions=[point(server.url + path)]) for i, path in enumerate(slow)
+    ]
+    flows.add_to_store(Store.ROOT, [root.cert], ACTOR)
+    flows.add_to_store(Store.INTERMEDIATE, [ca.cert for ca in cas], ACTOR)
+    server.meet, server.barrier = set(slow), threading.Barrier(len(slow))
+    server.files[slow[1]] = crl_der(make_crl(root))
+    results = crls.fetch_crls()
+    assert server.met == [True] * 3, "the addresses were not asked together"
+    assert [r.url for r in results] == sorted(server.url + path for path in slow)
+    assert [r.status for r in results] == ["failed", "added", "failed"]
