@@ -23,7 +23,7 @@ from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.http import http_date
 
@@ -185,30 +185,34 @@ def add_crl(
     # what it replaces, whose entries are then deleted batch by batch. Sign-on sees the old CRL
     # or the new one, never half of one.
     discard_abandoned()
-    with transaction.atomic():
-        _older(crl, inspected, kind, issuer)
-        if Crl.every.filter(sha256=sha256).exists():
-            raise FlowError(f"This CRL of '{issuer}' is being added right now, by another request or process.")
-        postgres = connection.vendor == "postgresql"
-        row = Crl.every.create(
-            der=b"" if postgres else der,
-            sha256=sha256,
-            issuer=crl.issuer.rfc4514_string(),
-            issuer_display=issuer[:500],
-            issuer_key=rev.name_key(crl.issuer),
-            signer=signer,
-            number=str(inspected.number) if inspected.number is not None else "",
-            delta_base=str(inspected.delta_base) if inspected.delta_base is not None else "",
-            this_update=crl.last_update_utc,
-            next_update=crl.next_update_utc,
-            scope=inspected.scope.as_dict(),
-            source_url=source_url[:2000],
-            complete=False,
-            **Crl.by(actor),
-        )
-        if postgres:
-            _store_der(row.pk, der)
-            row.der = der
+    busy = f"This CRL of '{issuer}' is being added right now, by another request or process."
+    try:
+        with transaction.atomic():
+            _older(crl, inspected, kind, issuer)
+            if Crl.every.filter(sha256=sha256).exists():
+                raise FlowError(busy)
+            postgres = connection.vendor == "postgresql"
+            row = Crl.every.create(
+                der=b"" if postgres else der,
+                sha256=sha256,
+                issuer=crl.issuer.rfc4514_string(),
+                issuer_display=issuer[:500],
+                issuer_key=rev.name_key(crl.issuer),
+                signer=signer,
+                number=str(inspected.number) if inspected.number is not None else "",
+                delta_base=str(inspected.delta_base) if inspected.delta_base is not None else "",
+                this_update=crl.last_update_utc,
+                next_update=crl.next_update_utc,
+                scope=inspected.scope.as_dict(),
+                source_url=source_url[:2000],
+                complete=False,
+                **Crl.by(actor),
+            )
+            if postgres:
+                _store_der(row.pk, der)
+                row.der = der
+    except IntegrityError:  # the same file, reserved by another process since the check above
+        raise FlowError(busy) from None
     try:
         builder = serial_filter.Builder(len(crl))
         try:

@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import ACTION_LABELS, AuditEvent
 from certs import crls, flows, verdicts
@@ -608,3 +609,20 @@ def test_a_crl_being_loaded_or_retired_counts_for_nothing(pki):
     assert connection_.ok and connection_.revocation[0].status == "unknown"
     assert all(row.complete for row in crls.stored_crls())
     assert pki.chug.cert.subject.rfc4514_string() not in {row.issuer for row in crls.stored_crls()}
+
+
+def test_the_same_crl_being_loaded_elsewhere_is_said_and_an_abandoned_load_is_cleared(pki):
+    """A CRL whose load is under way in another process (its row reserved, not yet counting) is
+    refused in words, not added twice; one left by a load that stopped hours ago is cleared
+    before the next load, entries and all."""
+    crl = make_crl(pki.chug, [(pki.frank.cert, x509.ReasonFlags.key_compromise)], number=4)
+    add_crl(crl)
+    row = Crl.objects.get(number="4")
+    Crl.every.filter(pk=row.pk).update(complete=False)
+    message = refusal(crl)
+    assert message.endswith("is being added right now, by another request or process.")
+    assert RevokedSerial.objects.filter(crl_id=row.pk).exists()
+    Crl.every.filter(pk=row.pk).update(added_at=timezone.now() - crls.ABANDONED_AFTER - dt.timedelta(minutes=1))
+    add_crl(crl)
+    assert not Crl.every.filter(pk=row.pk).exists() and not RevokedSerial.objects.filter(crl_id=row.pk).exists()
+    assert Crl.objects.get(number="4").entry_count == 1
