@@ -404,11 +404,10 @@ def build_missing_filters() -> list[tuple[int, int]]:
     lookup in such a CRL queries the database. For ``certs crls fetch`` (the upgrade's migration
     0012 did the same once), never on the sign-on path."""
     built = []
-    crl_model, serial_model = Crl, RevokedSerial
-    for row in crl_model.objects.only("id", "entry_count", "serial_filter").order_by("id"):
+    for row in Crl.objects.only("id", "entry_count", "serial_filter").order_by("id"):
         if serial_filter.load(row.serial_filter) is not None:
             continue
-        serials = serial_model.objects.filter(crl_id=row.pk).values_list("serial", flat=True)
+        serials = RevokedSerial.objects.filter(crl_id=row.pk).values_list("serial", flat=True)
         builder = serial_filter.Builder(row.entry_count)
         count = 0
         for serial in serials.iterator(chunk_size=BATCH):
@@ -416,7 +415,7 @@ def build_missing_filters() -> list[tuple[int, int]]:
             count += 1
         # A filter that missed a serial would let that certificate through: stored only when every
         # entry was read (a CRL's entries never change; a CRL removed meanwhile updates nothing).
-        if count == row.entry_count and crl_model.objects.filter(pk=row.pk).update(serial_filter=builder.dump()):
+        if count == row.entry_count and Crl.objects.filter(pk=row.pk).update(serial_filter=builder.dump()):
             built.append((row.pk, count))
     return built
 
@@ -718,17 +717,16 @@ class _HttpOnlyRedirects(HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def yield_to_sign_on() -> bool:
+def yield_to_sign_on() -> None:
     """Lower this process's CPU priority by ``BATCH_NICENESS``: loading a large CRL is batch work,
     and on a busy machine sign-on in the app's processes should keep the processor. The
     database's own work for the load is not lowered; readers never wait for it (WAL on SQLite,
     MVCC on PostgreSQL). Only for a process of its own (the command line, cron): a web worker's
-    priority would stay lowered for every request after. Whether it was lowered."""
+    priority would stay lowered for every request after."""
     try:
         os.nice(BATCH_NICENESS)
     except (OSError, AttributeError):  # not permitted, or not a POSIX system
-        return False
-    return True
+        pass
 
 
 def fetch_crls(actor=FETCH_ACTOR, now: datetime | None = None) -> list[Fetched]:

@@ -183,31 +183,51 @@ def remove_from_store(store: str, thumbprint: str, actor, source_address=None) -
     return Outcome([Change(message)], _proxy_reminder() if store == Store.ROOT else [])
 
 
-def set_match_cn(on: bool, actor, source_address=None) -> str:
+def _change_setting(
+    field: str, value, *, already: str, done: str, action: str, detail: dict, actor, source_address, bump: bool = False
+) -> str:
+    """Set one org setting on the ``TrustSettings`` row, audited; ``already`` when it is set so.
+    ``bump``: the setting changes who signs on, so every instance's cached trust is dropped."""
     with transaction.atomic():
         row = TrustSettings.get()
-        state = "on" if on else "off"
-        if row.match_cn == on:
-            return f"Match Cert CN to Username/Full Name is already {state}."
-        TrustSettings.objects.filter(pk=row.pk).update(match_cn=on)
-        TrustSettings.bump()
-        message = f"Turned Match Cert CN to Username/Full Name {state}."
-        AuditEvent.objects.record(actor, "match_cn.set", message, source_address=source_address, detail={"on": on})
-    return message
+        if getattr(row, field) == value:
+            return already
+        TrustSettings.objects.filter(pk=row.pk).update(**{field: value})
+        if bump:
+            TrustSettings.bump()
+        AuditEvent.objects.record(actor, action, done, source_address=source_address, detail=detail)
+    return done
+
+
+def set_match_cn(on: bool, actor, source_address=None) -> str:
+    state = "on" if on else "off"
+    return _change_setting(
+        "match_cn",
+        on,
+        already=f"Match Cert CN to Username/Full Name is already {state}.",
+        done=f"Turned Match Cert CN to Username/Full Name {state}.",
+        action="match_cn.set",
+        detail={"on": on},
+        actor=actor,
+        source_address=source_address,
+        bump=True,
+    )
 
 
 def set_auto_accept_renewals(on: bool, actor, source_address=None) -> str:
     """The org setting: accept a presented renewal by itself while the certificate it renews is
     valid and the renewal's issuer is an approved CA (each acceptance audited and mailed)."""
-    with transaction.atomic():
-        row = TrustSettings.get()
-        state = "on" if on else "off"
-        if row.auto_accept_renewals == on:
-            return f"Accept renewals automatically is already {state}."
-        TrustSettings.objects.filter(pk=row.pk).update(auto_accept_renewals=on)
-        message = f"Turned Accept renewals automatically {state}."
-        AuditEvent.objects.record(actor, "auto_renew.set", message, source_address=source_address, detail={"on": on})
-    return message
+    state = "on" if on else "off"
+    return _change_setting(
+        "auto_accept_renewals",
+        on,
+        already=f"Accept renewals automatically is already {state}.",
+        done=f"Turned Accept renewals automatically {state}.",
+        action="auto_renew.set",
+        detail={"on": on},
+        actor=actor,
+        source_address=source_address,
+    )
 
 
 def set_self_renewal(mode: str, actor, source_address=None) -> str:
@@ -217,16 +237,17 @@ def set_self_renewal(mode: str, actor, source_address=None) -> str:
     if mode not in SelfRenewal.values:
         raise FlowError(f"Self-service renewal is {', '.join(SelfRenewal.values)}; not '{mode}'.")
     label = SelfRenewal(mode).label
-    with transaction.atomic():
-        row = TrustSettings.get()
-        if row.self_renewal == mode:
-            return f"Self-service renewal is already {label[0].lower()}{label[1:]}."
-        TrustSettings.objects.filter(pk=row.pk).update(self_renewal=mode)
-        message = f"Self-service renewal is now {label[0].lower()}{label[1:]}."
-        AuditEvent.objects.record(
-            actor, "self_renewal.set", message, source_address=source_address, detail={"mode": mode}
-        )
-    return message
+    label = label[0].lower() + label[1:]
+    return _change_setting(
+        "self_renewal",
+        mode,
+        already=f"Self-service renewal is already {label}.",
+        done=f"Self-service renewal is now {label}.",
+        action="self_renewal.set",
+        detail={"mode": mode},
+        actor=actor,
+        source_address=source_address,
+    )
 
 
 def export_roots() -> tuple[str, int]:

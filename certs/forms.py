@@ -82,6 +82,9 @@ class UserField(ConvertingField):
 class CertificateFileField(forms.FileField):
     """An uploaded certificate file, size-checked before it is read."""
 
+    kind = "certificate"
+    # What to do with a larger file, if there is a way ("" when there is none).
+    larger = ""
     default_error_messages = {
         "required": "Choose a certificate file.",
         "empty": "The file is empty.",
@@ -91,8 +94,8 @@ class CertificateFileField(forms.FileField):
         upload = super().clean(data, initial)
         if upload and upload.size > MAX_FILE_BYTES:
             raise forms.ValidationError(
-                f"The file is {upload.size:,} bytes; certificate files larger than {MAX_FILE_BYTES:,} bytes "
-                "are not accepted."
+                f"The file is {upload.size:,} bytes; {self.kind} files larger than {MAX_FILE_BYTES:,} bytes "
+                f"are not accepted{self.larger}."
             )
         return upload
 
@@ -365,22 +368,13 @@ class SelfRenewForm(forms.Form):
         return cleaned
 
 
-class CrlFileField(forms.FileField):
-    """An uploaded CRL file, size-checked before it is read (the limit the command line and the API use)."""
+class CrlFileField(CertificateFileField):
+    """An uploaded CRL file, size-checked before it is read (the API's upload limit too; the
+    command line takes larger ones)."""
 
-    default_error_messages = {
-        "required": "Choose a CRL file.",
-        "empty": "The file is empty.",
-    }
-
-    def clean(self, data, initial=None):
-        upload = super().clean(data, initial)
-        if upload and upload.size > MAX_FILE_BYTES:
-            raise forms.ValidationError(
-                f"The file is {upload.size:,} bytes; CRL files larger than {MAX_FILE_BYTES:,} bytes are not accepted "
-                "here: add it with manage.py certs crls add FILE, or let manage.py certs crls fetch get it."
-            )
-        return upload
+    kind = "CRL"
+    larger = " here: add it with manage.py certs crls add FILE, or let manage.py certs crls fetch get it"
+    default_error_messages = {"required": "Choose a CRL file."}
 
 
 class CrlUploadForm(forms.Form):

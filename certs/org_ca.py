@@ -88,6 +88,17 @@ def _install(cert, key, actor, verb: str, source_address) -> tuple[OrgCA, Outcom
     return org_ca, outcome
 
 
+def issuable_cn(user, cn: str | None) -> str:
+    """The CN a certificate the org CA signs for ``user`` gets: ``cn`` (the username when none is
+    given), checked as a CN and as no one else's sign-on name; ``FlowError`` says what is wrong."""
+    try:
+        cn = clean_cn(cn or user.username)
+    except CNError as exc:
+        raise FlowError(str(exc)) from None
+    refuse_cn_of_another_user(user, cn)
+    return cn
+
+
 def refuse_cn_of_another_user(user, cn: str) -> None:
     """A certificate the org CA signs must not carry a name that can sign someone else on."""
     shared = overlaps(user, CredentialKind.CN, cn)
@@ -126,11 +137,7 @@ def issue_certificate(
         raise FlowError("There is no org CA yet: create one before issuing certificates.")
     if not password:
         raise FlowError("Give a password to protect the PKCS#12 file.")
-    try:
-        cn = clean_cn(cn or user.username)
-    except CNError as exc:
-        raise FlowError(str(exc)) from None
-    refuse_cn_of_another_user(user, cn)
+    cn = issuable_cn(user, cn)
     ca_cert = org_ca.certificate.to_x509()
     ca_key = issuing.decrypt_private_key(org_ca.encrypted_key, settings.KEY_ENCRYPTION_KEY)
     cert, key = issuing.issue_client_certificate(ca_cert, ca_key, cn, key_type, days, crl_url=crl_url())

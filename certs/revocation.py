@@ -674,15 +674,12 @@ class _Checker:
         why = answer.explain()
         if crl_why:
             why = f"{crl_why}; and {why}"
-        refuses = policy.when_unknown == REFUSE
-        rule = "refuses" if refuses else "allows"
-        return Status(
+        return self._unknown(
             cert,
-            UNKNOWN,
-            f"the revocation status of {_who(cert)} cannot be determined ({why}); the revocation policy {rule} "
-            "certificates whose status is unknown",
+            policy,
+            why,
+            None,
             source=answer.source if answer.responder else "",
-            refuses=refuses,
             # An answer that counted (a responder that does not know the certificate) is asked again
             # once it goes stale; an unreachable responder is asked again with the next verdict.
             valid_until=answer.usable_until,
@@ -782,7 +779,7 @@ class _Checker:
             notes.append(f"no CRL from '{display_name(cert.issuer)}' is stored")
         return None, "; ".join(notes), used[0] if used else None
 
-    def _unknown(self, cert, policy: Policy, why: str, crl: CrlRecord | None) -> Status:
+    def _unknown(self, cert, policy: Policy, why: str, crl: CrlRecord | None, **found) -> Status:
         refuses = policy.when_unknown == REFUSE
         rule = "refuses" if refuses else "allows"
         return Status(
@@ -792,6 +789,7 @@ class _Checker:
             "certificates whose status is unknown",
             crl,
             refuses=refuses,
+            **found,
         )
 
     def _complete_crls(self, point: _Point, cert) -> list[CrlRecord]:

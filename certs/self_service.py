@@ -37,9 +37,9 @@ from .models import (
     TankKind,
     TrustSettings,
 )
-from .org_ca import crl_url, refuse_cn_of_another_user
+from .org_ca import crl_url, issuable_cn, refuse_cn_of_another_user
 from .tank import replace_credential
-from .x509 import CNError, clean_cn, directly_issued_by, key_sha256, name_key, single_common_name
+from .x509 import directly_issued_by, key_sha256, name_key, single_common_name
 
 
 @dataclass
@@ -199,11 +199,7 @@ def approve_enrolment(user, actor, *, cn=None, days=365, hours=72, source_addres
     enrolment and its one-time secret, which is shown this once and kept only as a hash."""
     if OrgCA.active() is None:
         raise FlowError("There is no org CA yet: create one before approving enrolments.")
-    try:
-        cn = clean_cn(cn or user.username)
-    except CNError as exc:
-        raise FlowError(str(exc)) from None
-    refuse_cn_of_another_user(user, cn)
+    cn = issuable_cn(user, cn)
     if not isinstance(days, int) or not 1 <= days <= issuing.MAX_CLIENT_DAYS:
         raise FlowError(f"The certificate is valid for 1 to {issuing.MAX_CLIENT_DAYS} days.")
     if not isinstance(hours, int) or not 1 <= hours <= MAX_ENROLMENT_HOURS:
